@@ -1,0 +1,352 @@
+//! The command line, flag for flag like runc's.
+
+mod run;
+
+use crate::container::{self, CreateOpts, Ctx};
+use crate::error::{Context, Error, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tong",
+    about = "tong: an OCI container runtime, a drop-in replacement for runc",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/tong")]
+    pub root: PathBuf,
+    /// Log file (runc-compatible; engines read the last error line).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Log each set-up stage with its duration.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver.
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Path to criu (accepted for compatibility).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master of a terminal container.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N-1) into the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id.
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a container (it waits for `start`).
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// List containers.
+    List {
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Print only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Send a signal to a container's init (default SIGTERM).
+    Kill {
+        /// Signal every process in the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// Kill the container first if it is running.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create, start, wait for and delete a container.
+    Run {
+        /// Do not wait: leave the container running.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+        /// Do not become a child subreaper.
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Write a default config.json.
+    Spec {
+        /// Directory to write config.json into (`--rootless` makes a rootless config).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
+/// Go's flag package lets engines write `-flag` and `-flag=value`; clap wants
+/// `--flag`. Rewrites single-dash long flags that name a known option.
+pub fn normalize_args(args: Vec<String>) -> Vec<String> {
+    let mut longs = Vec::new();
+    fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                out.push(l.to_owned());
+            }
+        }
+        for s in cmd.get_subcommands() {
+            collect(s, out);
+        }
+    }
+    collect(&Cli::command(), &mut longs);
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.len() > 2 && a.starts_with('-') && !a.starts_with("--") {
+                let name = a[1..].split('=').next().unwrap_or("");
+                if longs.iter().any(|l| l == name) {
+                    return format!("-{a}");
+                }
+            }
+            a
+        })
+        .collect()
+}
+
+fn commit() -> &'static str {
+    option_env!("TONG_COMMIT").unwrap_or("unknown")
+}
+
+pub fn version_text() -> String {
+    format!(
+        "tong version {}\ncommit: {}\nspec: 1.3.0\n",
+        env!("CARGO_PKG_VERSION"),
+        commit()
+    )
+}
+
+/// Runs the parsed command; returns the process exit status.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.version {
+        print!("{}", version_text());
+        return Ok(0);
+    }
+    let Some(cmd) = cli.cmd else {
+        let _ = Cli::command().print_help();
+        return Ok(0);
+    };
+    if cli.systemd_cgroup {
+        return Err(Error::new("the systemd cgroup driver (--systemd-cgroup) is not supported by this build of tong yet"));
+    }
+    let rootless = cli.rootless.as_deref() == Some("true");
+    let ctx = Ctx { root: cli.root };
+    match cmd {
+        Cmd::Create(a) => {
+            container::create(&ctx, &create_opts(&a))?;
+            Ok(0)
+        }
+        Cmd::Start { id } => container::start(&ctx, &id).map(|()| 0),
+        Cmd::State { id } => {
+            let s = container::state(&ctx, &id)?;
+            print_json(&s)?;
+            Ok(0)
+        }
+        Cmd::List { format, quiet } => list(&ctx, &format, quiet).map(|()| 0),
+        Cmd::Kill { all, id, signal } => {
+            let sig = container::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            container::kill(&ctx, &id, sig, all).map(|()| 0)
+        }
+        Cmd::Delete { force, id } => container::delete(&ctx, &id, force).map(|()| 0),
+        Cmd::Run { detach, keep, no_subreaper, create } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
+        Cmd::Spec { bundle } => spec(&bundle, rootless).map(|()| 0),
+    }
+}
+
+fn create_opts(a: &CreateArgs) -> CreateOpts {
+    CreateOpts {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::new(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").ctx("write to stdout")
+}
+
+fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
+    let all = container::list(ctx)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for s in &all {
+            writeln!(out, "{}", s.id).ctx("write to stdout")?;
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            if all.is_empty() {
+                writeln!(out, "null").ctx("write to stdout")?;
+                return Ok(());
+            }
+            let s = serde_json::to_string(&all).map_err(|e| Error::new(e.to_string()))?;
+            writeln!(out, "{s}").ctx("write to stdout")
+        }
+        "table" => {
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            for s in &all {
+                rows.push(vec![
+                    s.id.clone(),
+                    s.pid.to_string(),
+                    s.status.to_owned(),
+                    s.bundle.display().to_string(),
+                    s.created.clone(),
+                    s.owner.clone(),
+                ]);
+            }
+            write!(out, "{}", table(&rows)).ctx("write to stdout")
+        }
+        f => Err(Error::new(format!("invalid format option {f:?}"))),
+    }
+}
+
+/// Columns padded like Go's tabwriter(minwidth 12, padding 3) as runc prints them.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .collect();
+    let mut s = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(Error::new("File config.json exists. Remove it first"));
+    }
+    let mut v: serde_json::Value = serde_json::from_str(include_str!("spec_template.json"))
+        .map_err(|e| Error::new(e.to_string()))?;
+    if rootless {
+        make_rootless(&mut v);
+    }
+    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
+    std::fs::write(&path, text + "\n").ctx(format!("write {}", path.display()))
+}
+
+/// runc's `spec --rootless` changes: a user namespace mapping the caller, no
+/// network namespace, sysfs bound from the host, no resources.
+fn make_rootless(v: &mut serde_json::Value) {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let linux = &mut v["linux"];
+    if let Some(o) = linux.as_object_mut() {
+        o.remove("resources");
+    }
+    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    linux["namespaces"] = serde_json::json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
+    ]);
+    if let Some(mounts) = v["mounts"].as_array_mut() {
+        mounts.retain(|m| m["type"] != "cgroup");
+        for m in mounts.iter_mut() {
+            if m["type"] == "sysfs" {
+                *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| o != "gid=5");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_flags() {
+        let a = normalize_args(
+            ["tong", "-root", "/r", "run", "-no-subreaper", "-d", "-pid-file=/p", "x"]
+                .map(String::from)
+                .to_vec(),
+        );
+        assert_eq!(a, ["tong", "--root", "/r", "run", "--no-subreaper", "-d", "--pid-file=/p", "x"]);
+        let cli = Cli::try_parse_from(a).unwrap();
+        match cli.cmd {
+            Some(Cmd::Run { no_subreaper, detach, create, .. }) => {
+                assert!(no_subreaper && detach);
+                assert_eq!(create.pid_file.as_deref(), Some(std::path::Path::new("/p")));
+            }
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn template_is_valid_config() {
+        let spec: oci_spec::runtime::Spec =
+            crate::spec::from_json(include_bytes!("spec_template.json"), "config.json").unwrap();
+        crate::spec::validate(&spec).unwrap();
+    }
+
+    #[test]
+    fn table_layout() {
+        let t = table(&[vec!["ID".into(), "PID".into()], vec!["abc".into(), "1".into()]]);
+        assert_eq!(t, "ID          PID\nabc         1\n");
+    }
+}

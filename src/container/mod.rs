@@ -1,0 +1,364 @@
+//! The lifecycle operations. Orchestration only: syscalls live in `linux`,
+//! process birth in `process`, files in `state`.
+
+mod signal;
+
+pub use signal::parse_signal;
+
+use crate::error::{Context, Error, Result};
+use crate::linux::{cgroups, sys};
+use crate::process::{self, InitOptions};
+use crate::spec::Bundle;
+use crate::state::{self, Dir, Saved};
+use crate::{hooks, logging};
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Global options every operation sees.
+pub struct Ctx {
+    pub root: PathBuf,
+}
+
+#[derive(Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// runc's `state` output: the spec's state plus `rootfs`, `created`, `owner`.
+#[derive(serde::Serialize)]
+pub struct StateOut {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+/// Where the container's init is, if it is still the process we started.
+/// A zombie counts as stopped: it will never run again.
+fn live_pid(s: &Saved) -> Option<Pid> {
+    let pid = Pid::from_raw(s.pid);
+    if s.pid <= 0 || process::start_time(pid) != Some(s.start_time) {
+        return None;
+    }
+    match process::proc_state(pid) {
+        Some('Z') | Some('X') | Some('x') | None => None,
+        Some(_) => Some(pid),
+    }
+}
+
+fn is_frozen(dirs: &[PathBuf]) -> bool {
+    dirs.iter().any(|d| {
+        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+    })
+}
+
+pub fn status_of(dir: &Path, s: &Saved) -> (Status, Option<Pid>) {
+    match live_pid(s) {
+        None => (Status::Stopped, None),
+        Some(p) if dir.join(state::FIFO).exists() => (Status::Created, Some(p)),
+        Some(p) if is_frozen(&s.cgroup_dirs) => (Status::Paused, Some(p)),
+        Some(p) => (Status::Running, Some(p)),
+    }
+}
+
+fn state_out(dir: &Path, s: &Saved) -> StateOut {
+    let (st, pid) = status_of(dir, s);
+    StateOut {
+        oci_version: s.oci_version.clone(),
+        id: s.id.clone(),
+        pid: pid.map(|p| p.as_raw()).unwrap_or(0),
+        status: st.as_str(),
+        bundle: s.bundle.clone(),
+        rootfs: s.rootfs.clone(),
+        created: s.created.clone(),
+        owner: s.owner.clone(),
+        annotations: s.annotations.clone(),
+    }
+}
+
+fn hooks_of(s: &Saved) -> Option<oci_spec::runtime::Hooks> {
+    serde_json::from_value(s.config.get("hooks")?.clone()).ok()
+}
+
+fn hook_state(s: &Saved, status: &str, pid: Option<Pid>) -> String {
+    hooks::state_json(&s.oci_version, &s.id, status, pid, &s.bundle, &s.annotations)
+}
+
+/// Things made during `create` that must go if it fails.
+struct Undo {
+    cgroup_dirs: Vec<PathBuf>,
+    dir: Option<Dir>,
+}
+
+impl Undo {
+    fn run(mut self) {
+        let _ = cgroups::destroy(&self.cgroup_dirs);
+        if let Some(d) = self.dir.take() {
+            let _ = d.remove();
+        }
+    }
+}
+
+/// `create`: everything up to the point where init waits for `start`.
+pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
+    let t = Instant::now();
+    let bundle = Bundle::load(&o.bundle)?;
+    logging::stage("parse", t);
+    let process = bundle.spec.process().as_ref();
+    if process.and_then(|p| p.terminal()) == Some(true) {
+        if o.console_socket.is_none() {
+            return Err(Error::field(
+                "/process/terminal",
+                "cannot allocate tty if tong will detach without setting console socket",
+            ));
+        }
+        return Err(Error::field("/process/terminal", "terminals are not supported by this build of tong yet"));
+    }
+    let dir = Dir::create(&ctx.root, &o.id)?;
+    let mut undo = Undo { cgroup_dirs: vec![], dir: None };
+    let r = create_in(&bundle, o, &dir, &mut undo);
+    match r {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            undo.dir = Some(dir);
+            undo.run();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Result<Pid> {
+    let fifo = dir.fifo();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
+    let fifo_fd: OwnedFd = open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open exec fifo")?;
+
+    let t = Instant::now();
+    let linux = bundle.spec.linux().as_ref();
+    let hier = cgroups::hierarchies()?;
+    let own = hier.iter().find(|h| h.is_v2).or(hier.first()).map(|h| h.own_path.as_str()).unwrap_or("/");
+    let cg_path = cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
+    let dirs = cgroups::dirs_for(&hier, &cg_path);
+    undo.cgroup_dirs = dirs.clone();
+    cgroups::create(&dirs).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    logging::stage("cgroup", t);
+
+    let config_json = serde_json::to_value(&bundle.spec).unwrap_or_default();
+    let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+    let mut saved = Saved {
+        id: o.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+        owner: String::new(),
+        annotations,
+        cgroup_dirs: dirs.clone(),
+        oci_version: bundle.spec.version().clone(),
+        config: config_json,
+    };
+    let spec_hooks = bundle.spec.hooks().clone();
+    let on_mounts_ready = |pid: Pid| -> Result<()> {
+        let t = Instant::now();
+        if let Some(h) = &spec_hooks {
+            let st = hook_state(&saved, "creating", Some(pid));
+            hooks::run_all(h.prestart().as_ref(), &st, "prestart")?;
+            hooks::run_all(h.create_runtime().as_ref(), &st, "createRuntime")?;
+        }
+        logging::stage("createRuntime hooks", t);
+        Ok(())
+    };
+    let spawned = process::spawn_init(&InitOptions {
+        bundle,
+        exec_fifo: fifo_fd,
+        no_pivot: o.no_pivot,
+        preserve_fds: o.preserve_fds,
+        cgroup_dirs: &dirs,
+        on_mounts_ready: &on_mounts_ready,
+    })?;
+    let mut finish = || -> Result<()> {
+        saved.pid = spawned.pid.as_raw();
+        saved.start_time = process::start_time(spawned.pid)
+            .ok_or_else(|| Error::new("container init exited during set-up"))?;
+        dir.save(&saved)?;
+        if let Some(p) = &o.pid_file {
+            write_pid_file(p, spawned.pid)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = finish() {
+        process::kill_and_reap(&spawned);
+        return Err(e);
+    }
+    Ok(spawned.pid)
+}
+
+/// Writes the pid file atomically, as engines poll for it.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.as_raw().to_string()).ctx(format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(format!("write pid file {}", path.display()))
+}
+
+/// `start`: releases init to exec the user's process.
+pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    match status_of(&dir.path, &s).0 {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::new("cannot start a container that has stopped")),
+        st => return Err(Error::new(format!("cannot start an already {} container", st.as_str()))),
+    }
+    let fifo = dir.fifo();
+    let fd = match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        // No reader: init is gone.
+        Err(Errno::ENXIO) => return Err(Error::new("container not running")),
+        Err(e) => return Err(Error::sys("open exec fifo", e)),
+    };
+    std::fs::remove_file(&fifo).ctx("remove exec fifo")?;
+    nix::unistd::write(&fd, &[0u8]).ctx("write exec fifo")?;
+    drop(fd);
+    if let Some(h) = hooks_of(&s) {
+        let st = hook_state(&s, "running", Some(Pid::from_raw(s.pid)));
+        hooks::run_all_warn(h.poststart().as_ref(), &st, "poststart");
+    }
+    Ok(())
+}
+
+pub fn state(ctx: &Ctx, id: &str) -> Result<StateOut> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    Ok(state_out(&dir.path, &s))
+}
+
+/// Every container under the root, for `list`.
+pub fn list(ctx: &Ctx) -> Result<Vec<StateOut>> {
+    let mut out = Vec::new();
+    for id in state::list(&ctx.root)? {
+        let path = ctx.root.join(&id);
+        let Ok(bytes) = std::fs::read(path.join("state.json")) else { continue };
+        let Ok(s) = serde_json::from_slice::<Saved>(&bytes) else { continue };
+        out.push(state_out(&path, &s));
+    }
+    Ok(out)
+}
+
+/// `kill`: a pidfd makes sure the signal reaches our init and no recycled pid.
+pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    if all {
+        let pids = cgroups::procs(&s.cgroup_dirs)?;
+        if pids.is_empty() && live_pid(&s).is_none() {
+            return Err(Error::new("container not running"));
+        }
+        for p in pids {
+            match nix::sys::signal::kill(p, nix::sys::signal::Signal::try_from(sig).ok()) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(Error::sys(format!("signal {p}"), e)),
+            }
+        }
+        return Ok(());
+    }
+    let pidfd = open_pidfd(&s)?;
+    sys::pidfd_send_signal(pidfd.as_fd(), sig).map_err(|e| match e {
+        Errno::ESRCH => Error::new("no such process"),
+        e => Error::sys("kill", e),
+    })
+}
+
+/// A pidfd for the init, checked after opening so a reused pid can't slip in.
+fn open_pidfd(s: &Saved) -> Result<OwnedFd> {
+    let pid = live_pid(s).ok_or_else(|| Error::new("container not running"))?;
+    let fd = sys::pidfd_open(pid).map_err(|e| match e {
+        Errno::ESRCH => Error::new("container not running"),
+        e => Error::sys("pidfd_open", e),
+    })?;
+    if live_pid(s).is_none() {
+        return Err(Error::new("container not running"));
+    }
+    Ok(fd)
+}
+
+/// `delete`: a created or stopped container goes; a running one only with `force`.
+pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
+    let dir = match Dir::open(&ctx.root, id) {
+        Ok(d) => d,
+        Err(_) if force && state::check_id(id).is_ok() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let s = dir.load()?;
+    let (st, _) = status_of(&dir.path, &s);
+    match st {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        st => {
+            return Err(Error::new(format!(
+                "cannot delete container {id} that is not stopped: {}",
+                st.as_str()
+            )))
+        }
+    }
+    if let Ok(pidfd) = open_pidfd(&s) {
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        process::wait_exit(pidfd.as_fd());
+    }
+    // With a shared pid namespace, other processes may outlive init.
+    if let Ok(pids) = cgroups::procs(&s.cgroup_dirs) {
+        for p in pids {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    cgroups::destroy(&s.cgroup_dirs)?;
+    if let Some(h) = hooks_of(&s) {
+        hooks::run_all_warn(h.poststop().as_ref(), &hook_state(&s, "stopped", None), "poststop");
+    }
+    dir.remove()
+}

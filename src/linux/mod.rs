@@ -1,0 +1,7 @@
+//! Linux mechanisms, each in its own module; none knows about the CLI or state.
+
+pub mod cgroups;
+pub mod namespaces;
+pub mod rootfs;
+pub mod security;
+pub mod sys;

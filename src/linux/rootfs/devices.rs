@@ -1,0 +1,170 @@
+//! /dev: the spec's default devices, `linux.devices`, and the standard symlinks.
+
+use super::resolve::{fd_path, resolve, Create};
+use crate::error::{Context, Error, Result};
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::{fchownat, Gid, Uid};
+use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+struct Dev {
+    path: PathBuf,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// The devices every container gets (runtime-linux.md, "Default Devices").
+fn defaults() -> Vec<Dev> {
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(p, major, minor)| Dev {
+        path: PathBuf::from(p),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
+}
+
+pub fn create_all(root: BorrowedFd, spec: &Spec, userns: bool) -> Result<()> {
+    let mut devs = defaults();
+    let configured = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .map(|v| v.as_slice())
+        .unwrap_or(&[]);
+    let mut ptrs = vec![None; devs.len()];
+    for (i, d) in configured.iter().enumerate() {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(Error::field(
+                    format!("/linux/devices/{i}/type"),
+                    "device type \"a\" cannot be created",
+                ))
+            }
+        };
+        if !d.path().starts_with("/dev/") {
+            return Err(Error::field(
+                format!("/linux/devices/{i}/path"),
+                format!("device path {} is not under /dev", d.path().display()),
+            ));
+        }
+        let dev = Dev {
+            path: d.path().clone(),
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        };
+        // A configured device replaces a default one at the same path.
+        if let Some(pos) = devs.iter().position(|x| x.path == dev.path) {
+            devs[pos] = dev;
+            ptrs[pos] = Some(i);
+        } else {
+            devs.push(dev);
+            ptrs.push(Some(i));
+        }
+    }
+    for (d, ptr) in devs.iter().zip(ptrs) {
+        create(root, d, userns).map_err(|e| match ptr {
+            Some(i) => e.at(format!("/linux/devices/{i}")),
+            None => e,
+        })?;
+    }
+    Ok(())
+}
+
+fn create(root: BorrowedFd, d: &Dev, userns: bool) -> Result<()> {
+    let what = d.path.display().to_string();
+    let parent = d.path.parent().unwrap_or(Path::new("/"));
+    let name = d
+        .path
+        .file_name()
+        .ok_or_else(|| Error::new(format!("bad device path {what}")))?;
+    let dir = resolve(root, parent, Create::Dir)?;
+    let mode = Mode::from_bits_truncate(d.mode);
+    if !userns {
+        match mknodat(dir.as_fd(), name, d.kind, mode, makedev(d.major, d.minor)) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return Ok(()),
+            Err(e) => return Err(Error::sys(format!("mknod {what}"), e)),
+        }
+        // mknod honours the umask; the spec's mode is exact.
+        fchmodat(dir.as_fd(), name, mode, FchmodatFlags::NoFollowSymlink)
+            .or_else(|e| if e == Errno::EOPNOTSUPP { fchmodat(dir.as_fd(), name, mode, FchmodatFlags::FollowSymlink) } else { Err(e) })
+            .ctx(format!("chmod {what}"))?;
+        fchownat(
+            dir.as_fd(),
+            name,
+            Some(Uid::from_raw(d.uid)),
+            Some(Gid::from_raw(d.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ctx(format!("chown {what}"))?;
+        return Ok(());
+    }
+    // In a user namespace mknod is not allowed: bind the host's node instead.
+    let target = resolve(root, &d.path, Create::File)?;
+    mount(
+        Some(&d.path),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(format!("bind device {what}"))
+}
+
+/// /dev/fd, /dev/std*, /dev/core and, with a devpts mount, /dev/ptmx.
+pub fn symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
+    let dev = resolve(root, Path::new("/dev"), Create::Dir)?;
+    let mut links = vec![
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("core", "/proc/kcore"));
+    }
+    let devpts = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev/pts") && m.typ().as_deref() == Some("devpts"));
+    if devpts {
+        match nix::unistd::unlinkat(dev.as_fd(), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys("remove /dev/ptmx", e)),
+        }
+        links.push(("ptmx", "pts/ptmx"));
+    }
+    for (name, target) in links {
+        match nix::unistd::symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys(format!("symlink /dev/{name}"), e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The container's filesystem: mounts, /dev, pivot_root, masked and readonly paths.
+//!
+//! Everything before the pivot is done through an fd of the rootfs and
+//! `/proc/self/fd/N` targets, so no path from the image is ever resolved by
+//! the kernel outside the rootfs.
+
+mod devices;
+mod options;
+pub mod resolve;
+
+pub use options::{propagation_flag, MountOptions};
+pub use resolve::{fd_path, resolve, Create};
+
+use crate::error::{Context, Error, Result};
+use crate::linux::cgroups;
+use crate::linux::sys;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+/// What rootfs set-up needs to know besides the spec.
+pub struct Setup<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+}
+
+const NONE: Option<&str> = None;
+
+/// Makes the mount tree private to the container and mounts everything the
+/// config asks for. Returns an fd of the rootfs mount, ready for [`pivot`].
+pub fn prepare(s: &Setup) -> Result<OwnedFd> {
+    let linux = s.spec.linux().as_ref();
+    let configured = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag);
+    // Host mount events may still reach us (slave), ours never reach the host.
+    let initial = match configured {
+        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(NONE, "/", NONE, initial, NONE).ctx("make / a slave mount")?;
+    mount(
+        Some(s.rootfs),
+        s.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx(format!("bind mount rootfs {}", s.rootfs.display()))?;
+    let root = open(
+        s.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(format!("open rootfs {}", s.rootfs.display()))?;
+
+    let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
+    let mut dev_is_bind = false;
+    for (i, m) in mounts.iter().enumerate() {
+        let at = format!("/mounts/{i}");
+        mount_one(s, root.as_fd(), m)
+            .map_err(|e| e.context(format!("mount {}", m.destination().display())).at(at))?;
+        if m.destination() == Path::new("/dev") && is_bind(m) {
+            dev_is_bind = true;
+        }
+    }
+    let userns = crate::spec::has_ns(s.spec, LinuxNamespaceType::User);
+    if !dev_is_bind {
+        devices::create_all(root.as_fd(), s.spec, userns)?;
+    }
+    devices::symlinks(root.as_fd(), mounts)?;
+    if let Some(l) = linux {
+        for (i, p) in l.masked_paths().iter().flatten().enumerate() {
+            mask(root.as_fd(), Path::new(p))
+                .map_err(|e| e.at(format!("/linux/maskedPaths/{i}")))?;
+        }
+        for (i, p) in l.readonly_paths().iter().flatten().enumerate() {
+            readonly(root.as_fd(), Path::new(p))
+                .map_err(|e| e.at(format!("/linux/readonlyPaths/{i}")))?;
+        }
+    }
+    Ok(root)
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(s, root, dest, &opts);
+    }
+    let target = if typ == "bind" || opts.is_bind() {
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::new("bind mount needs a source"))?;
+        let src = s.bundle.join(src);
+        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(format!("open mount source {}", src.display()))?;
+        let st = fstat(src_fd.as_fd()).ctx(format!("stat {}", src.display()))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
+        let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
+        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        mount(
+            Some(fd_path(src_fd.as_fd()).as_str()),
+            fd_path(target.as_fd()).as_str(),
+            NONE,
+            bind,
+            NONE,
+        )
+        .ctx(format!("bind {}", src.display()))?;
+        let mounted = resolve(root, dest, Create::No)?;
+        if !opts.remount_flags().is_empty() {
+            remount(mounted.as_fd(), opts.remount_flags())?;
+        }
+        mounted
+    } else {
+        let target = resolve(root, dest, Create::Dir)?;
+        let source = m
+            .source()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_owned());
+        let data = opts.data_string();
+        mount(
+            Some(source.as_str()),
+            fd_path(target.as_fd()).as_str(),
+            Some(typ),
+            opts.flags,
+            data.as_deref(),
+        )
+        .ctx(format!("mount {typ}"))?;
+        let mounted = resolve(root, dest, Create::No)?;
+        if opts.tmpcopyup {
+            copy_tree(target.as_fd(), mounted.as_fd())?;
+        }
+        mounted
+    };
+    apply_propagation_and_attrs(target.as_fd(), &opts)
+}
+
+fn apply_propagation_and_attrs(target: BorrowedFd, opts: &MountOptions) -> Result<()> {
+    for p in &opts.propagation {
+        mount(NONE, fd_path(target).as_str(), NONE, *p, NONE).ctx("set mount propagation")?;
+    }
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        sys::mount_setattr(target, true, opts.rec_set, opts.rec_clr)
+            .ctx("set recursive mount attributes")?;
+    }
+    Ok(())
+}
+
+/// Remounts a bind mount with new flags, keeping the flags the kernel locks
+/// (in a user namespace nosuid/nodev/noexec/atime of the source can't be dropped).
+fn remount(target: BorrowedFd, flags: MsFlags) -> Result<()> {
+    let path = fd_path(target);
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(NONE, path.as_str(), NONE, base | flags, NONE) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EPERM) => {
+            let locked = locked_flags(target)?;
+            mount(NONE, path.as_str(), NONE, base | flags | locked, NONE).ctx("remount")
+        }
+        Err(e) => Err(Error::sys("remount", e)),
+    }
+}
+
+fn locked_flags(fd: BorrowedFd) -> Result<MsFlags> {
+    let st = fstatvfs(fd).ctx("statvfs")?;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (s, m) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(s) {
+            out |= m;
+        }
+    }
+    Ok(out)
+}
+
+/// cgroup mounts: with a cgroup namespace each hierarchy is mounted afresh
+/// (showing the container's cgroup as root); without one, the container's
+/// own cgroup directories are bound in, so the host's tree stays out of sight.
+fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let own_ns = crate::spec::has_ns(s.spec, LinuxNamespaceType::Cgroup);
+    let hier = cgroups::hierarchies()?;
+    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd| -> Result<()> {
+        let t = fd_path(target.as_fd());
+        if own_ns {
+            let data = if h.is_v2 { None } else { Some(h.options.clone()) };
+            let fs = if h.is_v2 { "cgroup2" } else { "cgroup" };
+            mount(Some(fs), t.as_str(), Some(fs), flags, data.as_deref())
+                .ctx(format!("mount {fs} {}", h.mountpoint.display()))
+        } else {
+            let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
+            mount(Some(&src), t.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+                .ctx(format!("bind {}", src.display()))?;
+            let mounted = resolve(root, &h.dest_in(dest), Create::No)?;
+            remount(mounted.as_fd(), flags)
+        }
+    };
+    if let [only] = hier.as_slice() {
+        if only.is_v2 {
+            let target = resolve(root, dest, Create::Dir)?;
+            return mount_h(only, &target);
+        }
+    }
+    // v1 or hybrid: a tmpfs holding one directory per hierarchy.
+    let target = resolve(root, dest, Create::Dir)?;
+    mount(
+        Some("tmpfs"),
+        fd_path(target.as_fd()).as_str(),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .ctx("mount tmpfs for cgroups")?;
+    for h in &hier {
+        let t = resolve(root, &h.dest_in(dest), Create::Dir)?;
+        mount_h(h, &t)?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let t = resolve(root, dest, Create::No)?;
+        remount(t.as_fd(), flags)?;
+    }
+    Ok(())
+}
+
+/// Copies a directory's contents (the tmpfs `tmpcopyup` extension).
+fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> Result<()> {
+    let src = fd_path(from);
+    let dst = fd_path(to);
+    copy_dir(Path::new(&src), Path::new(&dst))
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    for entry in std::fs::read_dir(src).ctx(format!("read {}", src.display()))? {
+        let entry = entry.ctx("read dir entry")?;
+        let ft = entry.file_type().ctx("file type")?;
+        let to = dst.join(entry.file_name());
+        if ft.is_symlink() {
+            let l = std::fs::read_link(entry.path()).ctx("readlink")?;
+            symlink(l, &to).ctx(format!("symlink {}", to.display()))?;
+        } else if ft.is_dir() {
+            let mode = entry.metadata().ctx("stat")?.permissions().mode();
+            std::fs::create_dir(&to).ctx(format!("mkdir {}", to.display()))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).ctx("chmod")?;
+            copy_dir(&entry.path(), &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &to).ctx(format!("copy {}", to.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
+fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
+    let target = match resolve(root, path, Create::No) {
+        Ok(t) => t,
+        Err(_) => return Ok(()), // nothing to hide
+    };
+    let st = fstat(target.as_fd()).ctx(format!("stat {}", path.display()))?;
+    let t = fd_path(target.as_fd());
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
+        mount(Some("tmpfs"), t.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
+            .ctx(format!("mask {}", path.display()))
+    } else {
+        // The host's /dev/null, verified to be the real null device (CVE-2025-31133).
+        let null = open("/dev/null", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx("open /dev/null")?;
+        let ns = fstat(null.as_fd()).ctx("stat /dev/null")?;
+        if SFlag::from_bits_truncate(ns.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFCHR
+            || ns.st_rdev != nix::sys::stat::makedev(1, 3)
+        {
+            return Err(Error::new("/dev/null is not the null device"));
+        }
+        mount(
+            Some(fd_path(null.as_fd()).as_str()),
+            t.as_str(),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
+        .ctx(format!("mask {}", path.display()))
+    }
+}
+
+/// Makes a path read-only by binding it onto itself and remounting.
+fn readonly(root: BorrowedFd, path: &Path) -> Result<()> {
+    let target = match resolve(root, path, Create::No) {
+        Ok(t) => t,
+        Err(_) => return Ok(()),
+    };
+    let t = fd_path(target.as_fd());
+    mount(
+        Some(t.as_str()),
+        t.as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx(format!("bind {} read-only", path.display()))?;
+    let mounted = resolve(root, path, Create::No)?;
+    remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC)
+        .ctx(format!("remount {} read-only", path.display()))
+}
+
+/// Makes the rootfs the process's root: pivot_root, or MS_MOVE + chroot with `--no-pivot`.
+pub fn pivot(root: OwnedFd, no_pivot: bool) -> Result<()> {
+    nix::unistd::fchdir(root.as_fd()).ctx("chdir to rootfs")?;
+    if no_pivot {
+        mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).ctx("move rootfs to /")?;
+        nix::unistd::chroot(".").ctx("chroot")?;
+    } else {
+        nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
+        // The old root now sits on top of "."; detach it without telling the host.
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .ctx("make old root a slave")?;
+        umount2(".", MntFlags::MNT_DETACH).ctx("detach old root")?;
+    }
+    nix::unistd::chdir("/").ctx("chdir /")?;
+    Ok(())
+}
+
+/// After the pivot: `root.readonly` and `rootfsPropagation`.
+pub fn finish(spec: &Spec) -> Result<()> {
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let root = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx("open /")?;
+        remount(root.as_fd(), MsFlags::MS_RDONLY)
+            .map_err(|e| e.context("make rootfs read-only").at("/root/readonly"))?;
+    }
+    if let Some(f) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+    {
+        mount(NONE, "/", NONE, f, NONE)
+            .ctx("set rootfs propagation")
+            .map_err(|e| e.at("/linux/rootfsPropagation"))?;
+    }
+    Ok(())
+}

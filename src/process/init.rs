@@ -1,0 +1,247 @@
+//! What runs in the container's init between clone and execve.
+
+use super::sync::{Channel, Msg};
+use super::InitOptions;
+use crate::error::{Context, Error, Result};
+use crate::linux::{rootfs, security, sys};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Instant;
+
+/// Runs the init's set-up; never returns. Errors go back over the channel.
+pub fn run(o: &InitOptions, ch: &Channel) -> ! {
+    let err = match setup(o, ch) {
+        Ok(exec) => {
+            // From here on `create` has returned: report to stderr, which is
+            // the container's own output.
+            let e = wait_for_start(o).and_then(|()| exec.exec());
+            match e {
+                Ok(never) => match never {},
+                Err(e) => {
+                    eprintln!("tong: {e}");
+                    sys::exit_now(127)
+                }
+            }
+        }
+        Err(e) => e,
+    };
+    let _ = ch.send(&Msg::Error(err));
+    sys::exit_now(1)
+}
+
+fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
+    // No process inside the container may read our memory or /proc/self/exe
+    // (CVE-2019-5736, CVE-2016-9962); execve resets this for the user's binary.
+    nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    ch.expect(Msg::Go)?;
+    let spec = &o.bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::field("/process", "process property must not be empty"))?;
+    let userns = crate::spec::has_ns(spec, LinuxNamespaceType::User);
+    if userns {
+        // Become root of the new user namespace (the runtime mapped us).
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx("setgid 0 in user namespace")?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
+    }
+    nix::unistd::setsid().ctx("setsid")?;
+    nix::sys::stat::umask(Mode::empty());
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx("sethostname").map_err(|e| e.at("/hostname"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        set_domainname(d).map_err(|e| e.at("/domainname"))?;
+    }
+    let t = Instant::now();
+    let root = rootfs::prepare(&rootfs::Setup {
+        spec,
+        rootfs: &o.bundle.rootfs,
+        bundle: &o.bundle.dir,
+    })?;
+    crate::logging::stage("mounts", t);
+    ch.send(&Msg::MountsReady)?;
+    ch.expect(Msg::Continue)?;
+
+    write_sysctls(spec)?;
+    if let Some(adj) = process.oom_score_adj() {
+        write_proc_self("oom_score_adj", &adj.to_string()).map_err(|e| e.at("/process/oomScoreAdj"))?;
+    }
+    let t = Instant::now();
+    rootfs::pivot(root, o.no_pivot)?;
+    rootfs::finish(spec)?;
+    crate::logging::stage("pivot", t);
+
+    security::set_rlimits(process, "/process")?;
+    security::drop_bounding(process)?;
+    security::set_user_and_caps(process, "/process", userns)?;
+    if process.no_new_privileges() == Some(true) {
+        security::set_no_new_privs()?;
+    }
+    nix::sys::stat::umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+    enter_cwd(process)?;
+    let exec = Exec::resolve(process)?;
+    // Only stdio and the preserved fds may survive execve (CVE-2024-21626).
+    sys::cloexec_from(3 + o.preserve_fds).ctx("mark fds close-on-exec")?;
+    ch.send(&Msg::Ready)?;
+    Ok(exec)
+}
+
+fn set_domainname(name: &str) -> Result<()> {
+    write_proc("/proc/sys/kernel/domainname", name).ctx("set domainname")
+}
+
+/// Opens a file under the host's /proc (still visible before the pivot) and
+/// checks that it really is procfs before writing (CVE-2019-16884 family).
+fn write_proc(path: &str, value: &str) -> Result<()> {
+    use nix::fcntl::{open, OFlag};
+    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+        .ctx(format!("open {path}"))?;
+    let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ctx(format!("statfs {path}"))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(Error::new(format!("{path} is not on procfs")));
+    }
+    nix::unistd::write(&fd, value.as_bytes()).ctx(format!("write {path}"))?;
+    Ok(())
+}
+
+fn write_proc_self(file: &str, value: &str) -> Result<()> {
+    write_proc(&format!("/proc/self/{file}"), value)
+}
+
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    for (k, v) in map {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        write_proc(&path, v).map_err(|e| e.at(format!("/linux/sysctl/{k}")))?;
+    }
+    Ok(())
+}
+
+/// chdir as the container user; the resulting cwd must lie inside the root.
+fn enter_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd)
+        .map_err(|e| {
+            Error::sys(format!("chdir to cwd ({:?}) set in config.json failed", cwd.display().to_string()), e)
+        })
+        .map_err(|e| e.at("/process/cwd"))?;
+    match nix::unistd::getcwd() {
+        Ok(c) if c.is_absolute() => Ok(()),
+        _ => Err(Error::field("/process/cwd", "current working directory is outside of the container's root")),
+    }
+}
+
+/// The resolved program and its argv/envp, ready for execve.
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn cstr(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::new(format!("{what} contains a NUL byte")))
+}
+
+impl Exec {
+    /// Looks the program up like Go's exec.LookPath, with runc's error words
+    /// (docker maps "not found"/"no such file" to 127, "permission denied" to 126).
+    pub fn resolve(p: &Process) -> Result<Exec> {
+        let args = p.args().as_deref().unwrap_or(&[]);
+        let name = args.first().ok_or_else(|| Error::field("/process/args", "args must not be empty"))?;
+        let env: Vec<String> = p.env().clone().unwrap_or_default();
+        let path = lookup(name, &env).map_err(|e| e.at("/process/args/0"))?;
+        Ok(Exec {
+            path: cstr(&path, "executable path")?,
+            args: args.iter().map(|a| cstr(a, "argument")).collect::<Result<_>>()?,
+            env: env.iter().map(|e| cstr(e, "environment")).collect::<Result<_>>()?,
+        })
+    }
+
+    pub fn exec(self) -> Result<std::convert::Infallible> {
+        let e = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
+        Err(Error::sys(format!("exec: {:?}", self.path.to_string_lossy()), e))
+    }
+}
+
+fn is_executable(p: &Path) -> std::result::Result<(), nix::errno::Errno> {
+    let st = nix::sys::stat::stat(p)?;
+    // Root passes access(X_OK) on some filesystems even without x bits.
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR || st.st_mode & 0o111 == 0 {
+        return Err(nix::errno::Errno::EACCES);
+    }
+    nix::unistd::access(p, nix::unistd::AccessFlags::X_OK)
+}
+
+pub fn lookup(name: &str, env: &[String]) -> Result<String> {
+    if name.contains('/') {
+        return match is_executable(Path::new(name)) {
+            Ok(()) => Ok(name.to_owned()),
+            Err(nix::errno::Errno::EACCES) => Err(Error::sys(format!("exec: {name:?}"), nix::errno::Errno::EACCES)),
+            Err(e) => Err(Error::sys(format!("exec: {name:?}: stat {name}"), e)),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = false;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = format!("{dir}/{name}");
+        match is_executable(Path::new(&cand)) {
+            Ok(()) => return Ok(cand),
+            Err(nix::errno::Errno::EACCES) => denied = true,
+            Err(_) => {}
+        }
+    }
+    if denied {
+        return Err(Error::sys(format!("exec: {name:?}"), nix::errno::Errno::EACCES));
+    }
+    Err(Error::new(format!("exec: {name:?}: executable file not found in $PATH")))
+}
+
+/// Blocks until `start` writes to the exec fifo.
+fn wait_for_start(o: &InitOptions) -> Result<()> {
+    loop {
+        let mut fds = [PollFd::new(o.exec_fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait on exec fifo", e)),
+            Ok(_) => break,
+        }
+    }
+    let mut b = [0u8; 1];
+    match nix::unistd::read(&o.exec_fifo, &mut b) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Error::new("exec fifo closed without a start")),
+        Err(e) => Err(Error::sys("read exec fifo", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_errors_use_runc_words() {
+        let env = vec!["PATH=/nonexistent:/bin".to_string()];
+        assert!(lookup("sh", &env).unwrap().ends_with("/sh"));
+        let e = lookup("no-such-prog-xyz", &env).unwrap_err();
+        assert_eq!(e.msg, "exec: \"no-such-prog-xyz\": executable file not found in $PATH");
+        let e = lookup("/no/such", &env).unwrap_err();
+        assert_eq!(e.msg, "exec: \"/no/such\": stat /no/such: no such file or directory");
+        let f = std::env::temp_dir().join(format!("tong-noexec-{}", std::process::id()));
+        std::fs::write(&f, "x").unwrap();
+        let e = lookup(f.to_str().unwrap(), &env).unwrap_err();
+        std::fs::remove_file(&f).unwrap();
+        assert!(e.msg.ends_with("permission denied"), "{e}");
+    }
+}

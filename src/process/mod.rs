@@ -1,0 +1,243 @@
+//! How the container's init is born: one clone3 with every new namespace,
+//! an intermediate child only when namespaces must be joined first, and the
+//! sync protocol that carries the child's real errors back.
+
+mod init;
+pub mod sync;
+
+use crate::error::{Context, Error, Result};
+use crate::linux::namespaces::{self, Join};
+use crate::linux::{cgroups, sys};
+use crate::spec::Bundle;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Instant;
+use sync::{Channel, Msg};
+
+/// What the init needs besides the bundle.
+pub struct InitOptions<'a> {
+    pub bundle: &'a Bundle,
+    /// Read end of the exec fifo; init waits on it for `start`.
+    pub exec_fifo: OwnedFd,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub cgroup_dirs: &'a [PathBuf],
+    /// Runs the createRuntime hooks in the runtime, between mounts and pivot.
+    pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
+}
+
+/// A freshly created container init, blocked until `start`.
+pub struct Spawned {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+}
+
+/// Creates the container's init and drives it to the point where it waits for `start`.
+/// On error the child is killed; nothing of it remains.
+pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
+    let spec = &o.bundle.spec;
+    let mut joins = Vec::new();
+    let mut new_flags = CloneFlags::empty();
+    for (i, typ, path) in crate::spec::namespaces(spec) {
+        match path {
+            Some(p) => joins.push(Join {
+                typ,
+                fd: namespaces::open_ns(&p, typ).map_err(|e| e.at(format!("/linux/namespaces/{i}/path")))?,
+            }),
+            None => new_flags |= namespaces::clone_flag(typ),
+        }
+    }
+    let time_offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+        .filter(|t| !t.is_empty());
+    let (parent, child) = sync::pair()?;
+    let t = Instant::now();
+    let forked = if joins.is_empty() && time_offsets.is_none() {
+        sys::clone3_fork(new_flags.bits() as u64, None).ctx("clone container init")?
+    } else {
+        sys::clone3_fork(0, None).ctx("clone intermediate process")?
+    };
+    let sys::Forked::Parent { pid, pidfd } = forked else {
+        drop(parent);
+        if joins.is_empty() && time_offsets.is_none() {
+            init::run(o, &child)
+        } else {
+            intermediate(o, child, &joins, new_flags, time_offsets)
+        }
+    };
+    drop(child);
+    drop(joins);
+    let (pid, pidfd) = if pid_is_init(&o.bundle.spec) {
+        (pid, pidfd)
+    } else {
+        // The intermediate reports init's pid and pidfd, then exits.
+        let got = parent.recv();
+        let _ = waitpid(pid, None);
+        match got? {
+            Some((Msg::Pid(p), Some(fd))) => (Pid::from_raw(p), fd),
+            Some((Msg::Error(e), _)) => return Err(e),
+            _ => return Err(Error::new("intermediate process exited without starting init")),
+        }
+    };
+    crate::logging::stage("clone", t);
+    let spawned = Spawned { pid, pidfd };
+    if let Err(e) = drive(o, &parent, &spawned) {
+        kill_and_reap(&spawned);
+        return Err(e);
+    }
+    Ok(spawned)
+}
+
+fn pid_is_init(spec: &oci_spec::runtime::Spec) -> bool {
+    let joins = crate::spec::namespaces(spec).iter().any(|(_, _, p)| p.is_some());
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+        .is_some_and(|t| !t.is_empty());
+    !joins && !offsets
+}
+
+/// The runtime's side of the protocol.
+fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
+    let spec = &o.bundle.spec;
+    let t = Instant::now();
+    if let Some(l) = spec.linux() {
+        let new_user = crate::spec::namespaces(spec)
+            .iter()
+            .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none());
+        if new_user {
+            namespaces::write_id_maps(
+                s.pid,
+                l.uid_mappings().as_deref().unwrap_or(&[]),
+                l.gid_mappings().as_deref().unwrap_or(&[]),
+            )?;
+        }
+    }
+    if !o.cgroup_dirs.is_empty() {
+        cgroups::add(o.cgroup_dirs, s.pid).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    }
+    crate::logging::stage("id maps and cgroup", t);
+    ch.send(&Msg::Go).map_err(|e| child_gone(e, s))?;
+    recv_expect(ch, Msg::MountsReady, s)?;
+    (o.on_mounts_ready)(s.pid)?;
+    ch.send(&Msg::Continue).map_err(|e| child_gone(e, s))?;
+    recv_expect(ch, Msg::Ready, s)?;
+    Ok(())
+}
+
+fn recv_expect(ch: &Channel, want: Msg, s: &Spawned) -> Result<()> {
+    match ch.recv()? {
+        Some((m, _)) if m == want => Ok(()),
+        Some((Msg::Error(e), _)) => Err(e),
+        Some((m, _)) => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
+        None => Err(child_gone(Error::new("sync socket closed"), s)),
+    }
+}
+
+/// Explains a child that vanished: its exit status is the best cause left.
+fn child_gone(e: Error, s: &Spawned) -> Error {
+    match waitpid(s.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, c)) => Error::new(format!("container init exited with status {c} during set-up")),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Error::new(format!("container init was killed by {sig} during set-up")),
+        _ => e,
+    }
+}
+
+/// Kills a half-made container init and waits for it to go.
+pub fn kill_and_reap(s: &Spawned) {
+    let _ = sys::pidfd_send_signal(s.pidfd.as_fd(), libc::SIGKILL);
+    wait_exit(s.pidfd.as_fd());
+    let _ = waitpid(s.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// Blocks until the process behind a pidfd has exited (it need not be our child).
+pub fn wait_exit(pidfd: BorrowedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// The intermediate: joins namespaces, unshares time (so offsets can be set
+/// before anyone is inside), then clones init and reports it.
+fn intermediate(
+    o: &InitOptions,
+    ch: Channel,
+    joins: &[Join],
+    new_flags: CloneFlags,
+    offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
+) -> ! {
+    let r = (|| -> Result<Spawned> {
+        namespaces::join_all(joins)?;
+        let mut flags = new_flags;
+        if let Some(offs) = offsets {
+            let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+            nix::sched::unshare(time).ctx("unshare time namespace")?;
+            let mut text = String::new();
+            for (clock, off) in offs {
+                text.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            std::fs::write("/proc/self/timens_offsets", text)
+                .map_err(|e| Error::from(e).context("write time offsets").at("/linux/timeOffsets"))?;
+            flags &= !time;
+        }
+        match sys::clone3_fork(flags.bits() as u64, None).ctx("clone container init")? {
+            sys::Forked::Child => init::run(o, &ch),
+            sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
+        }
+    })();
+    let code = match r {
+        Ok(s) => match ch.send_with_fd(&Msg::Pid(s.pid.as_raw()), Some(s.pidfd.as_fd())) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        },
+        Err(e) => {
+            let _ = ch.send(&Msg::Error(e));
+            1
+        }
+    };
+    sys::exit_now(code)
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
+/// With the pid it names a process uniquely.
+pub fn start_time(pid: Pid) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
+    let (_, rest) = s.rsplit_once(')')?;
+    // After the comm: state is field 3, starttime field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The process state letter from /proc/<pid>/stat (`Z` for a zombie).
+pub fn proc_state(pid: Pid) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
+    let (_, rest) = s.rsplit_once(')')?;
+    rest.split_whitespace().next()?.chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_and_state() {
+        let me = Pid::this();
+        assert!(start_time(me).is_some());
+        assert!(proc_state(me).is_some());
+    }
+}

@@ -1,0 +1,106 @@
+//! The typed protocol between the runtime and the process it is setting up.
+//!
+//! One SOCK_SEQPACKET socketpair, one JSON message per packet. An error in
+//! the child travels back as [`Msg::Error`] with its real cause, so the user
+//! never sees a bare "child exited with status 1".
+
+use crate::error::{Context, Error, Result};
+use crate::linux::sys;
+use nix::sys::socket::{
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub enum Msg {
+    /// Runtime → child: id maps are written and the cgroup is joined.
+    Go,
+    /// Child → runtime: mounts are done; createRuntime hooks may run now.
+    MountsReady,
+    /// Runtime → child: carry on after the createRuntime hooks.
+    Continue,
+    /// Child → runtime: set-up finished, waiting for `start`.
+    Ready,
+    /// Intermediate → runtime: the init's pid (its pidfd rides along).
+    Pid(i32),
+    /// Either way: set-up failed.
+    Error(Error),
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx("socketpair")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<BorrowedFd>) -> Result<()> {
+        let bytes = serde_json::to_vec(msg).map_err(|e| Error::new(e.to_string()))?;
+        let iov = [std::io::IoSlice::new(&bytes)];
+        let raw = fd.map(|f| [f.as_raw_fd()]);
+        let cmsgs: Vec<ControlMessage> = raw.as_ref().map(|r| ControlMessage::ScmRights(r)).into_iter().collect();
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+            .ctx("send to sync socket")?;
+        Ok(())
+    }
+
+    /// The next message, or `None` when the other side is gone.
+    pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, fd) = loop {
+            match sys::recv_with_fd(self.fd.as_fd(), &mut buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.ctx("receive from sync socket")?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::new(format!("bad sync message: {e}")))?;
+        Ok(Some((msg, fd)))
+    }
+
+    /// Waits for exactly `want`; an `Error` from the peer is returned as is.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some((m, _)) if m == want => Ok(()),
+            Some((Msg::Error(e), _)) => Err(e),
+            Some((m, _)) => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
+            None => Err(Error::new(format!("sync: peer went away while waiting for {want:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_with_fd() {
+        let (a, b) = pair().unwrap();
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send_with_fd(&Msg::Pid(7), Some(f.as_fd())).unwrap();
+        let (m, fd) = b.recv().unwrap().unwrap();
+        assert_eq!(m, Msg::Pid(7));
+        assert!(fd.is_some());
+        a.send(&Msg::Error(Error::field("/x", "boom"))).unwrap();
+        let e = b.expect(Msg::Go).unwrap_err();
+        assert_eq!(e.pointer.as_deref(), Some("/x"));
+        drop(a);
+        assert!(b.recv().unwrap().is_none());
+    }
+}

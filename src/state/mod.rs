@@ -1,0 +1,200 @@
+//! The state directory under `--root`: one directory per container holding
+//! `state.json`, the exec fifo and a lock file.
+
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub const FIFO: &str = "exec.fifo";
+const STATE: &str = "state.json";
+const LOCK: &str = "lock";
+
+/// What tong remembers about a container between invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init (from /proc/<pid>/stat) to detect pid reuse.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub oci_version: String,
+    /// The bundle's config, kept for poststart/poststop hooks.
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+/// Rejects ids that could name a path outside the root.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(format!("invalid container id {id:?}: ids may only contain letters, digits, '_', '+', '-' and '.'")))
+    }
+}
+
+/// A container's directory, held under its lock while the handle lives.
+pub struct Dir {
+    pub path: PathBuf,
+    _lock: Flock<File>,
+}
+
+fn lock_file(dir: &Path) -> Result<Flock<File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(dir.join(LOCK))
+        .ctx("open lock file")?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys("lock container", e))
+}
+
+impl Dir {
+    /// Creates a new container directory; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .ctx(format!("create root {}", root.display()))?;
+        let path = root.join(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::new(format!("container with id exists: {id}")))
+            }
+            Err(e) => return Err(Error::from(e).context(format!("create {}", path.display()))),
+        }
+        let lock = lock_file(&path)?;
+        Ok(Dir { path, _lock: lock })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        check_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE).exists() {
+            return Err(Error::new(format!("container {id:?} does not exist")));
+        }
+        let lock = lock_file(&path)?;
+        // It may have been deleted while we waited for the lock.
+        if !path.join(STATE).exists() {
+            return Err(Error::new(format!("container {id:?} does not exist")));
+        }
+        Ok(Dir { path, _lock: lock })
+    }
+
+    pub fn load(&self) -> Result<Saved> {
+        let bytes = std::fs::read(self.path.join(STATE)).ctx("read state.json")?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("corrupt state.json: {e}")))
+    }
+
+    /// Writes state.json atomically (a reader never sees half a file).
+    pub fn save(&self, s: &Saved) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .mode(0o600)
+            .open(&tmp)
+            .ctx("write state.json")?;
+        let bytes = serde_json::to_vec(s).map_err(|e| Error::new(e.to_string()))?;
+        f.write_all(&bytes).ctx("write state.json")?;
+        std::fs::rename(&tmp, self.path.join(STATE)).ctx("rename state.json")?;
+        Ok(())
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(FIFO)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.path).ctx(format!("remove {}", self.path.display()))
+    }
+}
+
+/// Ids of all containers under `root`, sorted.
+pub fn list(root: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::from(e).context(format!("read {}", root.display()))),
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for bad in ["", "..", ".", "../x", "a/b", "a b", "x\n"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "abc-1_2.3+4", "0123456789abcdef"] {
+            check_id(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn create_twice_and_open() {
+        let root = std::env::temp_dir().join(format!("tong-state-test-{}", std::process::id()));
+        let d = Dir::create(&root, "c1").unwrap();
+        let s = Saved {
+            id: "c1".into(),
+            pid: 1,
+            start_time: 2,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "now".into(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroup_dirs: vec![],
+            oci_version: "1.0.2".into(),
+            config: serde_json::Value::Null,
+        };
+        d.save(&s).unwrap();
+        drop(d);
+        let e = Dir::create(&root, "c1").err().unwrap();
+        assert_eq!(e.msg, "container with id exists: c1");
+        let d = Dir::open(&root, "c1").unwrap();
+        assert_eq!(d.load().unwrap().start_time, 2);
+        assert_eq!(list(&root).unwrap(), vec!["c1".to_string()]);
+        d.remove().unwrap();
+        let e = Dir::open(&root, "c1").err().unwrap();
+        assert_eq!(e.msg, "container \"c1\" does not exist");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
