@@ -87,6 +87,8 @@ pub fn log(level: &str, msg: &str) {
                 eprintln!("tong: {msg}");
             }
         }
+        // Without a log file, a person is reading: errors in plain words.
+        None if level == "error" => eprintln!("tong: {msg}"),
         None => {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }

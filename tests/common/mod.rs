@@ -1,0 +1,197 @@
+//! Test harness: bundles made from Debian's busybox-static, a private state
+//! root per test, and checks that nothing is left behind.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const TONG: &str = env!("CARGO_BIN_EXE_tong");
+/// Every test cgroup lives under this parent, removed by the last bundle dropped.
+pub const CGROUP_PARENT: &str = "tong-test";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+}
+
+pub fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "integration tests run real containers: run them as root");
+    assert!(Path::new("/bin/busybox").exists(), "apt-get install busybox-static");
+}
+
+fn make_rootfs(rootfs: &Path) {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for app in String::from_utf8_lossy(&list.stdout).lines() {
+        if app != "busybox" {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(app)).unwrap();
+        }
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+impl Bundle {
+    /// A bundle whose process runs `sh -c script`.
+    pub fn new(name: &str, script: &str) -> Bundle {
+        require_root();
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{name}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("tong-it-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        make_rootfs(&dir.join("rootfs"));
+        let out = Command::new(TONG).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "tong spec: {}", String::from_utf8_lossy(&out.stderr));
+        let b = Bundle { root: dir.join("state"), dir, id };
+        b.edit(|c| {
+            c["process"]["terminal"] = false.into();
+            c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+            c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{}", b.id).into();
+        });
+        b
+    }
+
+    pub fn config(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.dir.join("config.json")).unwrap()).unwrap()
+    }
+
+    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let mut c = self.config();
+        f(&mut c);
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// `tong --root <state> ARGS…`. Output goes through files, not pipes: a
+    /// created container inherits tong's stdio and would hold a pipe open.
+    pub fn tong(&self, args: &[&str]) -> Output {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let out_path = self.dir.join(format!(".out-{n}"));
+        let err_path = self.dir.join(format!(".err-{n}"));
+        let status = self
+            .cmd(args)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        let o = Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        o
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(TONG);
+        c.arg("--root").arg(&self.root).args(args).current_dir(&self.dir);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// `tong run` of this bundle; returns the output.
+    pub fn run(&self) -> Output {
+        self.tong(&["run", "--bundle", self.dir.to_str().unwrap(), &self.id])
+    }
+
+    /// Runs the container and returns its stdout, asserting success.
+    pub fn run_ok(&self) -> String {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "tong run failed ({:?})\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn create(&self) -> Output {
+        self.tong(&["create", "--bundle", self.dir.to_str().unwrap(), &self.id])
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.tong(&["state", &self.id]);
+        assert!(out.status.success(), "state: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap().to_owned()
+    }
+
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(CGROUP_PARENT).join(&self.id))
+            .collect()
+    }
+
+    /// Nothing of the container remains: state dir, cgroups, mounts of the rootfs.
+    pub fn assert_nothing_left(&self) {
+        let state = self.root.join(&self.id);
+        assert!(!state.exists(), "state dir {} left behind", state.display());
+        for d in self.cgroup_dirs() {
+            assert!(!d.exists(), "cgroup {} left behind", d.display());
+        }
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let rootfs = self.rootfs();
+        assert!(
+            !mi.contains(rootfs.to_str().unwrap()),
+            "a mount of {} is left behind",
+            rootfs.display()
+        );
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.tong(&["delete", "--force", &self.id]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for m in cgroup_mounts() {
+            // Fails while other tests still have containers there; the last one wins.
+            let _ = std::fs::remove_dir(m.join(CGROUP_PARENT));
+        }
+    }
+}
+
+/// Mount points of every cgroup hierarchy on the host.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mi.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fs = right.split(' ').next()?;
+            if fs == "cgroup" || fs == "cgroup2" {
+                left.split(' ').nth(4).map(PathBuf::from)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
