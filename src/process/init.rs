@@ -39,6 +39,12 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     ch.expect(Msg::Go)?;
     let spec = &o.bundle.spec;
+    let new_cgroupns = crate::spec::namespaces(spec)
+        .iter()
+        .any(|(_, t, p)| *t == LinuxNamespaceType::Cgroup && p.is_none());
+    if new_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
+    }
     let process = spec
         .process()
         .as_ref()

@@ -48,6 +48,9 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
                 typ,
                 fd: namespaces::open_ns(&p, typ).map_err(|e| e.at(format!("/linux/namespaces/{i}/path")))?,
             }),
+            // The cgroup namespace is unshared by init once it is in its cgroup,
+            // so that cgroup becomes the namespace's root.
+            None if typ == LinuxNamespaceType::Cgroup => {}
             None => new_flags |= namespaces::clone_flag(typ),
         }
     }
