@@ -60,17 +60,21 @@ pub fn run(hook: &Hook, state: &str, kind: &str, index: usize) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::from(out.try_clone().ctx("dup")?))
         .stderr(Stdio::from(out.try_clone().ctx("dup")?));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::from(e).context(format!("{kind} hook {}", path.display())).at(&ptr))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::from(e)
+            .context(format!("{kind} hook {}", path.display()))
+            .at(&ptr)
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that never reads stdin must not fail the container.
         let _ = stdin.write_all(state.as_bytes());
     }
     let pidfd = sys::pidfd_open(Pid::from_raw(child.id() as i32)).ctx("pidfd_open hook")?;
     let timeout = match hook.timeout() {
-        Some(t) if t > 0 => PollTimeout::try_from(t.saturating_mul(1000).min(i32::MAX as i64) as i32)
-            .unwrap_or(PollTimeout::MAX),
+        Some(t) if t > 0 => {
+            PollTimeout::try_from(t.saturating_mul(1000).min(i32::MAX as i64) as i32)
+                .unwrap_or(PollTimeout::MAX)
+        }
         _ => PollTimeout::NONE,
     };
     let ready = loop {
@@ -85,7 +89,11 @@ pub fn run(hook: &Hook, state: &str, kind: &str, index: usize) -> Result<()> {
         let _ = child.wait();
         return Err(Error::field(
             ptr,
-            format!("{kind} hook {} timed out after {}s", path.display(), hook.timeout().unwrap_or(0)),
+            format!(
+                "{kind} hook {} timed out after {}s",
+                path.display(),
+                hook.timeout().unwrap_or(0)
+            ),
         ));
     }
     let status = child.wait().ctx("wait for hook")?;

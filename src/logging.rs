@@ -113,11 +113,7 @@ pub fn stage(name: &str, since: Instant) {
             .unwrap_or_default();
         log(
             "debug",
-            &format!(
-                "stage {name}: {:?} (at {:?})",
-                since.elapsed(),
-                total
-            ),
+            &format!("stage {name}: {:?} (at {:?})", since.elapsed(), total),
         );
     }
 }
@@ -128,7 +124,12 @@ mod tests {
 
     #[test]
     fn json_line_has_runc_keys() {
-        let l = line(Format::Json, "error", "container not running", SystemTime::UNIX_EPOCH);
+        let l = line(
+            Format::Json,
+            "error",
+            "container not running",
+            SystemTime::UNIX_EPOCH,
+        );
         let v: serde_json::Value = serde_json::from_str(l.trim()).unwrap();
         assert_eq!(v["level"], "error");
         assert_eq!(v["msg"], "container not running");

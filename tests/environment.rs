@@ -5,12 +5,18 @@ use common::*;
 use serde_json::json;
 
 fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().display().to_string()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
 fn namespaces_differ_from_host() {
-    let b = Bundle::new("ns", "for n in pid net ipc uts mnt cgroup user; do echo $n $(readlink /proc/self/ns/$n); done");
+    let b = Bundle::new(
+        "ns",
+        "for n in pid net ipc uts mnt cgroup user; do echo $n $(readlink /proc/self/ns/$n); done",
+    );
     let out = b.run_ok();
     for line in out.lines() {
         let (kind, link) = line.split_once(' ').unwrap();
@@ -38,7 +44,8 @@ fn init_is_pid_1_and_hostname_set() {
 fn user_group_umask_env_cwd() {
     let b = Bundle::new("user", "id; umask; echo $FOO; pwd");
     b.edit(|c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [20, 30], "umask": 63});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [20, 30], "umask": 63});
         c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
         c["process"]["cwd"] = "/tmp/work".into();
     });
@@ -79,7 +86,10 @@ fn capabilities_all_five_sets() {
     // After execve as root: permitted = (P_inh & F_inh) | (F_perm & bounding) | ambient…
     // for a root process the kernel gives all bounding caps to permitted and
     // effective; what we can assert exactly is bounding, inheritable, ambient.
-    assert_eq!(status_field(&out, "CapBnd"), hex(chown | kill | net_raw | setuid));
+    assert_eq!(
+        status_field(&out, "CapBnd"),
+        hex(chown | kill | net_raw | setuid)
+    );
     assert_eq!(status_field(&out, "CapInh"), hex(kill | net_raw));
     assert_eq!(status_field(&out, "CapAmb"), hex(kill));
     assert_eq!(status_field(&out, "NoNewPrivs"), "1");
@@ -104,13 +114,19 @@ fn capabilities_of_non_root_user() {
     assert_eq!(status_field(&out, "CapEff"), nbs);
     assert_eq!(status_field(&out, "CapPrm"), nbs);
     assert_eq!(status_field(&out, "CapAmb"), nbs);
-    assert_eq!(status_field(&out, "CapBnd"), format!("{:016x}", (1u64 << 5) | (1 << 10) | 1));
+    assert_eq!(
+        status_field(&out, "CapBnd"),
+        format!("{:016x}", (1u64 << 5) | (1 << 10) | 1)
+    );
     assert_eq!(status_field(&out, "NoNewPrivs"), "1");
 }
 
 #[test]
 fn rlimits_and_oom_score_adj() {
-    let b = Bundle::new("rlim", "grep -E 'open files|core file' /proc/self/limits; cat /proc/self/oom_score_adj");
+    let b = Bundle::new(
+        "rlim",
+        "grep -E 'open files|core file' /proc/self/limits; cat /proc/self/oom_score_adj",
+    );
     b.edit(|c| {
         c["process"]["rlimits"] = json!([
             {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000},
@@ -119,16 +135,26 @@ fn rlimits_and_oom_score_adj() {
         c["process"]["oomScoreAdj"] = 123.into();
     });
     let out = b.run_ok();
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0][..5], ["Max", "core", "file", "size", "0"], "{out}");
     assert_eq!(lines[0][5], "4096", "{out}");
-    assert_eq!(lines[1][..5], ["Max", "open", "files", "1000", "2000"], "{out}");
+    assert_eq!(
+        lines[1][..5],
+        ["Max", "open", "files", "1000", "2000"],
+        "{out}"
+    );
     assert_eq!(lines[2], ["123"]);
 }
 
 #[test]
 fn sysctls_land_in_the_containers_namespaces() {
-    let b = Bundle::new("sysctl", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
+    let b = Bundle::new(
+        "sysctl",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+    );
     b.edit(|c| {
         c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
         // The default spec makes /proc/sys read-only after the sysctls are written.
@@ -142,8 +168,7 @@ fn mount_line<'a>(mounts: &'a str, dest: &str) -> Vec<&'a str> {
     mounts
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f[1] == dest)
-        .last()
+        .rfind(|f| f[1] == dest)
         .unwrap_or_else(|| panic!("no mount at {dest}:\n{mounts}"))
 }
 
@@ -170,24 +195,36 @@ fn mounts_with_flags_data_and_binds() {
     }
     let data = mount_line(mounts, "/data");
     let dopts: Vec<&str> = data[3].split(',').collect();
-    assert!(dopts.contains(&"ro") && dopts.contains(&"noexec"), "{data:?}");
+    assert!(
+        dopts.contains(&"ro") && dopts.contains(&"noexec"),
+        "{data:?}"
+    );
     let proc_ = mount_line(mounts, "/proc");
     assert_eq!(proc_[2], "proc");
     let sys = mount_line(mounts, "/sys");
     assert!(sys[3].split(',').any(|o| o == "ro"), "{sys:?}");
     let devpts = mount_line(mounts, "/dev/pts");
-    assert!(devpts[3].contains("gid=5") && devpts[3].contains("mode=620"), "{devpts:?}");
+    assert!(
+        devpts[3].contains("gid=5") && devpts[3].contains("mode=620"),
+        "{devpts:?}"
+    );
     // The default spec's root.readonly.
     let root = mount_line(mounts, "/");
     assert!(root[3].split(',').any(|o| o == "ro"), "{root:?}");
-    assert_eq!(rest, "hi from host\nfile bind\n", "the ro bind must not be writable");
+    assert_eq!(
+        rest, "hi from host\nfile bind\n",
+        "the ro bind must not be writable"
+    );
     // Relative bind sources are relative to the bundle; nothing leaked onto the host.
     assert!(!host_dir.join("x").exists());
 }
 
 #[test]
 fn cgroup_mount_shows_container_cgroup() {
-    let b = Bundle::new("cgmount", "ls /sys/fs/cgroup; cat /proc/self/cgroup; grep ' /sys/fs/cgroup/memory ' /proc/mounts");
+    let b = Bundle::new(
+        "cgmount",
+        "ls /sys/fs/cgroup; cat /proc/self/cgroup; grep ' /sys/fs/cgroup/memory ' /proc/mounts",
+    );
     let out = b.run_ok();
     assert!(out.lines().any(|l| l == "memory"), "{out}");
     // With a cgroup namespace the container sees itself at the root.
@@ -230,12 +267,18 @@ fn devices_default_and_configured() {
     });
     let out = b.run_ok();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "/dev/null character special file 1:3 666 0:0", "{out}");
+    assert_eq!(
+        lines[0], "/dev/null character special file 1:3 666 0:0",
+        "{out}"
+    );
     assert_eq!(lines[1], "/dev/zero character special file 1:5 666 0:0");
     assert_eq!(lines[2], "/dev/full character special file 1:7 666 0:0");
     assert_eq!(lines[5], "/dev/tty character special file 5:0 666 0:0");
     assert_eq!(lines[6], "/dev/myfull character special file 1:7 640 5:6");
-    assert_eq!(lines[7..10], ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0"]);
+    assert_eq!(
+        lines[7..10],
+        ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0"]
+    );
     assert_eq!(lines[10].trim(), "4");
 }
 
@@ -243,16 +286,27 @@ fn devices_default_and_configured() {
 fn user_namespace_with_mappings() {
     let b = Bundle::new("userns", "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; touch /tmp/f && stat -c %u /tmp/f");
     b.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["root"]["readonly"] = false.into();
         // sysfs needs a network namespace owned by the user namespace: it is.
     });
     // The container's root is host uid 200000: give it the rootfs's /tmp.
-    nix::unistd::chown(&b.rootfs().join("tmp"), Some(nix::unistd::Uid::from_raw(200000)), Some(nix::unistd::Gid::from_raw(200000))).unwrap();
+    nix::unistd::chown(
+        &b.rootfs().join("tmp"),
+        Some(nix::unistd::Uid::from_raw(200000)),
+        Some(nix::unistd::Gid::from_raw(200000)),
+    )
+    .unwrap();
     let out = b.run_ok();
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0], ["0", "200000", "65536"], "{out}");
     assert_eq!(lines[1], ["0", "200000", "65536"]);
     assert_eq!(lines[2], ["0"]);
@@ -269,12 +323,19 @@ fn join_namespaces_by_path() {
     let out = a.tong(&["run", "-d", "--bundle", a.dir.to_str().unwrap(), &a.id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let pid = a.state()["pid"].as_i64().unwrap();
-    let b = Bundle::new("joinb", "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/uts");
+    let b = Bundle::new(
+        "joinb",
+        "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+    );
     b.edit(|c| {
         c.as_object_mut().unwrap().remove("hostname");
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "uts" || n["type"] == "network" {
-                n["path"] = format!("/proc/{pid}/ns/{}", if n["type"] == "uts" { "uts" } else { "net" }).into();
+                n["path"] = format!(
+                    "/proc/{pid}/ns/{}",
+                    if n["type"] == "uts" { "uts" } else { "net" }
+                )
+                .into();
             }
         }
     });
@@ -289,9 +350,15 @@ fn join_namespaces_by_path() {
 
 #[test]
 fn time_namespace_offsets() {
-    let b = Bundle::new("timens", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time");
+    let b = Bundle::new(
+        "timens",
+        "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time",
+    );
     b.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
         c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10000000, "nanosecs": 0}});
     });
     let out = b.run_ok();
@@ -303,9 +370,18 @@ fn time_namespace_offsets() {
 
 #[test]
 fn no_pivot_and_writable_root() {
-    let b = Bundle::new("nopivot", "touch /rootfile && echo ok; cat /proc/self/mountinfo | wc -l");
+    let b = Bundle::new(
+        "nopivot",
+        "touch /rootfile && echo ok; cat /proc/self/mountinfo | wc -l",
+    );
     b.edit(|c| c["root"]["readonly"] = false.into());
-    let out = b.tong(&["run", "--no-pivot", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let out = b.tong(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("ok\n"));
     assert!(b.rootfs().join("rootfile").exists());
@@ -315,7 +391,10 @@ fn no_pivot_and_writable_root() {
 fn readonly_root_refuses_writes() {
     let b = Bundle::new("roroot", "touch /rootfile 2>&1 || echo refused");
     let out = b.run_ok();
-    assert!(out.contains("Read-only file system") && out.ends_with("refused\n"), "{out}");
+    assert!(
+        out.contains("Read-only file system") && out.ends_with("refused\n"),
+        "{out}"
+    );
     assert!(!b.rootfs().join("rootfile").exists());
 }
 
@@ -324,7 +403,10 @@ fn rootfs_propagation_private() {
     let b = Bundle::new("prop", r#"awk '$5 == "/"' /proc/self/mountinfo"#);
     b.edit(|c| c["linux"]["rootfsPropagation"] = "private".into());
     let out = b.run_ok();
-    assert!(!out.contains("shared:") && !out.contains("master:"), "{out}");
+    assert!(
+        !out.contains("shared:") && !out.contains("master:"),
+        "{out}"
+    );
     let b = Bundle::new("prop2", r#"awk '$5 == "/"' /proc/self/mountinfo"#);
     b.edit(|c| c["linux"]["rootfsPropagation"] = "shared".into());
     let out = b.run_ok();

@@ -8,7 +8,12 @@ use serde_json::json;
 /// Creates the container expecting failure; returns stderr.
 fn create_fails(b: &Bundle) -> String {
     let out = b.create();
-    assert_eq!(out.status.code(), Some(1), "create should fail; stdout: {}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "create should fail; stdout: {}",
+        stdout(&out)
+    );
     b.assert_nothing_left();
     stderr(&out)
 }
@@ -18,12 +23,19 @@ fn missing_bundle_and_rootfs() {
     let b = Bundle::new("nobundle", "true");
     let out = b.tong(&["create", "--bundle", "/nonexistent/bundle", &b.id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bundle /nonexistent/bundle: no such file or directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bundle /nonexistent/bundle: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
     b.assert_nothing_left();
 
     std::fs::remove_dir_all(b.rootfs()).unwrap();
     let e = create_fails(&b);
-    assert!(e.contains("rootfs") && e.contains("no such file or directory") && e.contains("/root/path"), "{e}");
+    assert!(
+        e.contains("rootfs") && e.contains("no such file or directory") && e.contains("/root/path"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -39,7 +51,10 @@ fn schema_invalid_names_pointer() {
     let b = Bundle::new("schema", "true");
     b.edit(|c| c["linux"]["namespaces"][2]["type"] = "bogus".into());
     let e = create_fails(&b);
-    assert!(e.contains("/linux/namespaces/2/type") && e.contains("bogus"), "{e}");
+    assert!(
+        e.contains("/linux/namespaces/2/type") && e.contains("bogus"),
+        "{e}"
+    );
 
     b.edit(|c| {
         c["linux"]["namespaces"][2]["type"] = "ipc".into();
@@ -54,7 +69,10 @@ fn unknown_oci_major_version() {
     let b = Bundle::new("version", "true");
     b.edit(|c| c["ociVersion"] = "2.0.0".into());
     let e = create_fails(&b);
-    assert!(e.contains("unsupported ociVersion \"2.0.0\"") && e.contains("/ociVersion"), "{e}");
+    assert!(
+        e.contains("unsupported ociVersion \"2.0.0\"") && e.contains("/ociVersion"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -63,17 +81,28 @@ fn duplicate_and_unsafe_ids() {
     assert!(b.create().status.success());
     let out = b.create();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("container with id exists: {}", b.id)), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("container with id exists: {}", b.id)),
+        "{}",
+        stderr(&out)
+    );
     // The first container is untouched.
     assert_eq!(b.status(), "created");
     assert!(b.tong(&["delete", &b.id]).status.success());
     for bad in ["../x", "a/b", "", ".."] {
         let out = b.tong(&["create", "--bundle", b.dir.to_str().unwrap(), bad]);
         assert_eq!(out.status.code(), Some(1), "id {bad:?} accepted");
-        assert!(stderr(&out).contains("invalid container id"), "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
     }
     assert!(!b.root.join("x").exists() && !b.dir.join("x").exists());
-    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "state root not empty");
+    assert!(
+        std::fs::read_dir(&b.root).unwrap().next().is_none(),
+        "state root not empty"
+    );
 }
 
 #[test]
@@ -81,7 +110,10 @@ fn namespace_path_that_is_not_a_namespace() {
     let b = Bundle::new("nspath", "true");
     b.edit(|c| c["linux"]["namespaces"][1]["path"] = "/etc/hostname".into());
     let e = create_fails(&b);
-    assert!(e.contains("/etc/hostname is not a namespace") && e.contains("/linux/namespaces/1/path"), "{e}");
+    assert!(
+        e.contains("/etc/hostname is not a namespace") && e.contains("/linux/namespaces/1/path"),
+        "{e}"
+    );
     b.edit(|c| c["linux"]["namespaces"][1]["path"] = "/proc/self/ns/uts".into());
     let e = create_fails(&b);
     assert!(e.contains("namespace of another type"), "{e}");
@@ -95,24 +127,42 @@ fn mount_target_escaping_via_symlink() {
     // rootfs/evil -> ../outside: resolving it would leave the rootfs.
     std::os::unix::fs::symlink("../outside", b.rootfs().join("evil")).unwrap();
     b.edit(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
     });
     let e = create_fails(&b);
     let n = b.config()["mounts"].as_array().unwrap().len() - 1;
-    assert!(e.contains("escapes the container's rootfs") && e.contains(&format!("/mounts/{n}")), "{e}");
-    assert!(!outside.join("x").exists(), "a directory was created outside the rootfs");
+    assert!(
+        e.contains("escapes the container's rootfs") && e.contains(&format!("/mounts/{n}")),
+        "{e}"
+    );
+    assert!(
+        !outside.join("x").exists(),
+        "a directory was created outside the rootfs"
+    );
 }
 
 #[test]
 fn absolute_symlink_target_stays_in_rootfs() {
     let b = Bundle::new("abslink", "true");
     let host = b.dir.join("hostside");
-    b.edit(|c| c["process"]["args"] = json!(["sh", "-c", format!("grep -c ' {}/x tmpfs ' /proc/mounts", host.display())]));
+    b.edit(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            format!("grep -c ' {}/x tmpfs ' /proc/mounts", host.display())
+        ])
+    });
     std::fs::create_dir_all(&host).unwrap();
     // An absolute link means the container's path, never the host's.
     std::os::unix::fs::symlink(&host, b.rootfs().join("abs")).unwrap();
     b.edit(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/abs/x", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/abs/x", "type": "tmpfs", "source": "tmpfs"}));
     });
     // Inside the container the tmpfs sits at <host path>/x of the container's tree.
     assert_eq!(b.run_ok(), "1\n");
@@ -134,9 +184,17 @@ fn start_requires_created() {
     }
     let out = b.tong(&["start", &b.id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot start a container that has stopped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot start a container that has stopped"),
+        "{}",
+        stderr(&out)
+    );
     let out = b.tong(&["start", "no-such-container"]);
-    assert!(stderr(&out).contains("container \"no-such-container\" does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("container \"no-such-container\" does not exist"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -152,7 +210,12 @@ fn failure_inside_init_is_reported_and_cleaned_up() {
     let b = Bundle::new("cwdfail", "true");
     b.edit(|c| c["process"]["cwd"] = "/no/such/dir".into());
     let e = create_fails(&b);
-    assert!(e.contains("chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory"), "{e}");
+    assert!(
+        e.contains(
+            "chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -162,7 +225,12 @@ fn failing_create_runtime_hook_aborts_cleanly() {
         c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook said no >&2; exit 3"]}]});
     });
     let e = create_fails(&b);
-    assert!(e.contains("createRuntime hook /bin/sh failed") && e.contains("hook said no") && e.contains("/hooks/createRuntime/0"), "{e}");
+    assert!(
+        e.contains("createRuntime hook /bin/sh failed")
+            && e.contains("hook said no")
+            && e.contains("/hooks/createRuntime/0"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -178,5 +246,8 @@ fn terminal_without_console_socket() {
     let b = Bundle::new("tty", "true");
     b.edit(|c| c["process"]["terminal"] = true.into());
     let e = create_fails(&b);
-    assert!(e.contains("cannot allocate tty") && e.contains("/process/terminal"), "{e}");
+    assert!(
+        e.contains("cannot allocate tty") && e.contains("/process/terminal"),
+        "{e}"
+    );
 }

@@ -11,7 +11,14 @@ fn states_created_running_stopped() {
     // A long-running process we control: it exits when we kill it.
     b.edit(|c| c["process"]["args"] = serde_json::json!(["sleep", "1000"]));
     let pidfile = b.dir.join("pid");
-    let out = b.tong(&["create", "--pid-file", pidfile.to_str().unwrap(), "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let out = b.tong(&[
+        "create",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let st = b.state();
     assert_eq!(st["status"], "created");
@@ -29,7 +36,12 @@ fn states_created_running_stopped() {
         .iter()
         .map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap())
         .collect();
-    assert!(procs.iter().all(|p| p.lines().any(|l| l == pid.to_string())), "{procs:?}");
+    assert!(
+        procs
+            .iter()
+            .all(|p| p.lines().any(|l| l == pid.to_string())),
+        "{procs:?}"
+    );
 
     let out = b.tong(&["start", &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -37,11 +49,19 @@ fn states_created_running_stopped() {
     // A second start is refused.
     let out = b.tong(&["start", &b.id]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("cannot start an already running container"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot start an already running container"),
+        "{}",
+        stderr(&out)
+    );
     // delete without --force refuses a running container.
     let out = b.tong(&["delete", &b.id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not stopped: running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not stopped: running"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = b.tong(&["kill", &b.id, "KILL"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -54,13 +74,21 @@ fn states_created_running_stopped() {
     assert_eq!(st["status"], "stopped");
     assert_eq!(st["pid"], 0);
     let out = b.tong(&["kill", &b.id, "KILL"]);
-    assert!(stderr(&out).contains("container not running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("container not running"),
+        "{}",
+        stderr(&out)
+    );
     let out = b.tong(&["delete", &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
     b.assert_nothing_left();
     let out = b.tong(&["state", &b.id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("container \"{}\" does not exist", b.id)), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("container \"{}\" does not exist", b.id)),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -102,7 +130,10 @@ fn run_reports_death_by_signal() {
 }
 
 fn kill_running(sig: &str, trap: &str, expect: &str) {
-    let b = Bundle::new("kill", &format!("trap 'echo trapped; exit 0' {trap}; echo ready; while true; do sleep 1; done"));
+    let b = Bundle::new(
+        "kill",
+        &format!("trap 'echo trapped; exit 0' {trap}; echo ready; while true; do sleep 1; done"),
+    );
     let mut child = b
         .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
         .stdout(Stdio::piped())
@@ -125,7 +156,10 @@ fn kill_by_name_and_number() {
 
 #[test]
 fn run_forwards_signals() {
-    let b = Bundle::new("fwd", "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 1; done");
+    let b = Bundle::new(
+        "fwd",
+        "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 1; done",
+    );
     let mut child = b
         .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
         .stdout(Stdio::piped())
@@ -133,7 +167,11 @@ fn run_forwards_signals() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "got-term");
     assert_eq!(child.wait().unwrap().code(), Some(7));
     b.assert_nothing_left();
@@ -147,8 +185,15 @@ fn run_detached_and_list() {
     assert_eq!(b.status(), "running");
     let out = b.tong(&["list"]);
     let text = stdout(&out);
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows[0], ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], "{text}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{text}"
+    );
     assert_eq!(rows[1][0], b.id, "{text}");
     assert_eq!(rows[1][2], "running", "{text}");
     // Columns line up: each starts where its header does.
@@ -172,21 +217,41 @@ fn go_style_flags_and_version() {
     let b = Bundle::new("goflags", "echo ok");
     let out = std::process::Command::new(TONG)
         .arg(format!("-root={}", b.root.display()))
-        .args(["run", "-no-subreaper", "-bundle", b.dir.to_str().unwrap(), &b.id])
+        .args([
+            "run",
+            "-no-subreaper",
+            "-bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "ok\n", "{}", stderr(&out));
-    let out = std::process::Command::new(TONG).arg("--version").output().unwrap();
+    let out = std::process::Command::new(TONG)
+        .arg("--version")
+        .output()
+        .unwrap();
     let v = stdout(&out);
     assert!(v.starts_with("tong version "), "{v}");
-    assert!(v.contains("\ncommit: ") && v.contains("\nspec: 1.3.0"), "{v}");
+    assert!(
+        v.contains("\ncommit: ") && v.contains("\nspec: 1.3.0"),
+        "{v}"
+    );
 }
 
 #[test]
 fn json_log_carries_runc_words() {
     let b = Bundle::new("jsonlog", "true");
     let log = b.dir.join("log.json");
-    let out = b.tong(&["--log", log.to_str().unwrap(), "--log-format", "json", "kill", "nonexistent-ctr", "KILL"]);
+    let out = b.tong(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "kill",
+        "nonexistent-ctr",
+        "KILL",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -200,26 +265,47 @@ fn nonexistent_executable_names_cause() {
     let b = Bundle::new("noexe", "true");
     b.edit(|c| c["process"]["args"] = serde_json::json!(["/bin/no-such-binary"]));
     let log = b.dir.join("log.json");
-    let out = b.tong(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let out = b.tong(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let msg = last["msg"].as_str().unwrap();
     // docker maps this wording to exit status 127.
-    assert!(msg.contains("exec: \"/bin/no-such-binary\": stat /bin/no-such-binary: no such file or directory"), "{msg}");
+    assert!(
+        msg.contains(
+            "exec: \"/bin/no-such-binary\": stat /bin/no-such-binary: no such file or directory"
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("/process/args/0"), "{msg}");
     b.assert_nothing_left();
 
     b.edit(|c| c["process"]["args"] = serde_json::json!(["no-such-cmd"]));
     let out = b.create();
-    assert!(stderr(&out).contains("executable file not found in $PATH"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&out)
+    );
     b.assert_nothing_left();
 }
 
 #[test]
 fn delete_force_nonexistent_is_ok() {
     let b = Bundle::new("delforce", "true");
-    assert!(b.tong(&["delete", "--force", "never-created"]).status.success());
+    assert!(b
+        .tong(&["delete", "--force", "never-created"])
+        .status
+        .success());
     let out = b.tong(&["delete", "never-created"]);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
 }

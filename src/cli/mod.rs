@@ -194,7 +194,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             container::kill(&ctx, &id, sig, all).map(|()| 0)
         }
         Cmd::Delete { force, id } => container::delete(&ctx, &id, force).map(|()| 0),
-        Cmd::Run { detach, keep, no_subreaper, create } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
+        Cmd::Run {
+            detach,
+            keep,
+            no_subreaper,
+            create,
+        } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
         Cmd::Spec { bundle } => spec(&bundle, rootless).map(|()| 0),
     }
 }
@@ -236,7 +241,9 @@ fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
             writeln!(out, "{s}").ctx("write to stdout")
         }
         "table" => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
             for s in &all {
                 rows.push(vec![
                     s.id.clone(),
@@ -257,7 +264,13 @@ fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map(|r| r.len()).unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     let mut s = String::new();
     for r in rows {
@@ -322,14 +335,40 @@ mod tests {
     #[test]
     fn go_style_flags() {
         let a = normalize_args(
-            ["tong", "-root", "/r", "run", "-no-subreaper", "-d", "-pid-file=/p", "x"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "tong",
+                "-root",
+                "/r",
+                "run",
+                "-no-subreaper",
+                "-d",
+                "-pid-file=/p",
+                "x",
+            ]
+            .map(String::from)
+            .to_vec(),
         );
-        assert_eq!(a, ["tong", "--root", "/r", "run", "--no-subreaper", "-d", "--pid-file=/p", "x"]);
+        assert_eq!(
+            a,
+            [
+                "tong",
+                "--root",
+                "/r",
+                "run",
+                "--no-subreaper",
+                "-d",
+                "--pid-file=/p",
+                "x"
+            ]
+        );
         let cli = Cli::try_parse_from(a).unwrap();
         match cli.cmd {
-            Some(Cmd::Run { no_subreaper, detach, create, .. }) => {
+            Some(Cmd::Run {
+                no_subreaper,
+                detach,
+                create,
+                ..
+            }) => {
                 assert!(no_subreaper && detach);
                 assert_eq!(create.pid_file.as_deref(), Some(std::path::Path::new("/p")));
             }
@@ -346,7 +385,10 @@ mod tests {
 
     #[test]
     fn table_layout() {
-        let t = table(&[vec!["ID".into(), "PID".into()], vec!["abc".into(), "1".into()]]);
+        let t = table(&[
+            vec!["ID".into(), "PID".into()],
+            vec!["abc".into(), "1".into()],
+        ]);
         assert_eq!(t, "ID          PID\nabc         1\n");
     }
 }

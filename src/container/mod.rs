@@ -119,7 +119,14 @@ fn hooks_of(s: &Saved) -> Option<oci_spec::runtime::Hooks> {
 }
 
 fn hook_state(s: &Saved, status: &str, pid: Option<Pid>) -> String {
-    hooks::state_json(&s.oci_version, &s.id, status, pid, &s.bundle, &s.annotations)
+    hooks::state_json(
+        &s.oci_version,
+        &s.id,
+        status,
+        pid,
+        &s.bundle,
+        &s.annotations,
+    )
 }
 
 /// Things made during `create` that must go if it fails.
@@ -150,10 +157,16 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
                 "cannot allocate tty if tong will detach without setting console socket",
             ));
         }
-        return Err(Error::field("/process/terminal", "terminals are not supported by this build of tong yet"));
+        return Err(Error::field(
+            "/process/terminal",
+            "terminals are not supported by this build of tong yet",
+        ));
     }
     let dir = Dir::create(&ctx.root, &o.id)?;
-    let mut undo = Undo { cgroup_dirs: vec![], dir: None };
+    let mut undo = Undo {
+        cgroup_dirs: vec![],
+        dir: None,
+    };
     let r = create_in(&bundle, o, &dir, &mut undo);
     match r {
         Ok(pid) => Ok(pid),
@@ -178,8 +191,14 @@ fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Res
     let t = Instant::now();
     let linux = bundle.spec.linux().as_ref();
     let hier = cgroups::hierarchies()?;
-    let own = hier.iter().find(|h| h.is_v2).or(hier.first()).map(|h| h.own_path.as_str()).unwrap_or("/");
-    let cg_path = cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
+    let own = hier
+        .iter()
+        .find(|h| h.is_v2)
+        .or(hier.first())
+        .map(|h| h.own_path.as_str())
+        .unwrap_or("/");
+    let cg_path =
+        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
     let dirs = cgroups::dirs_for(&hier, &cg_path);
     undo.cgroup_dirs = dirs.clone();
     cgroups::create(&dirs).map_err(|e| e.at("/linux/cgroupsPath"))?;
@@ -240,9 +259,12 @@ fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Res
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.as_raw().to_string()).ctx(format!("write pid file {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.as_raw().to_string())
+        .ctx(format!("write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(format!("write pid file {}", path.display()))
 }
 
@@ -253,10 +275,19 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
     match status_of(&dir.path, &s).0 {
         Status::Created => {}
         Status::Stopped => return Err(Error::new("cannot start a container that has stopped")),
-        st => return Err(Error::new(format!("cannot start an already {} container", st.as_str()))),
+        st => {
+            return Err(Error::new(format!(
+                "cannot start an already {} container",
+                st.as_str()
+            )))
+        }
     }
     let fifo = dir.fifo();
-    let fd = match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fd = match open(
+        &fifo,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         // No reader: init is gone.
         Err(Errno::ENXIO) => return Err(Error::new("container not running")),
@@ -283,8 +314,12 @@ pub fn list(ctx: &Ctx) -> Result<Vec<StateOut>> {
     let mut out = Vec::new();
     for id in state::list(&ctx.root)? {
         let path = ctx.root.join(&id);
-        let Ok(bytes) = std::fs::read(path.join("state.json")) else { continue };
-        let Ok(s) = serde_json::from_slice::<Saved>(&bytes) else { continue };
+        let Ok(bytes) = std::fs::read(path.join("state.json")) else {
+            continue;
+        };
+        let Ok(s) = serde_json::from_slice::<Saved>(&bytes) else {
+            continue;
+        };
         out.push(state_out(&path, &s));
     }
     Ok(out)
@@ -358,7 +393,11 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
     }
     cgroups::destroy(&s.cgroup_dirs)?;
     if let Some(h) = hooks_of(&s) {
-        hooks::run_all_warn(h.poststop().as_ref(), &hook_state(&s, "stopped", None), "poststop");
+        hooks::run_all_warn(
+            h.poststop().as_ref(),
+            &hook_state(&s, "stopped", None),
+            "poststop",
+        );
     }
     dir.remove()
 }

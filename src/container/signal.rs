@@ -12,18 +12,32 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::new(format!("invalid signal number {n}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Some(rt) = name.strip_prefix("SIGRTMIN") {
         let base = libc::SIGRTMIN();
-        let off: i32 = if rt.is_empty() { 0 } else { rt.trim_start_matches('+').parse().map_err(|_| bad(s))? };
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.trim_start_matches('+').parse().map_err(|_| bad(s))?
+        };
         return Ok(base + off);
     }
     if let Some(rt) = name.strip_prefix("SIGRTMAX") {
         let base = libc::SIGRTMAX();
-        let off: i32 = if rt.is_empty() { 0 } else { rt.parse().map_err(|_| bad(s))? };
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.parse().map_err(|_| bad(s))?
+        };
         return Ok(base + off);
     }
-    Signal::from_str(&name).map(|s| s as i32).map_err(|_| bad(s))
+    Signal::from_str(&name)
+        .map(|s| s as i32)
+        .map_err(|_| bad(s))
 }
 
 fn bad(s: &str) -> Error {

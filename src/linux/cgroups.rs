@@ -26,13 +26,26 @@ impl Hierarchy {
     }
 }
 
-const V1_NON_CONTROLLER: &[&str] = &["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr", "clone_children", "noprefix"];
+const V1_NON_CONTROLLER: &[&str] = &[
+    "rw",
+    "ro",
+    "relatime",
+    "noatime",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "xattr",
+    "clone_children",
+    "noprefix",
+];
 
 /// Parses mountinfo and /proc/self/cgroup into the host's hierarchies.
 pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if l.len() < 5 || r.len() < 3 {
@@ -51,7 +64,10 @@ pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
             _ => continue,
         };
         // Only the first mount of a hierarchy counts (bind mounts repeat it).
-        if out.iter().any(|h: &Hierarchy| h.is_v2 == is_v2 && h.options == options) {
+        if out
+            .iter()
+            .any(|h: &Hierarchy| h.is_v2 == is_v2 && h.options == options)
+        {
             continue;
         }
         let own_path = self_cgroup
@@ -160,7 +176,11 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
     if let Some(d) = dir {
         let s = std::fs::read_to_string(d.join("cgroup.procs"))
             .ctx(format!("read {}", d.join("cgroup.procs").display()))?;
-        out.extend(s.lines().filter_map(|l| l.trim().parse().ok()).map(Pid::from_raw));
+        out.extend(
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .map(Pid::from_raw),
+        );
     }
     Ok(out)
 }
@@ -171,7 +191,8 @@ pub fn destroy(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
         let mut tries = 0;
         loop {
-            match std::fs::remove_dir(d).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0))) {
+            match std::fs::remove_dir(d).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            {
                 Ok(()) | Err(Errno::ENOENT) => break,
                 Err(Errno::EBUSY) if tries < 100 => {
                     tries += 1;
@@ -207,13 +228,19 @@ mod tests {
         assert_eq!(h[2].options, "cpu,cpuacct");
         assert_eq!(h[2].own_path, "/a");
         assert_eq!(h[3].own_path, "/user");
-        assert_eq!(h[2].dest_in(Path::new("/sys/fs/cgroup")), Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(
+            h[2].dest_in(Path::new("/sys/fs/cgroup")),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct")
+        );
     }
 
     #[test]
     fn paths_like_runc() {
         assert_eq!(container_path(Some(Path::new("/x/y")), "c", "/own"), "/x/y");
-        assert_eq!(container_path(Some(Path::new("x/y")), "c", "/own"), "/own/x/y");
+        assert_eq!(
+            container_path(Some(Path::new("x/y")), "c", "/own"),
+            "/own/x/y"
+        );
         assert_eq!(container_path(None, "c", "/own"), "/tong/c");
         let h = parse_hierarchies(MOUNTINFO, SELF);
         assert_eq!(dirs_for(&h, "/x")[3], Path::new("/sys/fs/cgroup/memory/x"));

@@ -33,7 +33,12 @@ fn resource(t: PosixRlimitType) -> Resource {
 pub fn set_rlimits(p: &Process, at: &str) -> Result<()> {
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         setrlimit(resource(r.typ()), r.soft(), r.hard())
-            .ctx(format!("setrlimit {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()))
+            .ctx(format!(
+                "setrlimit {:?} soft {} hard {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            ))
             .map_err(|e| e.at(format!("{at}/rlimits/{i}")))?;
     }
     Ok(())
@@ -55,7 +60,9 @@ fn to_caps(set: Option<&Capabilities>, last: u8) -> CapsHashSet {
             Ok(cap) if cap.index() <= last => {
                 out.insert(cap);
             }
-            _ => crate::logging::warn(&format!("capability CAP_{c} is not supported by this kernel, ignoring")),
+            _ => crate::logging::warn(&format!(
+                "capability CAP_{c} is not supported by this kernel, ignoring"
+            )),
         }
     }
     out
@@ -63,7 +70,9 @@ fn to_caps(set: Option<&Capabilities>, last: u8) -> CapsHashSet {
 
 /// Drops the bounding set while we still hold CAP_SETPCAP.
 pub fn drop_bounding(p: &Process) -> Result<()> {
-    let Some(c) = p.capabilities() else { return Ok(()) };
+    let Some(c) = p.capabilities() else {
+        return Ok(());
+    };
     let keep = to_caps(c.bounding().as_ref(), last_cap());
     for cap in caps::all() {
         if cap.index() <= last_cap() && !keep.contains(&cap) {
@@ -110,12 +119,19 @@ pub fn set_user_and_caps(p: &Process, at: &str, userns: bool) -> Result<()> {
     };
     let last = last_cap();
     let cap_err = |what: &str, e: caps::errors::CapsError| {
-        Error::field(format!("{at}/capabilities/{what}"), format!("set {what} capabilities: {e}"))
+        Error::field(
+            format!("{at}/capabilities/{what}"),
+            format!("set {what} capabilities: {e}"),
+        )
     };
     // Inheritable first, while SETPCAP is still effective; effective must stay a
     // subset of permitted at every step, so it shrinks before permitted does.
-    caps::set(None, CapSet::Inheritable, &to_caps(c.inheritable().as_ref(), last))
-        .map_err(|e| cap_err("inheritable", e))?;
+    caps::set(
+        None,
+        CapSet::Inheritable,
+        &to_caps(c.inheritable().as_ref(), last),
+    )
+    .map_err(|e| cap_err("inheritable", e))?;
     let eff = to_caps(c.effective().as_ref(), last);
     let perm = to_caps(c.permitted().as_ref(), last);
     if !eff.is_subset(&perm) {

@@ -43,7 +43,8 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
         .iter()
         .any(|(_, t, p)| *t == LinuxNamespaceType::Cgroup && p.is_none());
     if new_cgroupns {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx("unshare cgroup namespace")?;
     }
     let process = spec
         .process()
@@ -61,7 +62,9 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
     nix::sys::stat::umask(Mode::empty());
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).ctx("sethostname").map_err(|e| e.at("/hostname"))?;
+        nix::unistd::sethostname(h)
+            .ctx("sethostname")
+            .map_err(|e| e.at("/hostname"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         set_domainname(d).map_err(|e| e.at("/domainname"))?;
@@ -78,7 +81,8 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
 
     write_sysctls(spec)?;
     if let Some(adj) = process.oom_score_adj() {
-        write_proc_self("oom_score_adj", &adj.to_string()).map_err(|e| e.at("/process/oomScoreAdj"))?;
+        write_proc_self("oom_score_adj", &adj.to_string())
+            .map_err(|e| e.at("/process/oomScoreAdj"))?;
     }
     let t = Instant::now();
     rootfs::pivot(root, o.no_pivot)?;
@@ -91,7 +95,9 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
     if process.no_new_privileges() == Some(true) {
         security::set_no_new_privs()?;
     }
-    nix::sys::stat::umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+    nix::sys::stat::umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022),
+    ));
     enter_cwd(process)?;
     let exec = Exec::resolve(process)?;
     // Only stdio and the preserved fds may survive execve (CVE-2024-21626).
@@ -108,8 +114,12 @@ fn set_domainname(name: &str) -> Result<()> {
 /// checks that it really is procfs before writing (CVE-2019-16884 family).
 fn write_proc(path: &str, value: &str) -> Result<()> {
     use nix::fcntl::{open, OFlag};
-    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
-        .ctx(format!("open {path}"))?;
+    let fd = open(
+        path,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .ctx(format!("open {path}"))?;
     let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ctx(format!("statfs {path}"))?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err(Error::new(format!("{path} is not on procfs")));
@@ -123,7 +133,9 @@ fn write_proc_self(file: &str, value: &str) -> Result<()> {
 }
 
 fn write_sysctls(spec: &Spec) -> Result<()> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
     for (k, v) in map {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         write_proc(&path, v).map_err(|e| e.at(format!("/linux/sysctl/{k}")))?;
@@ -136,12 +148,21 @@ fn enter_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
     nix::unistd::chdir(cwd)
         .map_err(|e| {
-            Error::sys(format!("chdir to cwd ({:?}) set in config.json failed", cwd.display().to_string()), e)
+            Error::sys(
+                format!(
+                    "chdir to cwd ({:?}) set in config.json failed",
+                    cwd.display().to_string()
+                ),
+                e,
+            )
         })
         .map_err(|e| e.at("/process/cwd"))?;
     match nix::unistd::getcwd() {
         Ok(c) if c.is_absolute() => Ok(()),
-        _ => Err(Error::field("/process/cwd", "current working directory is outside of the container's root")),
+        _ => Err(Error::field(
+            "/process/cwd",
+            "current working directory is outside of the container's root",
+        )),
     }
 }
 
@@ -161,19 +182,30 @@ impl Exec {
     /// (docker maps "not found"/"no such file" to 127, "permission denied" to 126).
     pub fn resolve(p: &Process) -> Result<Exec> {
         let args = p.args().as_deref().unwrap_or(&[]);
-        let name = args.first().ok_or_else(|| Error::field("/process/args", "args must not be empty"))?;
+        let name = args
+            .first()
+            .ok_or_else(|| Error::field("/process/args", "args must not be empty"))?;
         let env: Vec<String> = p.env().clone().unwrap_or_default();
         let path = lookup(name, &env).map_err(|e| e.at("/process/args/0"))?;
         Ok(Exec {
             path: cstr(&path, "executable path")?,
-            args: args.iter().map(|a| cstr(a, "argument")).collect::<Result<_>>()?,
-            env: env.iter().map(|e| cstr(e, "environment")).collect::<Result<_>>()?,
+            args: args
+                .iter()
+                .map(|a| cstr(a, "argument"))
+                .collect::<Result<_>>()?,
+            env: env
+                .iter()
+                .map(|e| cstr(e, "environment"))
+                .collect::<Result<_>>()?,
         })
     }
 
     pub fn exec(self) -> Result<std::convert::Infallible> {
         let e = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
-        Err(Error::sys(format!("exec: {:?}", self.path.to_string_lossy()), e))
+        Err(Error::sys(
+            format!("exec: {:?}", self.path.to_string_lossy()),
+            e,
+        ))
     }
 }
 
@@ -190,7 +222,10 @@ pub fn lookup(name: &str, env: &[String]) -> Result<String> {
     if name.contains('/') {
         return match is_executable(Path::new(name)) {
             Ok(()) => Ok(name.to_owned()),
-            Err(nix::errno::Errno::EACCES) => Err(Error::sys(format!("exec: {name:?}"), nix::errno::Errno::EACCES)),
+            Err(nix::errno::Errno::EACCES) => Err(Error::sys(
+                format!("exec: {name:?}"),
+                nix::errno::Errno::EACCES,
+            )),
             Err(e) => Err(Error::sys(format!("exec: {name:?}: stat {name}"), e)),
         };
     }
@@ -209,9 +244,14 @@ pub fn lookup(name: &str, env: &[String]) -> Result<String> {
         }
     }
     if denied {
-        return Err(Error::sys(format!("exec: {name:?}"), nix::errno::Errno::EACCES));
+        return Err(Error::sys(
+            format!("exec: {name:?}"),
+            nix::errno::Errno::EACCES,
+        ));
     }
-    Err(Error::new(format!("exec: {name:?}: executable file not found in $PATH")))
+    Err(Error::new(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    )))
 }
 
 /// Blocks until `start` writes to the exec fifo.
@@ -241,9 +281,15 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin".to_string()];
         assert!(lookup("sh", &env).unwrap().ends_with("/sh"));
         let e = lookup("no-such-prog-xyz", &env).unwrap_err();
-        assert_eq!(e.msg, "exec: \"no-such-prog-xyz\": executable file not found in $PATH");
+        assert_eq!(
+            e.msg,
+            "exec: \"no-such-prog-xyz\": executable file not found in $PATH"
+        );
         let e = lookup("/no/such", &env).unwrap_err();
-        assert_eq!(e.msg, "exec: \"/no/such\": stat /no/such: no such file or directory");
+        assert_eq!(
+            e.msg,
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
         let f = std::env::temp_dir().join(format!("tong-noexec-{}", std::process::id()));
         std::fs::write(&f, "x").unwrap();
         let e = lookup(f.to_str().unwrap(), &env).unwrap_err();

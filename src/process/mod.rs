@@ -46,7 +46,8 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         match path {
             Some(p) => joins.push(Join {
                 typ,
-                fd: namespaces::open_ns(&p, typ).map_err(|e| e.at(format!("/linux/namespaces/{i}/path")))?,
+                fd: namespaces::open_ns(&p, typ)
+                    .map_err(|e| e.at(format!("/linux/namespaces/{i}/path")))?,
             }),
             // The cgroup namespace is unshared by init once it is in its cgroup,
             // so that cgroup becomes the namespace's root.
@@ -85,7 +86,11 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         match got? {
             Some((Msg::Pid(p), Some(fd))) => (Pid::from_raw(p), fd),
             Some((Msg::Error(e), _)) => return Err(e),
-            _ => return Err(Error::new("intermediate process exited without starting init")),
+            _ => {
+                return Err(Error::new(
+                    "intermediate process exited without starting init",
+                ))
+            }
         }
     };
     crate::logging::stage("clone", t);
@@ -98,7 +103,9 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
 }
 
 fn pid_is_init(spec: &oci_spec::runtime::Spec) -> bool {
-    let joins = crate::spec::namespaces(spec).iter().any(|(_, _, p)| p.is_some());
+    let joins = crate::spec::namespaces(spec)
+        .iter()
+        .any(|(_, _, p)| p.is_some());
     let offsets = spec
         .linux()
         .as_ref()
@@ -137,9 +144,7 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
 
 fn recv_expect(ch: &Channel, want: Msg, s: &Spawned) -> Result<()> {
     match ch.recv()? {
-        Some((m, _)) if m == want => Ok(()),
-        Some((Msg::Error(e), _)) => Err(e),
-        Some((m, _)) => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
+        Some((m, _)) => m.check(want),
         None => Err(child_gone(Error::new("sync socket closed"), s)),
     }
 }
@@ -147,8 +152,12 @@ fn recv_expect(ch: &Channel, want: Msg, s: &Spawned) -> Result<()> {
 /// Explains a child that vanished: its exit status is the best cause left.
 fn child_gone(e: Error, s: &Spawned) -> Error {
     match waitpid(s.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, c)) => Error::new(format!("container init exited with status {c} during set-up")),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Error::new(format!("container init was killed by {sig} during set-up")),
+        Ok(WaitStatus::Exited(_, c)) => Error::new(format!(
+            "container init exited with status {c} during set-up"
+        )),
+        Ok(WaitStatus::Signaled(_, sig, _)) => {
+            Error::new(format!("container init was killed by {sig} during set-up"))
+        }
         _ => e,
     }
 }
@@ -195,8 +204,11 @@ fn intermediate(
                     off.nanosecs().unwrap_or(0)
                 ));
             }
-            std::fs::write("/proc/self/timens_offsets", text)
-                .map_err(|e| Error::from(e).context("write time offsets").at("/linux/timeOffsets"))?;
+            std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+                Error::from(e)
+                    .context("write time offsets")
+                    .at("/linux/timeOffsets")
+            })?;
             flags &= !time;
         }
         match sys::clone3_fork(flags.bits() as u64, None).ctx("clone container init")? {

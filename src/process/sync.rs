@@ -27,6 +27,17 @@ pub enum Msg {
     Error(Error),
 }
 
+impl Msg {
+    /// Ok if this is the message wanted; the peer's error, or a protocol error, if not.
+    pub fn check(self, want: Msg) -> Result<()> {
+        match self {
+            m if m == want => Ok(()),
+            Msg::Error(e) => Err(e),
+            m => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
+        }
+    }
+}
+
 pub struct Channel {
     fd: OwnedFd,
 }
@@ -51,9 +62,19 @@ impl Channel {
         let bytes = serde_json::to_vec(msg).map_err(|e| Error::new(e.to_string()))?;
         let iov = [std::io::IoSlice::new(&bytes)];
         let raw = fd.map(|f| [f.as_raw_fd()]);
-        let cmsgs: Vec<ControlMessage> = raw.as_ref().map(|r| ControlMessage::ScmRights(r)).into_iter().collect();
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .ctx("send to sync socket")?;
+        let cmsgs: Vec<ControlMessage> = raw
+            .as_ref()
+            .map(|r| ControlMessage::ScmRights(r))
+            .into_iter()
+            .collect();
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .ctx("send to sync socket")?;
         Ok(())
     }
 
@@ -80,7 +101,9 @@ impl Channel {
             Some((m, _)) if m == want => Ok(()),
             Some((Msg::Error(e), _)) => Err(e),
             Some((m, _)) => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
-            None => Err(Error::new(format!("sync: peer went away while waiting for {want:?}"))),
+            None => Err(Error::new(format!(
+                "sync: peer went away while waiting for {want:?}"
+            ))),
         }
     }
 }

@@ -116,7 +116,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if major != "1" {
         return Err(Error::field(
             "/ociVersion",
-            format!("unsupported ociVersion {:?}: tong supports 1.x", spec.version()),
+            format!(
+                "unsupported ociVersion {:?}: tong supports 1.x",
+                spec.version()
+            ),
         ));
     }
     let process = spec
@@ -192,11 +195,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    for (field, value) in [("/hostname", spec.hostname()), ("/domainname", spec.domainname())] {
+    for (field, value) in [
+        ("/hostname", spec.hostname()),
+        ("/domainname", spec.domainname()),
+    ] {
         if value.as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
             return Err(Error::field(
                 field,
-                format!("unable to set {} without a private UTS namespace", &field[1..]),
+                format!(
+                    "unable to set {} without a private UTS namespace",
+                    &field[1..]
+                ),
             ));
         }
     }
@@ -228,7 +237,10 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
     if !cwd.is_absolute() {
         return Err(Error::field(
             format!("{at}/cwd"),
-            format!("cwd {:?} is not an absolute path", cwd.display().to_string()),
+            format!(
+                "cwd {:?} is not an absolute path",
+                cwd.display().to_string()
+            ),
         ));
     }
     // CVE-2024-21626: a cwd through a runtime fd would leave the process outside its root.
@@ -351,7 +363,10 @@ mod tests {
     fn wrong_major_version() {
         let mut v = base();
         v["ociVersion"] = "2.0.0".into();
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/ociVersion"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/ociVersion")
+        );
     }
 
     #[test]
@@ -367,13 +382,22 @@ mod tests {
     fn missing_process_fields() {
         let mut v = base();
         v["process"]["args"] = serde_json::json!([]);
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/process/args"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/process/args")
+        );
         let mut v = base();
         v["process"]["cwd"] = "rel".into();
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/process/cwd"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/process/cwd")
+        );
         let mut v = base();
         v["process"]["cwd"] = "/proc/self/fd/7".into();
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/process/cwd"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/process/cwd")
+        );
     }
 
     #[test]
@@ -381,27 +405,40 @@ mod tests {
         let mut v = base();
         v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
         let e = check(v).unwrap_err();
-        assert_eq!(e.pointer.as_deref(), Some("/linux/sysctl/net.ipv4.ip_forward"));
+        assert_eq!(
+            e.pointer.as_deref(),
+            Some("/linux/sysctl/net.ipv4.ip_forward")
+        );
     }
 
     #[test]
     fn user_mappings_need_userns() {
         let mut v = base();
         v["linux"]["uidMappings"] = serde_json::json!([{"containerID":0,"hostID":1000,"size":1}]);
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/linux/uidMappings"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/linux/uidMappings")
+        );
     }
 
     #[test]
     fn relative_mount_destination() {
         let mut v = base();
-        v["mounts"] = serde_json::json!([{"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}]);
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/mounts/0/destination"));
+        v["mounts"] =
+            serde_json::json!([{"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}]);
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/mounts/0/destination")
+        );
     }
 
     #[test]
     fn wrong_json_type_names_pointer() {
         let mut v = base();
         v["process"]["user"]["uid"] = "root".into();
-        assert_eq!(check(v).unwrap_err().pointer.as_deref(), Some("/process/user/uid"));
+        assert_eq!(
+            check(v).unwrap_err().pointer.as_deref(),
+            Some("/process/user/uid")
+        );
     }
 }

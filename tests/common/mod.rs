@@ -20,8 +20,14 @@ pub struct Bundle {
 }
 
 pub fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "integration tests run real containers: run them as root");
-    assert!(Path::new("/bin/busybox").exists(), "apt-get install busybox-static");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "integration tests run real containers: run them as root"
+    );
+    assert!(
+        Path::new("/bin/busybox").exists(),
+        "apt-get install busybox-static"
+    );
 }
 
 fn make_rootfs(rootfs: &Path) {
@@ -51,9 +57,21 @@ impl Bundle {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
-        let out = Command::new(TONG).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "tong spec: {}", String::from_utf8_lossy(&out.stderr));
-        let b = Bundle { root: dir.join("state"), dir, id };
+        let out = Command::new(TONG)
+            .args(["spec", "--bundle"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tong spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let b = Bundle {
+            root: dir.join("state"),
+            dir,
+            id,
+        };
         b.edit(|c| {
             c["process"]["terminal"] = false.into();
             c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
@@ -69,7 +87,11 @@ impl Bundle {
     pub fn edit(&self, f: impl FnOnce(&mut Value)) {
         let mut c = self.config();
         f(&mut c);
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&c).unwrap(),
+        )
+        .unwrap();
     }
 
     pub fn rootfs(&self) -> PathBuf {
@@ -100,7 +122,10 @@ impl Bundle {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(TONG);
-        c.arg("--root").arg(&self.root).args(args).current_dir(&self.dir);
+        c.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.dir);
         c.stdin(Stdio::null());
         c
     }
@@ -129,7 +154,11 @@ impl Bundle {
 
     pub fn state(&self) -> Value {
         let out = self.tong(&["state", &self.id]);
-        assert!(out.status.success(), "state: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "state: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 

@@ -114,7 +114,13 @@ fn create(root: BorrowedFd, d: &Dev, userns: bool) -> Result<()> {
         }
         // mknod honours the umask; the spec's mode is exact.
         fchmodat(dir.as_fd(), name, mode, FchmodatFlags::NoFollowSymlink)
-            .or_else(|e| if e == Errno::EOPNOTSUPP { fchmodat(dir.as_fd(), name, mode, FchmodatFlags::FollowSymlink) } else { Err(e) })
+            .or_else(|e| {
+                if e == Errno::EOPNOTSUPP {
+                    fchmodat(dir.as_fd(), name, mode, FchmodatFlags::FollowSymlink)
+                } else {
+                    Err(e)
+                }
+            })
             .ctx(format!("chmod {what}"))?;
         fchownat(
             dir.as_fd(),

@@ -63,8 +63,10 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let mut dev_is_bind = false;
     for (i, m) in mounts.iter().enumerate() {
         let at = format!("/mounts/{i}");
-        mount_one(s, root.as_fd(), m)
-            .map_err(|e| e.context(format!("mount {}", m.destination().display())).at(at))?;
+        mount_one(s, root.as_fd(), m).map_err(|e| {
+            e.context(format!("mount {}", m.destination().display()))
+                .at(at)
+        })?;
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_is_bind = true;
         }
@@ -207,14 +209,24 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
     let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd| -> Result<()> {
         let t = fd_path(target.as_fd());
         if own_ns {
-            let data = if h.is_v2 { None } else { Some(h.options.clone()) };
+            let data = if h.is_v2 {
+                None
+            } else {
+                Some(h.options.clone())
+            };
             let fs = if h.is_v2 { "cgroup2" } else { "cgroup" };
             mount(Some(fs), t.as_str(), Some(fs), flags, data.as_deref())
                 .ctx(format!("mount {fs} {}", h.mountpoint.display()))
         } else {
             let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
-            mount(Some(&src), t.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-                .ctx(format!("bind {}", src.display()))?;
+            mount(
+                Some(&src),
+                t.as_str(),
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .ctx(format!("bind {}", src.display()))?;
             let mounted = resolve(root, &h.dest_in(dest), Create::No)?;
             remount(mounted.as_fd(), flags)
         }
@@ -283,8 +295,14 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
     let st = fstat(target.as_fd()).ctx(format!("stat {}", path.display()))?;
     let t = fd_path(target.as_fd());
     if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
-        mount(Some("tmpfs"), t.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
-            .ctx(format!("mask {}", path.display()))
+        mount(
+            Some("tmpfs"),
+            t.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            NONE,
+        )
+        .ctx(format!("mask {}", path.display()))
     } else {
         // The host's /dev/null, verified to be the real null device (CVE-2025-31133).
         let null = open("/dev/null", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
@@ -346,8 +364,12 @@ pub fn pivot(root: OwnedFd, no_pivot: bool) -> Result<()> {
 /// After the pivot: `root.readonly` and `rootfsPropagation`.
 pub fn finish(spec: &Spec) -> Result<()> {
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-        let root = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx("open /")?;
+        let root = open(
+            "/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open /")?;
         remount(root.as_fd(), MsFlags::MS_RDONLY)
             .map_err(|e| e.context("make rootfs read-only").at("/root/readonly"))?;
     }

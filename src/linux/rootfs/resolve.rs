@@ -57,7 +57,10 @@ pub fn resolve(root: BorrowedFd, path: &Path, create: Create) -> Result<OwnedFd>
             continue;
         }
         let last = todo.is_empty();
-        let cur = stack.last().map(|f| f.as_fd()).ok_or_else(|| Error::new("empty stack"))?;
+        let cur = stack
+            .last()
+            .map(|f| f.as_fd())
+            .ok_or_else(|| Error::new("empty stack"))?;
         let fd = match open_path(cur, &comp) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create != Create::No => {
@@ -65,7 +68,11 @@ pub fn resolve(root: BorrowedFd, path: &Path, create: Create) -> Result<OwnedFd>
                     let f = openat(
                         cur,
                         comp.as_str(),
-                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_WRONLY
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(0o644),
                     );
                     match f {

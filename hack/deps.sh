@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tong's build, demo and tests need (idempotent).
+set -euo pipefail
+need=(busybox-static)
+missing=()
+for p in "${need[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
