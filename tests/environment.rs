@@ -421,3 +421,50 @@ fn only_stdio_fds_reach_the_process() {
     let fds: Vec<&str> = out.lines().collect();
     assert_eq!(fds, ["0", "1", "2", "3"], "{out}");
 }
+
+#[test]
+fn rootless_as_unprivileged_user() {
+    let b = Bundle::new("rootless", "id -u; cat /proc/self/uid_map");
+    std::fs::remove_file(b.dir.join("config.json")).unwrap();
+    let out = std::process::Command::new(TONG)
+        .args(["spec", "--rootless", "--bundle"])
+        .arg(&b.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    b.edit(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+        c["linux"]["uidMappings"][0]["hostID"] = 65534.into();
+        c["linux"]["gidMappings"][0]["hostID"] = 65534.into();
+    });
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&b.dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            TONG,
+            "--root",
+        ])
+        .arg(b.dir.join("state"))
+        .args(["run", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0"], "{text}");
+    assert_eq!(lines[1], ["0", "65534", "1"], "{text}");
+    b.assert_nothing_left();
+}

@@ -309,3 +309,94 @@ fn delete_force_nonexistent_is_ok() {
     let out = b.tong(&["delete", "never-created"]);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
 }
+
+#[test]
+fn preserve_fds_pass_into_container() {
+    let b = Bundle::new("preserve", "cat <&3; ls /proc/self/fd | tr '\\n' ' '");
+    std::fs::write(b.dir.join("payload"), "via fd 3\n").unwrap();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<{}/payload; exec {TONG} --root {} run --preserve-fds 1 --bundle {} {}",
+            b.dir.display(),
+            b.root.display(),
+            b.dir.display(),
+            b.id
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // fds 0-3, plus ls's own directory fd.
+    assert_eq!(stdout(&out), "via fd 3\n0 1 2 3 4 ", "{}", stderr(&out));
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let b = Bundle::new("killall", "sleep 1000 & sleep 1000 & echo ready; wait");
+    let mut child = b
+        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let procs = std::fs::read_to_string(b.cgroup_dirs()[0].join("cgroup.procs")).unwrap();
+    assert_eq!(procs.lines().count(), 3, "{procs}");
+    let out = b.tong(&["kill", "--all", &b.id, "KILL"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    b.assert_nothing_left();
+}
+
+#[test]
+fn debug_logs_setup_stages() {
+    let b = Bundle::new("debug", "true");
+    let log = b.dir.join("debug.log");
+    let out = b.tong(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for stage in ["parse", "cgroup", "clone", "mounts", "pivot"] {
+        assert!(
+            text.contains(&format!("stage {stage}: ")),
+            "stage {stage} missing:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn session_keyring_is_new_unless_asked() {
+    let b = Bundle::new("keyring", "true");
+    let script = format!("grep -c ' _ses.{}: ' /proc/keys || true", b.id);
+    b.edit(|c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        // The default spec masks /proc/keys; this test needs to read it.
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p != "/proc/keys");
+    });
+    let out = b.run_ok();
+    assert_eq!(out.trim(), "1", "{out}");
+    // Keyrings outlive their last user for a while: look for a fresh name.
+    let id2 = format!("{}-nk", b.id);
+    let script = format!("grep -c ' _ses.{id2}: ' /proc/keys || true");
+    b.edit(|c| c["process"]["args"] = serde_json::json!(["sh", "-c", script]));
+    let out = b.tong(&[
+        "run",
+        "--no-new-keyring",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &id2,
+    ]);
+    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+}

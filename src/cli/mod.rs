@@ -15,9 +15,9 @@ use std::path::PathBuf;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/tong")]
-    pub root: PathBuf,
+    /// Root directory for container state [default: /run/tong; rootless: $XDG_RUNTIME_DIR/tong].
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (runc-compatible; engines read the last error line).
     #[arg(long, global = true)]
     pub log: Option<String>,
@@ -175,8 +175,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     if cli.systemd_cgroup {
         return Err(Error::new("the systemd cgroup driver (--systemd-cgroup) is not supported by this build of tong yet"));
     }
-    let rootless = cli.rootless.as_deref() == Some("true");
-    let ctx = Ctx { root: cli.root };
+    let euid_root = nix::unistd::geteuid().is_root();
+    let rootless = match cli.rootless.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => !euid_root,
+    };
+    let root = cli
+        .root
+        .unwrap_or_else(|| match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(x) if !euid_root => PathBuf::from(x).join("tong"),
+            _ => PathBuf::from("/run/tong"),
+        });
+    let ctx = Ctx { root, rootless };
     match cmd {
         Cmd::Create(a) => {
             container::create(&ctx, &create_opts(&a))?;

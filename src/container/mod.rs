@@ -22,6 +22,8 @@ use std::time::{Instant, SystemTime};
 /// Global options every operation sees.
 pub struct Ctx {
     pub root: PathBuf,
+    /// Without privileges over cgroups, placement is best effort (as runc).
+    pub rootless: bool,
 }
 
 #[derive(Default, Clone)]
@@ -167,7 +169,7 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
         cgroup_dirs: vec![],
         dir: None,
     };
-    let r = create_in(&bundle, o, &dir, &mut undo);
+    let r = create_in(ctx, &bundle, o, &dir, &mut undo);
     match r {
         Ok(pid) => Ok(pid),
         Err(e) => {
@@ -178,7 +180,13 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
     }
 }
 
-fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Result<Pid> {
+fn create_in(
+    ctx: &Ctx,
+    bundle: &Bundle,
+    o: &CreateOpts,
+    dir: &Dir,
+    undo: &mut Undo,
+) -> Result<Pid> {
     let fifo = dir.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
     let fifo_fd: OwnedFd = open(
@@ -199,9 +207,17 @@ fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Res
         .unwrap_or("/");
     let cg_path =
         cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
-    let dirs = cgroups::dirs_for(&hier, &cg_path);
+    let mut dirs = cgroups::dirs_for(&hier, &cg_path);
     undo.cgroup_dirs = dirs.clone();
-    cgroups::create(&dirs).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    if let Err(e) = cgroups::create(&dirs) {
+        if !ctx.rootless {
+            return Err(e.at("/linux/cgroupsPath"));
+        }
+        logging::warn(&format!("rootless: not using cgroups: {e}"));
+        let _ = cgroups::destroy(&dirs);
+        dirs.clear();
+        undo.cgroup_dirs.clear();
+    }
     logging::stage("cgroup", t);
 
     let config_json = serde_json::to_value(&bundle.spec).unwrap_or_default();
@@ -231,10 +247,12 @@ fn create_in(bundle: &Bundle, o: &CreateOpts, dir: &Dir, undo: &mut Undo) -> Res
         Ok(())
     };
     let spawned = process::spawn_init(&InitOptions {
+        id: &o.id,
         bundle,
         exec_fifo: fifo_fd,
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
+        keyring: (!o.no_new_keyring).then(|| o.id.clone()),
         cgroup_dirs: &dirs,
         on_mounts_ready: &on_mounts_ready,
     })?;

@@ -85,6 +85,12 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Writes uid and gid maps for the user namespace of `pid`.
 pub fn write_id_maps(pid: Pid, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        // An unprivileged writer may only map gids once setgroups is denied.
+        let path = format!("/proc/{}/setgroups", pid.as_raw());
+        std::fs::write(&path, "deny")
+            .map_err(|e| Error::from(e).context(format!("write {path}")))?;
+    }
     for (file, maps, ptr) in [
         ("uid_map", uid, "/linux/uidMappings"),
         ("gid_map", gid, "/linux/gidMappings"),

@@ -15,10 +15,20 @@ use std::time::Instant;
 /// Runs the init's set-up; never returns. Errors go back over the channel.
 pub fn run(o: &InitOptions, ch: &Channel) -> ! {
     let err = match setup(o, ch) {
-        Ok(exec) => {
+        Ok((exec, host_pid)) => {
             // From here on `create` has returned: report to stderr, which is
             // the container's own output.
-            let e = wait_for_start(o).and_then(|()| exec.exec());
+            let e = wait_for_start(o)
+                .and_then(|()| {
+                    run_hooks(
+                        o,
+                        host_pid,
+                        "created",
+                        |h| h.start_container().as_ref(),
+                        "startContainer",
+                    )
+                })
+                .and_then(|()| exec.exec());
             match e {
                 Ok(never) => match never {},
                 Err(e) => {
@@ -33,7 +43,44 @@ pub fn run(o: &InitOptions, ch: &Channel) -> ! {
     sys::exit_now(1)
 }
 
-fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
+/// Runs the hooks of one kind from inside the container, with the state on stdin.
+fn run_hooks(
+    o: &InitOptions,
+    host_pid: Option<nix::unistd::Pid>,
+    status: &str,
+    pick: impl Fn(&oci_spec::runtime::Hooks) -> Option<&Vec<oci_spec::runtime::Hook>>,
+    kind: &str,
+) -> Result<()> {
+    let spec = &o.bundle.spec;
+    let Some(hooks) = spec.hooks().as_ref() else {
+        return Ok(());
+    };
+    let list = pick(hooks);
+    if list.is_none_or(|l| l.is_empty()) {
+        return Ok(());
+    }
+    let st = crate::hooks::state_json(
+        spec.version(),
+        o.id,
+        status,
+        host_pid,
+        &o.bundle.dir,
+        &spec.annotations().clone().unwrap_or_default(),
+    );
+    crate::hooks::run_all(list, &st, kind)
+}
+
+/// Our pid as the runtime sees it: the host's /proc is still mounted before the pivot.
+fn host_pid() -> Option<nix::unistd::Pid> {
+    std::fs::read_link("/proc/self")
+        .ok()?
+        .to_str()?
+        .parse()
+        .ok()
+        .map(nix::unistd::Pid::from_raw)
+}
+
+fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid>)> {
     // No process inside the container may read our memory or /proc/self/exe
     // (CVE-2019-5736, CVE-2016-9962); execve resets this for the user's binary.
     nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
@@ -59,6 +106,15 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
     nix::unistd::setsid().ctx("setsid")?;
+    if let Some(name) = &o.keyring {
+        let name = std::ffi::CString::new(format!("_ses.{name}"))
+            .map_err(|_| Error::new("container id contains a NUL byte"))?;
+        match sys::join_session_keyring(&name) {
+            // Kernels without keyrings, or keyrings denied to user namespaces, as runc.
+            Ok(_) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) => {}
+            Err(e) => return Err(Error::sys("join session keyring", e)),
+        }
+    }
     nix::sys::stat::umask(Mode::empty());
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -78,6 +134,14 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
     crate::logging::stage("mounts", t);
     ch.send(&Msg::MountsReady)?;
     ch.expect(Msg::Continue)?;
+    let host_pid = host_pid();
+    run_hooks(
+        o,
+        host_pid,
+        "creating",
+        |h| h.create_container().as_ref(),
+        "createContainer",
+    )?;
 
     write_sysctls(spec)?;
     if let Some(adj) = process.oom_score_adj() {
@@ -103,7 +167,7 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<Exec> {
     // Only stdio and the preserved fds may survive execve (CVE-2024-21626).
     sys::cloexec_from(3 + o.preserve_fds).ctx("mark fds close-on-exec")?;
     ch.send(&Msg::Ready)?;
-    Ok(exec)
+    Ok((exec, host_pid))
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -20,11 +20,14 @@ use sync::{Channel, Msg};
 
 /// What the init needs besides the bundle.
 pub struct InitOptions<'a> {
+    pub id: &'a str,
     pub bundle: &'a Bundle,
     /// Read end of the exec fifo; init waits on it for `start`.
     pub exec_fifo: OwnedFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Join a new session keyring named after the container, unless `--no-new-keyring`.
+    pub keyring: Option<String>,
     pub cgroup_dirs: &'a [PathBuf],
     /// Runs the createRuntime hooks in the runtime, between mounts and pivot.
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,

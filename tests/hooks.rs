@@ -1,0 +1,97 @@
+//! OCI hooks run once each, in order, with the state on stdin.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn hook(kind: &str, log: &str) -> serde_json::Value {
+    // Records the hook kind, the status it was told, and its mount namespace.
+    let script = format!(
+        "st=$(cat); s=$(echo \"$st\" | sed -n 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/p'); echo {kind} $s $(readlink /proc/self/ns/mnt) >> {log}"
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+#[test]
+fn every_hook_kind_runs_once_in_order() {
+    let b = Bundle::new("hooks", "echo process >> /hooklog/log");
+    let logdir = b.dir.join("hooklog");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let host_log = logdir.join("log");
+    let h = host_log.to_str().unwrap().to_owned();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooklog", "type": "bind", "source": logdir, "options": ["rbind"]}));
+        c["hooks"] = json!({
+            "prestart": [hook("prestart", &h)],
+            "createRuntime": [hook("createRuntime", &h)],
+            "createContainer": [hook("createContainer", &h)],
+            "startContainer": [hook("startContainer", "/hooklog/log")],
+            "poststart": [hook("poststart", &h)],
+            "poststop": [hook("poststop", &h)],
+        });
+    });
+    let out = b.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(&host_log).unwrap();
+    let lines: Vec<Vec<&str>> = log
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l[0]).collect();
+    // poststart runs after start returns, so it may come before or after the process line.
+    let mut sorted = kinds.clone();
+    sorted.retain(|k| *k != "poststart");
+    assert_eq!(
+        sorted,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "process",
+            "poststop"
+        ],
+        "{log}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "poststart").count(),
+        1,
+        "{log}"
+    );
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt")
+        .unwrap()
+        .display()
+        .to_string();
+    for l in &lines {
+        match l[0] {
+            "prestart" | "createRuntime" => {
+                assert_eq!(l[1], "creating", "{log}");
+                assert_eq!(l[2], host_mnt, "{} runs in the runtime namespace", l[0]);
+            }
+            "createContainer" | "startContainer" => {
+                assert_ne!(
+                    l[2], host_mnt,
+                    "{} runs in the container's mount namespace",
+                    l[0]
+                );
+            }
+            "poststart" => assert_eq!(l[1], "running", "{log}"),
+            "poststop" => assert_eq!(l[1], "stopped", "{log}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn hook_timeout_aborts_cleanly() {
+    let b = Bundle::new("hooktimeout", "true");
+    b.edit(|c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "1000"], "timeout": 1}]}));
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("timed out after 1s"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}
