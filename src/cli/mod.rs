@@ -67,6 +67,63 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecArgs {
+    /// A runtime-spec Process JSON file describing the process.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Do not wait for the process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// An additional gid (repeatable).
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile for the process.
+    #[arg(short, long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Pass N extra fds into the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Sub-cgroup to run in (controller:path or path).
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Exec even if the container is paused.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Container id.
+    pub id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create a container (it waits for `start`).
@@ -113,6 +170,8 @@ pub enum Cmd {
         #[command(flatten)]
         create: CreateArgs,
     },
+    /// Run a process in a running container.
+    Exec(Box<ExecArgs>),
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into (`--rootless` makes a rootless config).
@@ -211,8 +270,37 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             no_subreaper,
             create,
         } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
+        Cmd::Exec(a) => exec(&ctx, *a),
         Cmd::Spec { bundle } => spec(&bundle, rootless).map(|()| 0),
     }
+}
+
+fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
+    if a.apparmor.is_some() || a.process_label.is_some() || !a.cgroup.is_empty() {
+        return Err(Error::new(
+            "exec: --apparmor, --process-label and --cgroup are not supported by this build of tong yet",
+        ));
+    }
+    let process = match a.process {
+        Some(p) => container::ExecProcess::File(p),
+        None => container::ExecProcess::Flags(container::ExecFlags {
+            args: a.command,
+            tty: a.tty,
+            cwd: a.cwd,
+            env: a.env,
+            user: a.user,
+            additional_gids: a.additional_gids,
+            caps: a.cap,
+            no_new_privs: a.no_new_privs,
+        }),
+    };
+    let o = container::ExecOpts {
+        id: a.id,
+        process,
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    };
+    run::exec(ctx, &o, a.detach, a.pid_file.as_deref())
 }
 
 fn create_opts(a: &CreateArgs) -> CreateOpts {

@@ -419,3 +419,152 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
     }
     dir.remove()
 }
+
+/// What `exec` runs and how.
+pub struct ExecOpts {
+    pub id: String,
+    /// The process: from `--process` or built from the container's with the flags applied.
+    pub process: ExecProcess,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+pub enum ExecProcess {
+    /// A runtime-spec Process JSON file (`--process`).
+    File(PathBuf),
+    /// The container's process with overrides (runc's individual flags).
+    Flags(ExecFlags),
+}
+
+#[derive(Default)]
+pub struct ExecFlags {
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+}
+
+fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::Process, String)> {
+    use oci_spec::runtime::Process;
+    match p {
+        ExecProcess::File(path) => {
+            let bytes = std::fs::read(path).ctx(format!("open process file {}", path.display()))?;
+            let process: Process = crate::spec::from_json(&bytes, "process.json")?;
+            crate::spec::validate_process(&process, "")?;
+            Ok((process, String::new()))
+        }
+        ExecProcess::Flags(f) => {
+            let mut v = saved.config.get("process").cloned().unwrap_or_default();
+            if f.args.is_empty() {
+                return Err(Error::new("exec: no command given"));
+            }
+            v["args"] = serde_json::json!(f.args);
+            v["terminal"] = f.tty.into();
+            if let Some(c) = &f.cwd {
+                v["cwd"] = c.to_string_lossy().into_owned().into();
+            }
+            if !f.env.is_empty() {
+                let mut env: Vec<String> = v["env"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for e in &f.env {
+                    // A variable given again replaces the container's value.
+                    let key = e.split('=').next().unwrap_or("");
+                    env.retain(|x| x.split('=').next() != Some(key));
+                    env.push(e.clone());
+                }
+                v["env"] = serde_json::json!(env);
+            }
+            if let Some(u) = &f.user {
+                let (uid, gid) = parse_user(u)?;
+                v["user"]["uid"] = uid.into();
+                v["user"]["gid"] = gid.into();
+            }
+            if !f.additional_gids.is_empty() {
+                v["user"]["additionalGids"] = serde_json::json!(f.additional_gids);
+            }
+            if f.no_new_privs {
+                v["noNewPrivileges"] = true.into();
+            }
+            // Added capabilities go to bounding, effective and permitted only,
+            // never inheritable (CVE-2022-29162).
+            for cap in &f.caps {
+                for set in ["bounding", "effective", "permitted"] {
+                    let list = &mut v["capabilities"][set];
+                    if !list.is_array() {
+                        *list = serde_json::json!([]);
+                    }
+                    if let Some(a) = list.as_array_mut() {
+                        if !a.iter().any(|c| c == cap.as_str()) {
+                            a.push(cap.clone().into());
+                        }
+                    }
+                }
+            }
+            let bytes = serde_json::to_vec(&v).map_err(|e| Error::new(e.to_string()))?;
+            let process: Process = crate::spec::from_json(&bytes, "process")?;
+            crate::spec::validate_process(&process, "/process")?;
+            Ok((process, "/process".into()))
+        }
+    }
+}
+
+/// `UID[:GID]`, numeric as runc's `--user` takes them.
+fn parse_user(u: &str) -> Result<(u32, u32)> {
+    let bad = || Error::new(format!("invalid --user {u:?}: want UID[:GID] as numbers"));
+    let (uid, gid) = match u.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u, None),
+    };
+    let uid: u32 = uid.parse().map_err(|_| bad())?;
+    let gid: u32 = match gid {
+        Some(g) => g.parse().map_err(|_| bad())?,
+        None => 0,
+    };
+    Ok((uid, gid))
+}
+
+/// `exec`: starts a process in a running container and returns it.
+pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
+    // Hold the lock only while reading: a long exec must not block kill or delete.
+    let saved = Dir::open(&ctx.root, &o.id)?.load()?;
+    let (st, _) = status_of(&ctx.root.join(&o.id), &saved);
+    match st {
+        Status::Stopped => return Err(Error::new("container not running")),
+        Status::Paused if !o.ignore_paused => {
+            return Err(Error::new(
+                "cannot exec in a paused container (use --ignore-paused to override)",
+            ))
+        }
+        _ => {}
+    }
+    let (proc_spec, at) = build_process(&saved, &o.process)?;
+    if proc_spec.terminal() == Some(true) {
+        return Err(Error::field(
+            format!("{at}/terminal"),
+            "terminals are not supported by this build of tong yet",
+        ));
+    }
+    let pidfd = open_pidfd(&saved)?;
+    let userns = saved.config["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
+    process::exec::spawn_exec(&process::exec::ExecOptions {
+        init_pid: Pid::from_raw(saved.pid),
+        init_pidfd: pidfd.as_fd(),
+        process: &proc_spec,
+        at: &at,
+        userns,
+        preserve_fds: o.preserve_fds,
+        cgroup_dirs: &saved.cgroup_dirs,
+    })
+}

@@ -153,21 +153,28 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
     rootfs::finish(spec)?;
     crate::logging::stage("pivot", t);
 
-    security::set_rlimits(process, "/process")?;
+    let exec = confine(process, "/process", userns, o.preserve_fds)?;
+    ch.send(&Msg::Ready)?;
+    Ok((exec, host_pid))
+}
+
+/// The last steps before execve, shared by init and exec: rlimits, user and
+/// capabilities, no_new_privs, umask, cwd, the program lookup, and closing
+/// every fd but stdio and the preserved ones (CVE-2024-21626).
+pub fn confine(process: &Process, at: &str, userns: bool, preserve_fds: u32) -> Result<Exec> {
+    security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
-    security::set_user_and_caps(process, "/process", userns)?;
+    security::set_user_and_caps(process, at, userns)?;
     if process.no_new_privileges() == Some(true) {
         security::set_no_new_privs()?;
     }
     nix::sys::stat::umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    enter_cwd(process)?;
-    let exec = Exec::resolve(process)?;
-    // Only stdio and the preserved fds may survive execve (CVE-2024-21626).
-    sys::cloexec_from(3 + o.preserve_fds).ctx("mark fds close-on-exec")?;
-    ch.send(&Msg::Ready)?;
-    Ok((exec, host_pid))
+    enter_cwd(process, at)?;
+    let exec = Exec::resolve(process, at)?;
+    sys::cloexec_from(3 + preserve_fds).ctx("mark fds close-on-exec")?;
+    Ok(exec)
 }
 
 fn set_domainname(name: &str) -> Result<()> {
@@ -208,7 +215,7 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
 }
 
 /// chdir as the container user; the resulting cwd must lie inside the root.
-fn enter_cwd(p: &Process) -> Result<()> {
+fn enter_cwd(p: &Process, at: &str) -> Result<()> {
     let cwd = p.cwd();
     nix::unistd::chdir(cwd)
         .map_err(|e| {
@@ -220,11 +227,11 @@ fn enter_cwd(p: &Process) -> Result<()> {
                 e,
             )
         })
-        .map_err(|e| e.at("/process/cwd"))?;
+        .map_err(|e| e.at(format!("{at}/cwd")))?;
     match nix::unistd::getcwd() {
         Ok(c) if c.is_absolute() => Ok(()),
         _ => Err(Error::field(
-            "/process/cwd",
+            format!("{at}/cwd"),
             "current working directory is outside of the container's root",
         )),
     }
@@ -244,13 +251,13 @@ fn cstr(s: &str, what: &str) -> Result<CString> {
 impl Exec {
     /// Looks the program up like Go's exec.LookPath, with runc's error words
     /// (docker maps "not found"/"no such file" to 127, "permission denied" to 126).
-    pub fn resolve(p: &Process) -> Result<Exec> {
+    pub fn resolve(p: &Process, at: &str) -> Result<Exec> {
         let args = p.args().as_deref().unwrap_or(&[]);
         let name = args
             .first()
-            .ok_or_else(|| Error::field("/process/args", "args must not be empty"))?;
+            .ok_or_else(|| Error::field(format!("{at}/args"), "args must not be empty"))?;
         let env: Vec<String> = p.env().clone().unwrap_or_default();
-        let path = lookup(name, &env).map_err(|e| e.at("/process/args/0"))?;
+        let path = lookup(name, &env).map_err(|e| e.at(format!("{at}/args/0")))?;
         Ok(Exec {
             path: cstr(&path, "executable path")?,
             args: args

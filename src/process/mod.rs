@@ -2,6 +2,7 @@
 //! an intermediate child only when namespaces must be joined first, and the
 //! sync protocol that carries the child's real errors back.
 
+pub mod exec;
 mod init;
 pub mod sync;
 

@@ -1,0 +1,127 @@
+//! `exec`: a new process in a running container's namespaces, cgroup and
+//! confinement. Joining a pid namespace only affects children, so an
+//! intermediate joins every namespace at once through the init's pidfd and
+//! then forks the process that will exec.
+
+use super::sync::{self, Channel, Msg};
+use super::{init, Spawned};
+use crate::error::{Context, Error, Result};
+use crate::linux::{cgroups, sys};
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+
+pub struct ExecOptions<'a> {
+    pub init_pid: Pid,
+    pub init_pidfd: BorrowedFd<'a>,
+    pub process: &'a Process,
+    /// JSON pointer prefix of the process spec, for errors.
+    pub at: &'a str,
+    pub userns: bool,
+    pub preserve_fds: u32,
+    pub cgroup_dirs: &'a [PathBuf],
+}
+
+/// The namespaces of `pid` that differ from ours (joining one's own user
+/// namespace is an error, the others would be no-ops).
+fn differing_namespaces(pid: Pid) -> CloneFlags {
+    let kinds = [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+    ];
+    let mut flags = CloneFlags::empty();
+    for (name, flag) in kinds {
+        let theirs = std::fs::read_link(format!("/proc/{}/ns/{name}", pid.as_raw()));
+        let ours = std::fs::read_link(format!("/proc/self/ns/{name}"));
+        if let (Ok(t), Ok(o)) = (theirs, ours) {
+            if t != o {
+                flags |= flag;
+            }
+        }
+    }
+    flags
+}
+
+pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
+    let flags = differing_namespaces(o.init_pid);
+    let (parent, child) = sync::pair()?;
+    let sys::Forked::Parent { pid: mid, .. } =
+        sys::clone3_fork(0, None).ctx("clone exec process")?
+    else {
+        drop(parent);
+        intermediate(o, &child, flags)
+    };
+    drop(child);
+    let got = parent.recv();
+    let _ = waitpid(mid, None);
+    let spawned = match got? {
+        Some((Msg::Pid(p), Some(fd))) => Spawned {
+            pid: Pid::from_raw(p),
+            pidfd: fd,
+        },
+        Some((Msg::Error(e), _)) => return Err(e),
+        _ => return Err(Error::new("exec: intermediate process exited early")),
+    };
+    let drive = || -> Result<()> {
+        if !o.cgroup_dirs.is_empty() {
+            cgroups::add(o.cgroup_dirs, spawned.pid)?;
+        }
+        parent.send(&Msg::Go)?;
+        match parent.recv()? {
+            Some((m, _)) => m.check(Msg::Ready),
+            None => Err(Error::new("exec process exited during set-up")),
+        }
+    };
+    if let Err(e) = drive() {
+        super::kill_and_reap(&spawned);
+        return Err(e);
+    }
+    Ok(spawned)
+}
+
+fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags) -> ! {
+    let r = (|| -> Result<Spawned> {
+        // Nothing in the container may ptrace or read us while we join (CVE-2016-9962).
+        nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+        nix::sched::setns(o.init_pidfd.as_fd(), flags).ctx("join the container's namespaces")?;
+        match sys::clone3_fork(0, None).ctx("clone exec process")? {
+            sys::Forked::Child => exec_child(o, ch),
+            sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
+        }
+    })();
+    let code = match r {
+        Ok(s) => match ch.send_with_fd(&Msg::Pid(s.pid.as_raw()), Some(s.pidfd.as_fd())) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        },
+        Err(e) => {
+            let _ = ch.send(&Msg::Error(e));
+            1
+        }
+    };
+    sys::exit_now(code)
+}
+
+fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
+    let r = (|| -> Result<init::Exec> {
+        ch.expect(Msg::Go)?;
+        let exec = init::confine(o.process, o.at, o.userns, o.preserve_fds)?;
+        ch.send(&Msg::Ready)?;
+        Ok(exec)
+    })();
+    let err = match r.and_then(|exec| exec.exec()) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ch.send(&Msg::Error(err));
+    sys::exit_now(1)
+}
