@@ -299,6 +299,7 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         process,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        console_socket: a.console_socket,
     };
     run::exec(ctx, &o, a.detach, a.pid_file.as_deref())
 }

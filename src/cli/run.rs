@@ -57,11 +57,7 @@ pub fn wait_forwarding(pid: Pid, pidfd: BorrowedFd, mask: &SigSet) -> Result<i32
             let _ = sys::pidfd_send_signal(pidfd, info.ssi_signo as i32);
         }
     }
-    Ok(match waitpid(pid, None) {
-        Ok(WaitStatus::Exited(_, c)) => c,
-        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
-        _ => 0,
-    })
+    Ok(exit_code(pid))
 }
 
 pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bool) -> Result<i32> {
@@ -69,7 +65,14 @@ pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bo
         // Init may be a grandchild (joined namespaces); it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let pid = container::create(ctx, o)?;
+    let terminal = !detach && o.console_socket.is_none() && config_wants_terminal(&o.bundle);
+    let (ours, theirs) = if terminal {
+        let (a, b) = std::os::unix::net::UnixStream::pair().ctx("socketpair")?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
+    let pid = container::create_with_console(ctx, o, theirs)?;
     let pidfd = sys::pidfd_open(pid).ctx("pidfd_open container init");
     let mask = forwarded_set();
     if !detach {
@@ -82,7 +85,11 @@ pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bo
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(pid, pidfd?.as_fd(), &mask)?;
+    let pidfd = pidfd?;
+    let code = match ours {
+        Some(sock) => proxy_pty(&sock, pid, pidfd.as_fd(), &mask)?,
+        None => wait_forwarding(pid, pidfd.as_fd(), &mask)?,
+    };
     if !keep {
         container::delete(ctx, &o.id, true)?;
     }
@@ -110,4 +117,140 @@ pub fn exec(
     let mask = forwarded_set();
     mask.thread_block().ctx("block signals")?;
     wait_forwarding(spawned.pid, spawned.pidfd.as_fd(), &mask)
+}
+
+fn config_wants_terminal(bundle: &std::path::Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["process"]["terminal"] == true)
+}
+
+/// Restores the terminal's settings when dropped.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn enter() -> RawMode {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let stdin = std::io::stdin();
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return RawMode(None);
+        };
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        if tcsetattr(&stdin, SetArg::TCSANOW, &raw).is_err() {
+            return RawMode(None);
+        }
+        RawMode(Some(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
+
+/// Foreground `run` of a terminal container: receives the pty master and
+/// copies between it and our stdio, forwarding signals and window size.
+fn proxy_pty(
+    sock: &std::os::unix::net::UnixStream,
+    pid: Pid,
+    pidfd: BorrowedFd,
+    mask: &SigSet,
+) -> Result<i32> {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 256];
+    let (_, master) = sys::recv_with_fd(sock.as_fd(), &mut buf).ctx("receive pty master")?;
+    let master = master.ok_or_else(|| Error::new("no pty master received"))?;
+    let mut master = std::fs::File::from(master);
+    let stdin = std::io::stdin();
+    if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {
+        let _ = sys::set_winsize(master.as_fd(), rows, cols);
+    }
+    let _raw = RawMode::enter();
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).ctx("signalfd")?;
+    let mut stdout = std::io::stdout();
+    let mut stdin_open = true;
+    let mut master_open = true;
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd, PollFlags::POLLIN),
+            PollFd::new(
+                master.as_fd(),
+                if master_open {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                },
+            ),
+            PollFd::new(
+                stdin.as_fd(),
+                if stdin_open {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                },
+            ),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll", e)),
+            Ok(_) => {}
+        }
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        // POLLHUP is reported even when not asked for: a closed side must be skipped.
+        let (sig, exited) = (ready(0), ready(1));
+        let (from_master, from_stdin) = (master_open && ready(2), stdin_open && ready(3));
+        drop(fds);
+        if from_master {
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = stdout.write_all(&buf[..n]);
+                    let _ = stdout.flush();
+                }
+                _ => master_open = false,
+            }
+            continue;
+        }
+        if exited {
+            break;
+        }
+        if from_stdin {
+            match stdin.lock().read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = master.write_all(&buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+        }
+        if sig {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                if info.ssi_signo as i32 == libc::SIGWINCH {
+                    if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {
+                        let _ = sys::set_winsize(master.as_fd(), rows, cols);
+                    }
+                } else {
+                    let _ = sys::pidfd_send_signal(pidfd, info.ssi_signo as i32);
+                }
+            }
+        }
+    }
+    Ok(exit_code(pid))
+}
+
+/// Reaps `pid` and returns its status the shell way (128+N for signal N).
+fn exit_code(pid: Pid) -> i32 {
+    match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, c)) => c,
+        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+        _ => 0,
+    }
 }

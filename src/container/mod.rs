@@ -148,20 +148,30 @@ impl Undo {
 
 /// `create`: everything up to the point where init waits for `start`.
 pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
+    create_with_console(ctx, o, None)
+}
+
+/// `create` where the caller holds the other end of the console socket
+/// (`run` with a terminal proxies the pty itself).
+pub fn create_with_console(
+    ctx: &Ctx,
+    o: &CreateOpts,
+    console: Option<std::os::unix::net::UnixStream>,
+) -> Result<Pid> {
     let t = Instant::now();
     let bundle = Bundle::load(&o.bundle)?;
     logging::stage("parse", t);
     let process = bundle.spec.process().as_ref();
-    if process.and_then(|p| p.terminal()) == Some(true) {
-        if o.console_socket.is_none() {
-            return Err(Error::field(
-                "/process/terminal",
-                "cannot allocate tty if tong will detach without setting console socket",
-            ));
-        }
+    let terminal = process.and_then(|p| p.terminal()) == Some(true);
+    if terminal && o.console_socket.is_none() && console.is_none() {
         return Err(Error::field(
             "/process/terminal",
-            "terminals are not supported by this build of tong yet",
+            "cannot allocate tty if tong will detach without setting console socket",
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::new(
+            "cannot use console socket if tong will not detach or allocate tty",
         ));
     }
     let dir = Dir::create(&ctx.root, &o.id)?;
@@ -169,7 +179,7 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
         cgroup_dirs: vec![],
         dir: None,
     };
-    let r = create_in(ctx, &bundle, o, &dir, &mut undo);
+    let r = create_in(ctx, &bundle, o, &dir, &mut undo, console);
     match r {
         Ok(pid) => Ok(pid),
         Err(e) => {
@@ -186,6 +196,7 @@ fn create_in(
     o: &CreateOpts,
     dir: &Dir,
     undo: &mut Undo,
+    console: Option<std::os::unix::net::UnixStream>,
 ) -> Result<Pid> {
     let fifo = dir.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
@@ -246,7 +257,16 @@ fn create_in(
         logging::stage("createRuntime hooks", t);
         Ok(())
     };
+    let console = match (
+        &o.console_socket,
+        bundle.spec.process().as_ref().and_then(|p| p.terminal()),
+    ) {
+        (Some(p), Some(true)) => Some(crate::linux::console::connect(p)?),
+        (None, Some(true)) => console,
+        _ => None,
+    };
     let spawned = process::spawn_init(&InitOptions {
+        console: console.as_ref().map(|c| c.as_fd()),
         id: &o.id,
         bundle,
         exec_fifo: fifo_fd,
@@ -427,6 +447,7 @@ pub struct ExecOpts {
     pub process: ExecProcess,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    pub console_socket: Option<PathBuf>,
 }
 
 pub enum ExecProcess {
@@ -548,12 +569,22 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         _ => {}
     }
     let (proc_spec, at) = build_process(&saved, &o.process)?;
-    if proc_spec.terminal() == Some(true) {
-        return Err(Error::field(
-            format!("{at}/terminal"),
-            "terminals are not supported by this build of tong yet",
-        ));
-    }
+    let terminal = proc_spec.terminal() == Some(true);
+    let console = match (&o.console_socket, terminal) {
+        (Some(p), true) => Some(crate::linux::console::connect(p)?),
+        (None, true) => {
+            return Err(Error::field(
+                format!("{at}/terminal"),
+                "cannot allocate tty if tong will detach without setting console socket",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(Error::new(
+                "cannot use console socket if tong will not detach or allocate tty",
+            ))
+        }
+        (None, false) => None,
+    };
     let pidfd = open_pidfd(&saved)?;
     let userns = saved.config["linux"]["namespaces"]
         .as_array()
@@ -565,6 +596,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         at: &at,
         userns,
         preserve_fds: o.preserve_fds,
+        console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &saved.cgroup_dirs,
     })
 }

@@ -1,6 +1,7 @@
 //! Linux mechanisms, each in its own module; none knows about the CLI or state.
 
 pub mod cgroups;
+pub mod console;
 pub mod namespaces;
 pub mod rootfs;
 pub mod security;

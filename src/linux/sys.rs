@@ -224,3 +224,60 @@ pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<i64, Errno> {
         Ok(ret)
     }
 }
+
+/// ioctl(TIOCSCTTY): makes the terminal on `fd` the caller's controlling terminal.
+pub fn set_controlling_tty(fd: BorrowedFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal) and touches no memory.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioctl(TIOCSWINSZ): sets a terminal's size.
+pub fn set_winsize(fd: BorrowedFd, rows: u16, cols: u16) -> Result<(), Errno> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the call.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioctl(TIOCGWINSZ): a terminal's size as (rows, cols).
+pub fn get_winsize(fd: BorrowedFd) -> Result<(u16, u16), Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct that lives for the call.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok((ws.ws_row, ws.ws_col))
+    }
+}

@@ -22,6 +22,8 @@ pub struct ExecOptions<'a> {
     pub at: &'a str,
     pub userns: bool,
     pub preserve_fds: u32,
+    /// Connected console socket for `--tty`.
+    pub console: Option<BorrowedFd<'a>>,
     pub cgroup_dirs: &'a [PathBuf],
 }
 
@@ -114,6 +116,15 @@ fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags) -> ! {
 fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
     let r = (|| -> Result<init::Exec> {
         ch.expect(Msg::Go)?;
+        if let Some(sock) = o.console {
+            // A new session, so the pty can become our controlling terminal.
+            nix::unistd::setsid().ctx("setsid")?;
+            let size = o
+                .process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            crate::linux::console::setup(sock, size, false)?;
+        }
         let exec = init::confine(o.process, o.at, o.userns, o.preserve_fds)?;
         ch.send(&Msg::Ready)?;
         Ok(exec)

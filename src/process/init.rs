@@ -153,6 +153,12 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
     rootfs::finish(spec)?;
     crate::logging::stage("pivot", t);
 
+    if let Some(sock) = o.console {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
+    }
     let exec = confine(process, "/process", userns, o.preserve_fds)?;
     ch.send(&Msg::Ready)?;
     Ok((exec, host_pid))

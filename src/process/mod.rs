@@ -27,6 +27,8 @@ pub struct InitOptions<'a> {
     pub exec_fifo: OwnedFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Connected console socket when `process.terminal` is set.
+    pub console: Option<std::os::fd::BorrowedFd<'a>>,
     /// Join a new session keyring named after the container, unless `--no-new-keyring`.
     pub keyring: Option<String>,
     pub cgroup_dirs: &'a [PathBuf],

@@ -1,0 +1,76 @@
+//! Pseudo-terminals and the console socket.
+//!
+//! As runc does: the pty is made inside the container (its devpts), the
+//! master goes to the engine over the `--console-socket` unix socket with
+//! SCM_RIGHTS (the payload is the pty's name), and the slave becomes the
+//! process's stdio and controlling terminal.
+
+use crate::error::{Context, Error, Result};
+use crate::linux::rootfs::{fd_path, resolve, Create};
+use crate::linux::sys;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::pty::{posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+
+/// Makes a pty, sends its master over `socket`, and takes the slave as stdio
+/// and controlling terminal. With `mount_console`, the slave is also bound
+/// over /dev/console (for the container's init).
+pub fn setup(socket: BorrowedFd, size: Option<(u16, u16)>, mount_console: bool) -> Result<()> {
+    let master =
+        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx("open /dev/ptmx")?;
+    unlockpt(&master).ctx("unlockpt")?;
+    let name = ptsname_r(&master).ctx("ptsname")?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(format!("open {name}"))?;
+    if let Some((rows, cols)) = size {
+        sys::set_winsize(slave.as_fd(), rows, cols).ctx("set console size")?;
+    }
+    if mount_console {
+        let root = open(
+            "/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open /")?;
+        let target = resolve(root.as_fd(), Path::new("/dev/console"), Create::File)?;
+        mount(
+            Some(name.as_str()),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx("bind the pty over /dev/console")?;
+    }
+    let iov = [std::io::IoSlice::new(name.as_bytes())];
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .ctx("send the pty master to the console socket")?;
+    drop(master);
+    nix::unistd::dup2_stdin(&slave).ctx("dup pty to stdin")?;
+    nix::unistd::dup2_stdout(&slave).ctx("dup pty to stdout")?;
+    nix::unistd::dup2_stderr(&slave).ctx("dup pty to stderr")?;
+    sys::set_controlling_tty(slave.as_fd()).ctx("set controlling terminal")?;
+    Ok(())
+}
+
+/// Connects to an engine's console socket.
+pub fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::from(e).context(format!("connect to console socket {}", path.display()))
+    })
+}
