@@ -204,3 +204,56 @@ fn exec_missing_binary_and_preserved_fds() {
         .unwrap();
     assert_eq!(stdout(&out), "fd three\n0 1 2 3 4 ", "{}", stderr(&out));
 }
+
+#[test]
+fn exec_into_sub_cgroup() {
+    let b = running("execsubcg");
+    let mem = b
+        .cgroup_dirs()
+        .into_iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/memory"))
+        .expect("memory hierarchy");
+    std::fs::create_dir(mem.join("sub")).unwrap();
+    let out = b.tong(&[
+        "exec",
+        "--cgroup",
+        "memory:sub",
+        &b.id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.ends_with(":memory:/sub")), "{text}");
+    assert!(text.lines().any(|l| l.ends_with(":pids:/")), "{text}");
+    let out = b.tong(&["exec", "--cgroup", "../escape", &b.id, "true"]);
+    assert!(
+        stderr(&out).contains("must be relative"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.tong(&["exec", "--cgroup", "nope", &b.id, "true"]);
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    // delete removes sub-cgroups with the container's.
+    let out = b.tong(&["delete", "--force", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    b.assert_nothing_left();
+}
+
+#[test]
+fn socket_activation_fds_are_passed() {
+    let b = Bundle::new("listenfds", "echo $LISTEN_FDS $LISTEN_PID; cat <&3");
+    std::fs::write(b.dir.join("sock"), "activated\n").unwrap();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<{}/sock; LISTEN_FDS=1 exec {TONG} --root {} run --bundle {} {}",
+            b.dir.display(),
+            b.root.display(),
+            b.dir.display(),
+            b.id
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "1 1\nactivated\n", "{}", stderr(&out));
+}

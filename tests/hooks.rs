@@ -7,7 +7,7 @@ use serde_json::json;
 fn hook(kind: &str, log: &str) -> serde_json::Value {
     // Records the hook kind, the status it was told, and its mount namespace.
     let script = format!(
-        "st=$(cat); s=$(echo \"$st\" | sed -n 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/p'); echo {kind} $s $(readlink /proc/self/ns/mnt) >> {log}"
+        "st=$(cat); s=$(echo \"$st\" | sed -n 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/p'); p=$(echo \"$st\" | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); echo {kind} $s $(readlink /proc/self/ns/mnt) pid=$p >> {log}"
     );
     json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
 }
@@ -92,6 +92,46 @@ fn hook_timeout_aborts_cleanly() {
         stderr(&out).contains("timed out after 1s"),
         "{}",
         stderr(&out)
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn failing_poststart_and_poststop_only_warn() {
+    let b = Bundle::new("hookwarn", "true");
+    let fail = json!({"path": "/bin/false", "args": ["false"]});
+    b.edit(|c| c["hooks"] = json!({"poststart": [fail.clone()], "poststop": [fail]}));
+    let log = b.dir.join("log.json");
+    let out = b.tong(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["level"] == "warning")
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w["msg"]
+            .as_str()
+            .unwrap()
+            .contains("poststart hook /bin/false failed")),
+        "{text}"
+    );
+    assert!(
+        warnings.iter().any(|w| w["msg"]
+            .as_str()
+            .unwrap()
+            .contains("poststop hook /bin/false failed")),
+        "{text}"
     );
     b.assert_nothing_left();
 }

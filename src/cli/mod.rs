@@ -276,9 +276,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
-    if a.apparmor.is_some() || a.process_label.is_some() || !a.cgroup.is_empty() {
+    if a.apparmor.is_some() || a.process_label.is_some() {
         return Err(Error::new(
-            "exec: --apparmor, --process-label and --cgroup are not supported by this build of tong yet",
+            "exec: --apparmor and --process-label are not supported by this build of tong yet",
         ));
     }
     let process = match a.process {
@@ -300,6 +300,7 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         console_socket: a.console_socket,
+        sub_cgroups: a.cgroup,
     };
     run::exec(ctx, &o, a.detach, a.pid_file.as_deref())
 }

@@ -131,6 +131,17 @@ fn hook_state(s: &Saved, status: &str, pid: Option<Pid>) -> String {
     )
 }
 
+/// `LISTEN_FDS` from systemd socket activation, when it is meant for us.
+fn socket_activation_fds() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .map(|p| p == std::process::id().to_string())
+        .unwrap_or(true);
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if pid_ok => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Things made during `create` that must go if it fails.
 struct Undo {
     cgroup_dirs: Vec<PathBuf>,
@@ -159,8 +170,23 @@ pub fn create_with_console(
     console: Option<std::os::unix::net::UnixStream>,
 ) -> Result<Pid> {
     let t = Instant::now();
-    let bundle = Bundle::load(&o.bundle)?;
+    let mut bundle = Bundle::load(&o.bundle)?;
     logging::stage("parse", t);
+    let listen_fds = socket_activation_fds();
+    if listen_fds > 0 {
+        // systemd socket activation: the sockets follow stdio, as runc passes them.
+        if let Some(p) = bundle.spec.process_mut().as_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={listen_fds}"));
+            env.push("LISTEN_PID=1".into());
+            p.set_env(Some(env));
+        }
+    }
+    let o = &CreateOpts {
+        preserve_fds: o.preserve_fds + listen_fds,
+        ..o.clone()
+    };
     let process = bundle.spec.process().as_ref();
     let terminal = process.and_then(|p| p.terminal()) == Some(true);
     if terminal && o.console_socket.is_none() && console.is_none() {
@@ -448,6 +474,60 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     pub console_socket: Option<PathBuf>,
+    /// `--cgroup`: sub-cgroups to run in, `path` or `controller[,controller]:path`.
+    pub sub_cgroups: Vec<String>,
+}
+
+/// Applies `exec --cgroup` specs to the container's cgroup directories.
+fn sub_cgroup_dirs(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = dirs.to_vec();
+    if specs.is_empty() {
+        return Ok(out);
+    }
+    let hier = cgroups::hierarchies()?;
+    for spec in specs {
+        let (ctrls, sub) = match spec.split_once(':') {
+            Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
+            None => (None, spec.as_str()),
+        };
+        let sub = Path::new(sub);
+        if sub.is_absolute()
+            || sub
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(Error::new(format!("invalid --cgroup {spec:?}: the path must be relative and stay inside the container's cgroup")));
+        }
+        let mut matched = false;
+        for (d, orig) in out.iter_mut().zip(dirs) {
+            let name = hier
+                .iter()
+                .find(|h| orig.starts_with(&h.mountpoint))
+                .and_then(|h| h.mountpoint.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let wanted = match &ctrls {
+                None => true,
+                Some(c) => name.split(',').any(|n| c.contains(&n)),
+            };
+            if wanted {
+                *d = orig.join(sub);
+                matched = true;
+                if !d.is_dir() {
+                    return Err(Error::new(format!(
+                        "exec: cgroup {} does not exist",
+                        d.display()
+                    )));
+                }
+            }
+        }
+        if !matched {
+            return Err(Error::new(format!(
+                "invalid --cgroup {spec:?}: no such controller"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 pub enum ExecProcess {
@@ -597,6 +677,6 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         userns,
         preserve_fds: o.preserve_fds,
         console: console.as_ref().map(|c| c.as_fd()),
-        cgroup_dirs: &saved.cgroup_dirs,
+        cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
     })
 }

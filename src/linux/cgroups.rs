@@ -189,6 +189,15 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
 /// busy for a moment, so EBUSY is retried a bounded number of times.
 pub fn destroy(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
+        // Sub-cgroups (made by `exec --cgroup` users or the workload) go first.
+        if let Ok(rd) = std::fs::read_dir(d) {
+            let subs: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            destroy(&subs)?;
+        }
         let mut tries = 0;
         loop {
             match std::fs::remove_dir(d).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))

@@ -78,9 +78,12 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
             cgroups::add(o.cgroup_dirs, spawned.pid)?;
         }
         parent.send(&Msg::Go)?;
+        // The socket is close-on-exec: end of stream means execve succeeded,
+        // so the process is running the user's program when we return.
         match parent.recv()? {
-            Some((m, _)) => m.check(Msg::Ready),
-            None => Err(Error::new("exec process exited during set-up")),
+            None => Ok(()),
+            Some((Msg::Error(e), _)) => Err(e),
+            Some((m, _)) => Err(Error::new(format!("exec: unexpected sync message {m:?}"))),
         }
     };
     if let Err(e) = drive() {
@@ -125,9 +128,7 @@ fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
                 .map(|b| (b.height() as u16, b.width() as u16));
             crate::linux::console::setup(sock, size, false)?;
         }
-        let exec = init::confine(o.process, o.at, o.userns, o.preserve_fds)?;
-        ch.send(&Msg::Ready)?;
-        Ok(exec)
+        init::confine(o.process, o.at, o.userns, o.preserve_fds)
     })();
     let err = match r.and_then(|exec| exec.exec()) {
         Ok(never) => match never {},
