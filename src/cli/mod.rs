@@ -1,5 +1,6 @@
 //! The command line, flag for flag like runc's.
 
+mod cgroup_cmds;
 mod run;
 
 use crate::container::{self, CreateOpts, Ctx};
@@ -172,6 +173,22 @@ pub enum Cmd {
     },
     /// Run a process in a running container.
     Exec(Box<ExecArgs>),
+    /// Change a running container's resource limits.
+    Update(Box<cgroup_cmds::UpdateArgs>),
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List a container's processes.
+    Ps {
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Arguments for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into (`--rootless` makes a rootless config).
@@ -271,6 +288,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             create,
         } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
         Cmd::Exec(a) => exec(&ctx, *a),
+        Cmd::Update(a) => cgroup_cmds::update(&ctx, &a).map(|()| 0),
+        Cmd::Pause { id } => container::pause(&ctx, &id).map(|()| 0),
+        Cmd::Resume { id } => container::resume(&ctx, &id).map(|()| 0),
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => cgroup_cmds::ps(&ctx, &id, &format, &ps_args).map(|()| 0),
         Cmd::Spec { bundle } => spec(&bundle, rootless).map(|()| 0),
     }
 }

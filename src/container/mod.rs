@@ -255,6 +255,15 @@ fn create_in(
         dirs.clear();
         undo.cgroup_dirs.clear();
     }
+    if let (Some(l), false) = (linux, dirs.is_empty()) {
+        let mut r = l.resources().clone().unwrap_or_default();
+        let rules = cgroups::resources::device_rules(
+            r.devices().as_deref().unwrap_or(&[]),
+            l.devices().as_deref().unwrap_or(&[]),
+        );
+        r.set_devices(Some(rules));
+        cgroups::apply(&dirs, &r)?;
+    }
     logging::stage("cgroup", t);
 
     let config_json = serde_json::to_value(&bundle.spec).unwrap_or_default();
@@ -679,4 +688,67 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
     })
+}
+
+/// `pause`: freezes every process of a running container.
+pub fn pause(ctx: &Ctx, id: &str) -> Result<()> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    match status_of(&dir.path, &s).0 {
+        Status::Running => cgroups::freeze(&s.cgroup_dirs, true),
+        Status::Paused => Ok(()),
+        _ => Err(Error::new("container not running")),
+    }
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(ctx: &Ctx, id: &str) -> Result<()> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    match status_of(&dir.path, &s).0 {
+        Status::Paused => cgroups::freeze(&s.cgroup_dirs, false),
+        Status::Stopped => Err(Error::new("container not running")),
+        _ => Err(Error::new("container not paused")),
+    }
+}
+
+/// Overlays `patch` onto `base`, object by object (values in `patch` win).
+fn merge_json(base: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge_json(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// `update`: applies new resource limits to a live container and records them.
+pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let mut s = dir.load()?;
+    if status_of(&dir.path, &s).0 == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    let r: oci_spec::runtime::LinuxResources =
+        crate::spec::from_json(patch.to_string().as_bytes(), "resources")?;
+    // Only what the update names is written; device rules are not updatable.
+    let mut r = r;
+    r.set_devices(None);
+    cgroups::apply(&s.cgroup_dirs, &r)?;
+    let mut resources = s.config["linux"]["resources"].take();
+    merge_json(&mut resources, patch);
+    s.config["linux"]["resources"] = resources;
+    dir.save(&s)
+}
+
+/// The host pids of every process in the container.
+pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = dir.load()?;
+    if status_of(&dir.path, &s).0 == Status::Stopped {
+        return Err(Error::new("container not running"));
+    }
+    cgroups::procs(&s.cgroup_dirs)
 }

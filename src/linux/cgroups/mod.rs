@@ -1,0 +1,519 @@
+//! Placing the container in its cgroup, on v1, v2 and hybrid hosts.
+//!
+//! This is the placement part of the cgroup drivers (create, join, list,
+//! remove); resource limits build on it.
+
+pub mod resources;
+
+use crate::error::{Context, Error, Result};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+
+/// A mounted cgroup hierarchy as the runtime sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hierarchy {
+    pub mountpoint: PathBuf,
+    /// Superblock options naming the hierarchy: `cpu`, `name=systemd`, … (v1).
+    pub options: String,
+    pub is_v2: bool,
+    /// This process's cgroup path within the hierarchy.
+    pub own_path: String,
+}
+
+impl Hierarchy {
+    /// Where this hierarchy goes under a container's cgroup mount.
+    pub fn dest_in(&self, dest: &Path) -> PathBuf {
+        dest.join(self.mountpoint.file_name().unwrap_or_default())
+    }
+}
+
+const V1_NON_CONTROLLER: &[&str] = &[
+    "rw",
+    "ro",
+    "relatime",
+    "noatime",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "xattr",
+    "clone_children",
+    "noprefix",
+];
+
+/// Parses mountinfo and /proc/self/cgroup into the host's hierarchies.
+pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 {
+            continue;
+        }
+        let mountpoint = PathBuf::from(l[4]);
+        let (is_v2, options) = match r[0] {
+            "cgroup2" => (true, String::new()),
+            "cgroup" => (
+                false,
+                r[2].split(',')
+                    .filter(|o| !V1_NON_CONTROLLER.contains(o) && !o.starts_with("release_agent"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => continue,
+        };
+        // Only the first mount of a hierarchy counts (bind mounts repeat it).
+        if out
+            .iter()
+            .any(|h: &Hierarchy| h.is_v2 == is_v2 && h.options == options)
+        {
+            continue;
+        }
+        let own_path = self_cgroup
+            .lines()
+            .filter_map(|c| {
+                let mut it = c.splitn(3, ':');
+                let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+                Some((ctrl, path))
+            })
+            .find(|(ctrl, _)| {
+                if is_v2 {
+                    ctrl.is_empty()
+                } else {
+                    let mut a: Vec<&str> = ctrl.split(',').collect();
+                    let mut b: Vec<&str> = options.split(',').collect();
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    a == b
+                }
+            })
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_else(|| "/".into());
+        out.push(Hierarchy {
+            mountpoint,
+            options,
+            is_v2,
+            own_path,
+        });
+    }
+    out
+}
+
+/// The hierarchies of this host, as this process sees them.
+pub fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let cg = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
+    Ok(parse_hierarchies(&mi, &cg))
+}
+
+/// The cgroup path for a container: `linux.cgroupsPath` made absolute the way
+/// runc does (relative paths hang below the runtime's own cgroup), or a
+/// default under the `tong` parent.
+pub fn container_path(cgroups_path: Option<&Path>, id: &str, own: &str) -> String {
+    match cgroups_path {
+        Some(p) if p.is_absolute() => p.to_string_lossy().into_owned(),
+        Some(p) if !p.as_os_str().is_empty() => {
+            format!("{}/{}", own.trim_end_matches('/'), p.to_string_lossy())
+        }
+        _ => format!("/tong/{id}"),
+    }
+}
+
+/// The directories of one container's cgroup, one per hierarchy.
+pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
+    hier.iter()
+        .map(|h| h.mountpoint.join(path.trim_start_matches('/')))
+        .collect()
+}
+
+/// Creates the directories; a cpuset directory inherits its parent's cpus and mems
+/// (v1 refuses tasks in an empty cpuset).
+pub fn create(dirs: &[PathBuf]) -> Result<()> {
+    for d in dirs {
+        std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))?;
+        if d.join("cpuset.cpus").exists() && !d.join("cgroup.controllers").exists() {
+            fill_cpuset(d)?;
+        }
+    }
+    Ok(())
+}
+
+fn fill_cpuset(dir: &Path) -> Result<()> {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let cur = std::fs::read_to_string(dir.join(f)).ctx(format!("read {f}"))?;
+        if cur.trim().is_empty() {
+            if let Some(parent) = dir.parent() {
+                if parent.join(f).exists() {
+                    fill_cpuset(parent)?;
+                    let v = std::fs::read_to_string(parent.join(f)).ctx(format!("read {f}"))?;
+                    std::fs::write(dir.join(f), v.trim())
+                        .ctx(format!("write {}", dir.join(f).display()))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves a process into every directory.
+pub fn add(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+    for d in dirs {
+        let f = d.join("cgroup.procs");
+        std::fs::write(&f, pid.as_raw().to_string()).ctx(format!("write {}", f.display()))?;
+    }
+    Ok(())
+}
+
+/// The pids in the container's cgroup.
+pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
+    let mut out = Vec::new();
+    // The pids or freezer hierarchy has every task; any will do if those are absent.
+    let dir = dirs
+        .iter()
+        .find(|d| d.join("pids.max").exists() || d.join("freezer.state").exists())
+        .or(dirs.first());
+    if let Some(d) = dir {
+        let s = std::fs::read_to_string(d.join("cgroup.procs"))
+            .ctx(format!("read {}", d.join("cgroup.procs").display()))?;
+        out.extend(
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .map(Pid::from_raw),
+        );
+    }
+    Ok(out)
+}
+
+/// Removes the directories. A cgroup whose last task has just exited can be
+/// busy for a moment, so EBUSY is retried a bounded number of times.
+pub fn destroy(dirs: &[PathBuf]) -> Result<()> {
+    for d in dirs {
+        // Sub-cgroups (made by `exec --cgroup` users or the workload) go first.
+        if let Ok(rd) = std::fs::read_dir(d) {
+            let subs: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            destroy(&subs)?;
+        }
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir(d).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            {
+                Ok(()) | Err(Errno::ENOENT) => break,
+                Err(Errno::EBUSY) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(Error::sys(format!("remove cgroup {}", d.display()), e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The spec section a controller's settings come from, for error pointers.
+fn section(ctrl: &str) -> &'static str {
+    match ctrl {
+        "memory" => "memory",
+        "cpu" | "cpuset" => "cpu",
+        "pids" => "pids",
+        "blkio" | "io" => "blockIO",
+        "hugetlb" => "hugepageLimits",
+        "net_cls" | "net_prio" => "network",
+        "rdma" => "rdma",
+        "devices" => "devices",
+        _ => "unified",
+    }
+}
+
+/// The container's directories sorted by driver: v1 directories with their
+/// controllers, and the v2 directory if there is one (pure v2 or hybrid).
+struct Split<'a> {
+    v1: Vec<(Vec<String>, &'a Path)>,
+    v2: Option<(&'a Path, &'a Path)>,
+}
+
+fn split<'a>(dirs: &'a [PathBuf], hier: &'a [Hierarchy]) -> Split<'a> {
+    let mut s = Split {
+        v1: Vec::new(),
+        v2: None,
+    };
+    for d in dirs {
+        let Some(h) = hier
+            .iter()
+            .filter(|h| d.starts_with(&h.mountpoint))
+            .max_by_key(|h| h.mountpoint.as_os_str().len())
+        else {
+            continue;
+        };
+        if h.is_v2 {
+            s.v2 = Some((d.as_path(), h.mountpoint.as_path()));
+        } else {
+            s.v1.push((
+                h.options.split(',').map(str::to_owned).collect(),
+                d.as_path(),
+            ));
+        }
+    }
+    s
+}
+
+fn write_file(dir: &Path, file: &str, value: &str, ctrl: &str) -> Result<()> {
+    let p = dir.join(file);
+    std::fs::write(&p, value)
+        .map_err(|e| Error::from(e).context(format!("write {value:?} to {}", p.display())))
+        .map_err(|e| e.at(format!("/linux/resources/{}", section(ctrl))))
+}
+
+/// Turns on v2 controllers from the hierarchy's root down to `dir`'s parent.
+fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(mountpoint) else {
+        return Ok(());
+    };
+    let mut cur = mountpoint.to_path_buf();
+    let comps: Vec<_> = rel.components().collect();
+    for c in comps
+        .iter()
+        .take(comps.len().saturating_sub(1))
+        .map(Some)
+        .chain([None])
+    {
+        let available = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+        let enable: Vec<String> = ctrls
+            .iter()
+            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !enable.is_empty() {
+            let f = cur.join("cgroup.subtree_control");
+            std::fs::write(&f, enable.join(" ")).ctx(format!("write {}", f.display()))?;
+        }
+        match c {
+            Some(c) => cur.push(c),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// Writes `linux.resources` into the container's cgroup, on whichever
+/// drivers the host has: v1 controllers on v1, the rest on the v2 hierarchy.
+pub fn apply(dirs: &[PathBuf], r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let hier = hierarchies()?;
+    let s = split(dirs, &hier);
+    let on_v1 = |ctrl: &str| {
+        s.v1.iter()
+            .find(|(cs, _)| cs.iter().any(|c| c == ctrl))
+            .map(|(_, d)| *d)
+    };
+    let mut writes = resources::v1_writes(r);
+    if let Some(d) = on_v1("memory") {
+        order_memsw(d, &mut writes);
+    }
+    for (ctrl, file, value) in writes {
+        if let Some(d) = on_v1(ctrl) {
+            write_file(d, &file, &value, ctrl)?;
+        }
+    }
+    if let Some((d, mountpoint)) = s.v2 {
+        let writes: Vec<_> = resources::v2_writes(r)
+            .into_iter()
+            .filter(|(ctrl, _, _)| on_v1(ctrl).is_none())
+            .collect();
+        let mut ctrls: Vec<&str> = writes
+            .iter()
+            .map(|(c, _, _)| *c)
+            .filter(|c| !c.is_empty())
+            .collect();
+        ctrls.dedup();
+        enable_v2_controllers(d, mountpoint, &ctrls)?;
+        let available = std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+        for (ctrl, file, value) in writes {
+            // In a hybrid host most controllers live on v1 only; skip what v2 lacks.
+            if s.v1.is_empty() || available.split_whitespace().any(|a| a == ctrl) {
+                write_file(d, &file, &value, ctrl)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// v1 insists memory.memsw.limit_in_bytes >= memory.limit_in_bytes at every
+/// moment: when the new limit exceeds the current memsw, memsw must go first.
+fn order_memsw(dir: &Path, writes: &mut [resources::Write]) {
+    let pos = |f: &str| writes.iter().position(|(_, file, _)| file == f);
+    let (Some(l), Some(s)) = (
+        pos("memory.limit_in_bytes"),
+        pos("memory.memsw.limit_in_bytes"),
+    ) else {
+        return;
+    };
+    let new_limit: i64 = writes[l].2.parse().unwrap_or(-1);
+    let cur_memsw: i64 = std::fs::read_to_string(dir.join("memory.memsw.limit_in_bytes"))
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(i64::MAX);
+    let memsw_first = new_limit == -1 || new_limit > cur_memsw;
+    if memsw_first != (s < l) {
+        writes.swap(l, s);
+    }
+}
+
+/// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
+/// and waits until the kernel reports the new state.
+pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
+    let hier = hierarchies()?;
+    let s = split(dirs, &hier);
+    if let Some((_, d)) =
+        s.v1.iter()
+            .find(|(cs, _)| cs.iter().any(|c| c == "freezer"))
+    {
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        for _ in 0..1000 {
+            write_file(d, "freezer.state", want, "freezer")?;
+            let now = std::fs::read_to_string(d.join("freezer.state")).ctx("read freezer.state")?;
+            if now.trim() == want {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        return Err(Error::new(format!("freezer did not reach {want}")));
+    }
+    if let Some((d, _)) = s.v2 {
+        if d.join("cgroup.freeze").exists() {
+            write_file(
+                d,
+                "cgroup.freeze",
+                if frozen { "1" } else { "0" },
+                "freezer",
+            )?;
+            let want = if frozen { "frozen 1" } else { "frozen 0" };
+            for _ in 0..1000 {
+                let ev =
+                    std::fs::read_to_string(d.join("cgroup.events")).ctx("read cgroup.events")?;
+                if ev.lines().any(|l| l == want) {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            return Err(Error::new(
+                "cgroup did not reach the requested freezer state",
+            ));
+        }
+    }
+    Err(Error::new("no freezer cgroup for this container"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+30 23 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:12 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw shared:13 - cgroup cgroup rw,memory
+";
+    const SELF: &str = "4:memory:/user\n3:cpu,cpuacct:/a\n1:name=systemd:/s\n0::/u\n";
+
+    #[test]
+    fn parses_hybrid() {
+        let h = parse_hierarchies(MOUNTINFO, SELF);
+        assert_eq!(h.len(), 4);
+        assert!(h[0].is_v2 && h[0].own_path == "/u");
+        assert_eq!(h[1].options, "name=systemd");
+        assert_eq!(h[1].own_path, "/s");
+        assert_eq!(h[2].options, "cpu,cpuacct");
+        assert_eq!(h[2].own_path, "/a");
+        assert_eq!(h[3].own_path, "/user");
+        assert_eq!(
+            h[2].dest_in(Path::new("/sys/fs/cgroup")),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct")
+        );
+    }
+
+    #[test]
+    fn paths_like_runc() {
+        assert_eq!(container_path(Some(Path::new("/x/y")), "c", "/own"), "/x/y");
+        assert_eq!(
+            container_path(Some(Path::new("x/y")), "c", "/own"),
+            "/own/x/y"
+        );
+        assert_eq!(container_path(None, "c", "/own"), "/tong/c");
+        let h = parse_hierarchies(MOUNTINFO, SELF);
+        assert_eq!(dirs_for(&h, "/x")[3], Path::new("/sys/fs/cgroup/memory/x"));
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    #[test]
+    fn memsw_goes_first_only_when_growing_past_it() {
+        let dir = std::env::temp_dir().join(format!("tong-fake-memsw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.memsw.limit_in_bytes"), "16777216\n").unwrap();
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(
+            serde_json::json!({"memory": {"limit": 33554432, "swap": 33554432}}),
+        )
+        .unwrap();
+        let mut w = resources::v1_writes(&r);
+        order_memsw(&dir, &mut w);
+        assert_eq!(w[0].1, "memory.memsw.limit_in_bytes");
+        std::fs::write(dir.join("memory.memsw.limit_in_bytes"), "67108864\n").unwrap();
+        let mut w = resources::v1_writes(&r);
+        order_memsw(&dir, &mut w);
+        assert_eq!(w[0].1, "memory.limit_in_bytes");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A fake v2 tree: root with controllers, the container two levels down.
+    #[test]
+    fn v2_enables_controllers_and_writes_files() {
+        let root = std::env::temp_dir().join(format!("tong-fake-cg2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("a/b");
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in [root.clone(), root.join("a"), dir.clone()] {
+            std::fs::write(d.join("cgroup.controllers"), "cpu memory pids").unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        enable_v2_controllers(&dir, &root, &["memory", "pids", "io"]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
+            "+memory +pids"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("a/cgroup.subtree_control")).unwrap(),
+            "+memory +pids"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap(),
+            ""
+        );
+        let hier = vec![Hierarchy {
+            mountpoint: root.clone(),
+            options: String::new(),
+            is_v2: true,
+            own_path: "/".into(),
+        }];
+        let dirs = vec![dir.clone()];
+        let s = split(&dirs, &hier);
+        assert!(s.v1.is_empty() && s.v2.is_some());
+        write_file(&dir, "memory.max", "100", "memory").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("memory.max")).unwrap(),
+            "100"
+        );
+        let e = write_file(&root.join("nope"), "memory.max", "1", "memory").unwrap_err();
+        assert_eq!(e.pointer.as_deref(), Some("/linux/resources/memory"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,220 @@
+//! cgroup resources on this host's real cgroups (v1 with a hybrid v2 mount).
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+fn ctl_dir(b: &Bundle, controller: &str) -> PathBuf {
+    b.cgroup_dirs()
+        .into_iter()
+        .find(|d| {
+            let hier = d
+                .parent()
+                .and_then(|p| p.parent())
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hier.split(',').any(|c| c == controller)
+        })
+        .unwrap_or_else(|| panic!("no {controller} hierarchy"))
+}
+
+fn read(p: PathBuf) -> String {
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn resources_land_in_the_files() {
+    let b = Bundle::new("cgfiles", "sleep 1000");
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "reservation": 33554432, "swappiness": 20},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 42}
+        });
+    });
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mem = ctl_dir(&b, "memory");
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "67108864");
+    assert_eq!(read(mem.join("memory.soft_limit_in_bytes")), "33554432");
+    assert_eq!(read(mem.join("memory.swappiness")), "20");
+    let cpu = ctl_dir(&b, "cpu");
+    assert_eq!(read(cpu.join("cpu.shares")), "512");
+    assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
+    assert_eq!(read(ctl_dir(&b, "cpuset").join("cpuset.cpus")), "0");
+    assert_eq!(read(ctl_dir(&b, "pids").join("pids.max")), "42");
+    // update changes a live limit.
+    let out = b.tong(&["update", "--memory", "128m", "--pids-limit", "7", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "134217728");
+    assert_eq!(read(ctl_dir(&b, "pids").join("pids.max")), "7");
+    // … and from a LinuxResources JSON on stdin.
+    let mut child = b
+        .cmd(&["update", "--resources", "-", &b.id])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        br#"{"cpu": {"shares": 256}}"#,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(read(cpu.join("cpu.shares")), "256");
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
+#[test]
+fn memory_limit_oom_kills_an_allocator() {
+    let b = Bundle::new(
+        "oom",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1; echo status $?",
+    );
+    b.edit(|c| c["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}}));
+    let out = b.run_ok();
+    assert_eq!(out.trim(), "status 137", "dd was not OOM-killed: {out}");
+}
+
+#[test]
+fn pids_limit_makes_fork_fail() {
+    let b = Bundle::new(
+        "pids",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 100 & done 2>&1; echo done",
+    );
+    b.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 4}}));
+    let out = b.tong(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("can't fork") || text.contains("Resource temporarily unavailable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let b = Bundle::new("pause", "while true; do echo tick; done");
+    let mut run = b
+        .cmd(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = run.stdout.take().unwrap();
+    assert!(run.wait().unwrap().success());
+    let mut buf = [0u8; 4096];
+    assert!(pipe.read(&mut buf).unwrap() > 0, "the counter runs");
+    assert!(b.tong(&["pause", &b.id]).status.success());
+    assert_eq!(b.status(), "paused");
+    assert_eq!(read(ctl_dir(&b, "freezer").join("freezer.state")), "FROZEN");
+    // Drain what was written before the freeze; nothing new may come.
+    nix::fcntl::fcntl(
+        &pipe,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    while pipe.read(&mut buf).is_ok() {}
+    for _ in 0..3 {
+        assert_eq!(b.status(), "paused");
+    }
+    let e = pipe.read(&mut buf).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "a paused container wrote output"
+    );
+    let out = b.tong(&["exec", &b.id, "true"]);
+    assert!(stderr(&out).contains("paused"), "{}", stderr(&out));
+    assert!(b.tong(&["resume", &b.id]).status.success());
+    assert_eq!(b.status(), "running");
+    nix::fcntl::fcntl(
+        &pipe,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )
+    .unwrap();
+    assert!(
+        pipe.read(&mut buf).unwrap() > 0,
+        "resumed container writes again"
+    );
+    let out = b.tong(&["resume", &b.id]);
+    assert!(
+        stderr(&out).contains("container not paused"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let b = Bundle::new("ps", "sleep 1001 & sleep 1002");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.tong(&["ps", "--format", "json", &b.id]);
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for p in &pids {
+        let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap();
+        assert!(cmd.starts_with("sleep\u{0}100"), "{cmd:?}");
+    }
+    let out = b.tong(&["ps", &b.id]);
+    let text = stdout(&out);
+    assert!(text.starts_with("UID"), "{text}");
+    assert!(
+        text.contains("sleep 1001") && text.contains("sleep 1002"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let out = b.tong(&["ps", &b.id, "-o", "pid,comm"]);
+    assert!(
+        stdout(&out)
+            .lines()
+            .skip(1)
+            .all(|l| l.trim_end().ends_with("sleep")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn device_cgroup_denies_what_is_not_allowed() {
+    // /dev/fuse (c 10:229) is bound in from the host but not allowed; opening
+    // it needs no capability, so only the device cgroup can refuse it.
+    let b = Bundle::new("devdeny", "(: </dev/fuse) 2>/dev/null && echo fuse-open || echo fuse-denied; head -c1 /dev/zero | wc -c");
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/fuse", "type": "bind", "source": "/dev/fuse", "options": ["bind"]}));
+    });
+    assert_eq!(b.run_ok(), "fuse-denied\n1\n");
+    // The same with an allow rule for it.
+    let b = Bundle::new(
+        "devallow",
+        "(: </dev/fuse) 2>/dev/null && echo fuse-open || echo fuse-denied",
+    );
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/fuse", "type": "bind", "source": "/dev/fuse", "options": ["bind"]}));
+        c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"}));
+    });
+    assert_eq!(b.run_ok(), "fuse-open\n");
+}
+
+#[test]
+fn bad_resource_value_names_the_field() {
+    let b = Bundle::new("badres", "true");
+    b.edit(|c| c["linux"]["resources"] = json!({"cpu": {"cpus": "not-a-cpu"}}));
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cpuset.cpus") && stderr(&out).contains("/linux/resources/cpu"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}
