@@ -218,3 +218,16 @@ fn bad_resource_value_names_the_field() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn paused_container_can_be_force_deleted() {
+    let b = Bundle::new("delpaused", "sleep 1000 & sleep 1000");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(b.tong(&["pause", &b.id]).status.success());
+    let out = b.tong(&["delete", &b.id]);
+    assert!(stderr(&out).contains("not stopped: paused"), "{}", stderr(&out));
+    let out = b.tong(&["delete", "--force", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    b.assert_nothing_left();
+}

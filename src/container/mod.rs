@@ -403,23 +403,32 @@ pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let s = dir.load()?;
     if all {
-        let pids = cgroups::procs(&s.cgroup_dirs)?;
-        if pids.is_empty() && live_pid(&s).is_none() {
+        if live_pid(&s).is_none() && cgroups::procs(&s.cgroup_dirs)?.is_empty() {
             return Err(Error::new("container not running"));
         }
-        for p in pids {
-            match nix::sys::signal::kill(p, nix::sys::signal::Signal::try_from(sig).ok()) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => return Err(Error::sys(format!("signal {p}"), e)),
-            }
+        // Frozen, no process can fork a child that escapes the signal.
+        let frozen = status_of(&dir.path, &s).0 != Status::Paused && cgroups::freeze(&s.cgroup_dirs, true).is_ok();
+        let r = signal_all(&s.cgroup_dirs, sig);
+        if frozen {
+            cgroups::freeze(&s.cgroup_dirs, false)?;
         }
-        return Ok(());
+        return r;
     }
     let pidfd = open_pidfd(&s)?;
     sys::pidfd_send_signal(pidfd.as_fd(), sig).map_err(|e| match e {
         Errno::ESRCH => Error::new("no such process"),
         e => Error::sys("kill", e),
     })
+}
+
+fn signal_all(dirs: &[PathBuf], sig: i32) -> Result<()> {
+    for p in cgroups::procs(dirs)? {
+        match nix::sys::signal::kill(p, nix::sys::signal::Signal::try_from(sig).ok()) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(Error::sys(format!("signal {p}"), e)),
+        }
+    }
+    Ok(())
 }
 
 /// A pidfd for the init, checked after opening so a reused pid can't slip in.
@@ -454,15 +463,18 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
             )))
         }
     }
-    if let Ok(pidfd) = open_pidfd(&s) {
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-        process::wait_exit(pidfd.as_fd());
+    let pidfd = open_pidfd(&s).ok();
+    if let Some(fd) = &pidfd {
+        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
     }
     // With a shared pid namespace, other processes may outlive init.
-    if let Ok(pids) = cgroups::procs(&s.cgroup_dirs) {
-        for p in pids {
-            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
-        }
+    let _ = signal_all(&s.cgroup_dirs, libc::SIGKILL);
+    if st == Status::Paused {
+        // Frozen processes die only once thawed.
+        cgroups::freeze(&s.cgroup_dirs, false)?;
+    }
+    if let Some(fd) = &pidfd {
+        process::wait_exit(fd.as_fd());
     }
     cgroups::destroy(&s.cgroup_dirs)?;
     if let Some(h) = hooks_of(&s) {
