@@ -226,8 +226,68 @@ fn paused_container_can_be_force_deleted() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(b.tong(&["pause", &b.id]).status.success());
     let out = b.tong(&["delete", &b.id]);
-    assert!(stderr(&out).contains("not stopped: paused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not stopped: paused"),
+        "{}",
+        stderr(&out)
+    );
     let out = b.tong(&["delete", "--force", &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
+    b.assert_nothing_left();
+}
+
+#[test]
+fn events_report_stats_and_oom() {
+    use std::io::{BufRead, BufReader, Write};
+    let b = Bundle::new(
+        "events",
+        "read x < /tmp/go; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000",
+    );
+    b.edit(|c| {
+        c["linux"]["resources"] =
+            json!({"memory": {"limit": 16777216, "swap": 16777216}, "pids": {"limit": 9}})
+    });
+    nix::unistd::mkfifo(
+        &b.rootfs().join("tmp/go"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = b.tong(&["events", "--stats", &b.id]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], b.id.as_str());
+    assert_eq!(v["data"]["pids"]["limit"], 9);
+    assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 16777216);
+    assert!(
+        v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+
+    let mut events = b
+        .cmd(&["events", "--interval", "1h", &b.id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(events.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats");
+    // Armed: now let the container allocate past its limit.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(b.rootfs().join("tmp/go"))
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+    let oom: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(oom, json!({"type": "oom", "id": b.id}));
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    assert!(
+        events.wait().unwrap().success(),
+        "events ends with the container"
+    );
     b.assert_nothing_left();
 }

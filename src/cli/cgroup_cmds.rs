@@ -187,6 +187,63 @@ pub fn ps(ctx: &Ctx, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn print_event(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
+    let mut v = serde_json::json!({"type": kind, "id": id});
+    if let Some(d) = data {
+        v["data"] = d;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}").ctx("write to stdout")?;
+    out.flush().ctx("write to stdout")
+}
+
+/// `events`: stats now and every interval, and OOM kills as they happen,
+/// until the container's init exits. `--stats` prints one stats event.
+pub fn events(ctx: &Ctx, id: &str, stats_only: bool, interval: &str) -> Result<()> {
+    use crate::linux::cgroups;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let every = humantime::parse_duration(interval)
+        .map_err(|e| Error::new(format!("invalid --interval {interval:?}: {e}")))?;
+    if every.is_zero() {
+        return Err(Error::new("duration interval must be greater than 0"));
+    }
+    let (dirs, pidfd) = container::event_source(ctx, id)?;
+    if stats_only {
+        return print_event("stats", id, Some(cgroups::stats(&dirs)?));
+    }
+    let mut oom = cgroups::OomWatch::new(&dirs).ok();
+    // The first stats event also tells a reader that OOM watching is armed.
+    print_event("stats", id, Some(cgroups::stats(&dirs)?))?;
+    let timeout = PollTimeout::try_from(every.as_millis().min(i32::MAX as u128) as i32)
+        .unwrap_or(PollTimeout::MAX);
+    loop {
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(o) = &oom {
+            fds.push(PollFd::new(o.fd(), PollFlags::POLLIN));
+        }
+        let n = match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.ctx("poll")?,
+        };
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let oom_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if oom_ready && oom.as_mut().is_some_and(|o| o.check()) {
+            print_event("oom", id, None)?;
+        }
+        if exited {
+            return Ok(());
+        }
+        if n == 0 {
+            print_event("stats", id, Some(cgroups::stats(&dirs)?))?;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,6 +189,16 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Stats and OOM events of a container, as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into (`--rootless` makes a rootless config).
@@ -289,6 +299,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
         Cmd::Exec(a) => exec(&ctx, *a),
         Cmd::Update(a) => cgroup_cmds::update(&ctx, &a).map(|()| 0),
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => cgroup_cmds::events(&ctx, &id, stats, &interval).map(|()| 0),
         Cmd::Pause { id } => container::pause(&ctx, &id).map(|()| 0),
         Cmd::Resume { id } => container::resume(&ctx, &id).map(|()| 0),
         Cmd::Ps {

@@ -407,7 +407,8 @@ pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
             return Err(Error::new("container not running"));
         }
         // Frozen, no process can fork a child that escapes the signal.
-        let frozen = status_of(&dir.path, &s).0 != Status::Paused && cgroups::freeze(&s.cgroup_dirs, true).is_ok();
+        let frozen = status_of(&dir.path, &s).0 != Status::Paused
+            && cgroups::freeze(&s.cgroup_dirs, true).is_ok();
         let r = signal_all(&s.cgroup_dirs, sig);
         if frozen {
             cgroups::freeze(&s.cgroup_dirs, false)?;
@@ -763,4 +764,11 @@ pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
         return Err(Error::new("container not running"));
     }
     cgroups::procs(&s.cgroup_dirs)
+}
+
+/// What `events` watches: the cgroup directories and a pidfd of the init.
+pub fn event_source(ctx: &Ctx, id: &str) -> Result<(Vec<PathBuf>, OwnedFd)> {
+    let s = Dir::open(&ctx.root, id)?.load()?;
+    let pidfd = open_pidfd(&s)?;
+    Ok((s.cgroup_dirs, pidfd))
 }
