@@ -83,8 +83,16 @@ fn host_pid() -> Option<nix::unistd::Pid> {
 fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid>)> {
     // No process inside the container may read our memory or /proc/self/exe
     // (CVE-2019-5736, CVE-2016-9962); execve resets this for the user's binary.
-    nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    // An unprivileged runtime must still write our id maps, which a
+    // non-dumpable process's /proc files would refuse: then it waits for Go.
+    let privileged = nix::unistd::geteuid().is_root();
+    if privileged {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    }
     ch.expect(Msg::Go)?;
+    if !privileged {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    }
     let spec = &o.bundle.spec;
     let new_cgroupns = crate::spec::namespaces(spec)
         .iter()

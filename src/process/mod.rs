@@ -68,10 +68,37 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         .filter(|t| !t.is_empty());
     let (parent, child) = sync::pair()?;
     let t = Instant::now();
-    let forked = if joins.is_empty() && time_offsets.is_none() {
-        sys::clone3_fork(new_flags.bits() as u64, None).ctx("clone container init")?
+    // On cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP), so
+    // not even its first instruction runs outside the limits.
+    let v2_dir = o
+        .cgroup_dirs
+        .iter()
+        .find(|d| d.join("cgroup.controllers").exists());
+    let v2_fd = v2_dir.and_then(|d| {
+        nix::fcntl::open(
+            d.as_path(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    });
+    let flags = if joins.is_empty() && time_offsets.is_none() {
+        new_flags.bits() as u64
     } else {
-        sys::clone3_fork(0, None).ctx("clone intermediate process")?
+        0
+    };
+    let (forked, into_cgroup) = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_fork(flags, Some(fd.as_fd())))
+    {
+        Some(Ok(f)) => (f, true),
+        // Older kernels, or a cgroup that can't take the process this way.
+        _ => (
+            sys::clone3_fork(flags, None).ctx("clone container init")?,
+            false,
+        ),
     };
     let sys::Forked::Parent { pid, pidfd } = forked else {
         drop(parent);
@@ -100,8 +127,20 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         }
     };
     crate::logging::stage("clone", t);
+    if into_cgroup {
+        crate::logging::log(
+            "debug",
+            "init cloned straight into its cgroup v2 (CLONE_INTO_CGROUP)",
+        );
+    }
     let spawned = Spawned { pid, pidfd };
-    if let Err(e) = drive(o, &parent, &spawned) {
+    let join: Vec<PathBuf> = o
+        .cgroup_dirs
+        .iter()
+        .filter(|d| !(into_cgroup && Some(*d) == v2_dir))
+        .cloned()
+        .collect();
+    if let Err(e) = drive(o, &parent, &spawned, &join) {
         kill_and_reap(&spawned);
         return Err(e);
     }
@@ -121,7 +160,7 @@ fn pid_is_init(spec: &oci_spec::runtime::Spec) -> bool {
 }
 
 /// The runtime's side of the protocol.
-fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
+fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) -> Result<()> {
     let spec = &o.bundle.spec;
     let t = Instant::now();
     if let Some(l) = spec.linux() {
@@ -136,8 +175,8 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
             )?;
         }
     }
-    if !o.cgroup_dirs.is_empty() {
-        cgroups::add(o.cgroup_dirs, s.pid).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    if !cgroup_dirs.is_empty() {
+        cgroups::add(cgroup_dirs, s.pid).map_err(|e| e.at("/linux/cgroupsPath"))?;
     }
     crate::logging::stage("id maps and cgroup", t);
     ch.send(&Msg::Go).map_err(|e| child_gone(e, s))?;

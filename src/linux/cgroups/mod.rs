@@ -3,6 +3,7 @@
 //! This is the placement part of the cgroup drivers (create, join, list,
 //! remove); resource limits build on it.
 
+pub mod devices_bpf;
 pub mod resources;
 pub mod stats;
 
@@ -335,6 +336,12 @@ pub fn apply(dirs: &[PathBuf], r: &oci_spec::runtime::LinuxResources) -> Result<
         ctrls.dedup();
         enable_v2_controllers(d, mountpoint, &ctrls)?;
         let available = std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+        // Pure v2 has no devices controller: device rules become an eBPF program.
+        if on_v1("devices").is_none() {
+            if let Some(rules) = r.devices().as_deref() {
+                attach_device_program(d, rules)?;
+            }
+        }
         for (ctrl, file, value) in writes {
             // In a hybrid host most controllers live on v1 only; skip what v2 lacks.
             if s.v1.is_empty() || available.split_whitespace().any(|a| a == ctrl) {
@@ -364,6 +371,35 @@ fn order_memsw(dir: &Path, writes: &mut [resources::Write]) {
     if memsw_first != (s < l) {
         writes.swap(l, s);
     }
+}
+
+/// Compiles the device rules to eBPF and attaches the program to a v2 cgroup.
+pub fn attach_device_program(
+    dir: &Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Result<()> {
+    use nix::fcntl::{open, OFlag};
+    let insns: Vec<u64> = devices_bpf::program(rules)
+        .into_iter()
+        .map(|i| i.encode())
+        .collect();
+    let prog = crate::linux::sys::bpf_load_device_prog(&insns).map_err(|(e, log)| {
+        let mut err =
+            Error::sys("load the device cgroup program", e).at("/linux/resources/devices");
+        if !log.is_empty() {
+            err.msg = format!("{} (verifier: {})", err.msg, log.replace('\n', "; "));
+        }
+        err
+    })?;
+    let cg = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(format!("open {}", dir.display()))?;
+    crate::linux::sys::bpf_attach_device_prog(cg.as_fd(), prog.as_fd())
+        .ctx(format!("attach the device program to {}", dir.display()))
+        .map_err(|e| e.at("/linux/resources/devices"))
 }
 
 /// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
