@@ -423,6 +423,9 @@ pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_all(dirs: &[PathBuf], sig: i32) -> Result<()> {
+    if sig == libc::SIGKILL && cgroups::kill_all(dirs) {
+        return Ok(());
+    }
     for p in cgroups::procs(dirs)? {
         match nix::sys::signal::kill(p, nix::sys::signal::Signal::try_from(sig).ok()) {
             Ok(()) | Err(Errno::ESRCH) => {}

@@ -307,8 +307,16 @@ fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Resul
 /// Writes `linux.resources` into the container's cgroup, on whichever
 /// drivers the host has: v1 controllers on v1, the rest on the v2 hierarchy.
 pub fn apply(dirs: &[PathBuf], r: &oci_spec::runtime::LinuxResources) -> Result<()> {
-    let hier = hierarchies()?;
-    let s = split(dirs, &hier);
+    apply_in(&hierarchies()?, dirs, r)
+}
+
+/// [`apply`] against given hierarchies (a fake tree in tests).
+pub fn apply_in(
+    hier: &[Hierarchy],
+    dirs: &[PathBuf],
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    let s = split(dirs, hier);
     let on_v1 = |ctrl: &str| {
         s.v1.iter()
             .find(|(cs, _)| cs.iter().any(|c| c == ctrl))
@@ -371,6 +379,15 @@ fn order_memsw(dir: &Path, writes: &mut [resources::Write]) {
     if memsw_first != (s < l) {
         writes.swap(l, s);
     }
+}
+
+/// SIGKILLs every process in the container at once through v2's cgroup.kill
+/// (no fork can slip past it). False when the host has no such file.
+pub fn kill_all(dirs: &[PathBuf]) -> bool {
+    dirs.iter()
+        .map(|d| d.join("cgroup.kill"))
+        .find(|f| f.exists())
+        .is_some_and(|f| std::fs::write(f, "1").is_ok())
 }
 
 /// Compiles the device rules to eBPF and attaches the program to a v2 cgroup.
@@ -492,6 +509,54 @@ mod tests {
 #[cfg(test)]
 mod apply_tests {
     use super::*;
+
+    /// A fake hybrid host: v1 memory, pids and devices hierarchies, a v2 mount that
+    /// only has hugetlb. Each setting lands on the driver that owns it.
+    #[test]
+    fn hybrid_splits_between_v1_and_v2() {
+        let root = std::env::temp_dir().join(format!("tong-fake-hybrid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let hier: Vec<Hierarchy> = ["memory", "pids", "devices", "unified"]
+            .iter()
+            .map(|n| Hierarchy {
+                mountpoint: root.join(n),
+                options: if *n == "unified" {
+                    String::new()
+                } else {
+                    n.to_string()
+                },
+                is_v2: *n == "unified",
+                own_path: "/".into(),
+            })
+            .collect();
+        let dirs: Vec<PathBuf> = hier.iter().map(|h| h.mountpoint.join("c1")).collect();
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for d in [root.join("unified"), root.join("unified/c1")] {
+            std::fs::write(d.join("cgroup.controllers"), "hugetlb").unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 1048576},
+            "pids": {"limit": 5},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}],
+            "devices": [{"allow": false, "access": "rwm"}]
+        }))
+        .unwrap();
+        apply_in(&hier, &dirs, &r).unwrap();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+        assert_eq!(read("memory/c1/memory.limit_in_bytes"), "1048576");
+        assert_eq!(read("pids/c1/pids.max"), "5");
+        assert_eq!(read("unified/c1/hugetlb.2MB.max"), "2097152");
+        assert_eq!(read("unified/cgroup.subtree_control"), "+hugetlb");
+        // Device rules go to the v1 devices controller, not to an eBPF program.
+        assert_eq!(read("devices/c1/devices.deny"), "a");
+        // v2 never gets what v1 owns.
+        assert!(!root.join("unified/c1/memory.max").exists());
+        assert!(!root.join("unified/c1/pids.max").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn memsw_goes_first_only_when_growing_past_it() {
