@@ -136,9 +136,35 @@ pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
 /// (v1 refuses tasks in an empty cpuset).
 pub fn create(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
-        std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))?;
-        if d.join("cpuset.cpus").exists() && !d.join("cgroup.controllers").exists() {
+        let is_cpuset_v1 = d
+            .ancestors()
+            .find(|a| a.join("cpuset.cpus").exists())
+            .is_some_and(|a| !a.join("cgroup.controllers").exists());
+        if is_cpuset_v1 {
+            create_cpuset_dirs(d)?;
             fill_cpuset(d)?;
+        } else {
+            std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates missing cpuset directories; the parents we create get
+/// cgroup.clone_children, so later containers inherit cpus and mems at mkdir
+/// instead of paying for cpuset writes (each rebuilds scheduler domains).
+fn create_cpuset_dirs(d: &Path) -> Result<()> {
+    let missing: Vec<&Path> = d.ancestors().take_while(|a| !a.exists()).collect();
+    for (i, dir) in missing.iter().rev().enumerate() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::from(e).context(format!("mkdir {}", dir.display()))),
+        }
+        let is_leaf = i + 1 == missing.len();
+        if !is_leaf {
+            fill_cpuset(dir)?;
+            let _ = std::fs::write(dir.join("cgroup.clone_children"), "1");
         }
     }
     Ok(())

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Side-by-side speed of OCI runtimes on the same busybox bundle.
+#   hack/bench.sh [RUNTIME...]     (default: tong /usr/sbin/runc crun)
+# Runs every runtime inside one private mount namespace whose
+# /sys/fs/cgroup/unified is unmounted (crun refuses hybrid cgroups), so all
+# do the same cgroup v1 work; also reports tong on the untouched hybrid host.
+# Interleaved runs, medians in milliseconds, ratios to the first runtime.
+# Env: N (iterations, default 30), COLD_N (default 5), OUT (markdown file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-30}
+COLD_N=${COLD_N:-5}
+work=${BENCH_DIR:-/tmp/tong-bench}
+
+if [ -z "${TONG_BENCH_INNER:-}" ]; then
+  bash hack/deps.sh
+  for p in runc crun time strace; do
+    dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun time strace >/dev/null; break; }
+  done
+  cargo build --release -q
+  rm -rf "$work"; mkdir -p "$work"
+  bash hack/mkbundle.sh "$work/bundle" target/release/tong >/dev/null
+  python3 - "$work/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["args"] = ["/bin/true"]
+json.dump(c, open(p, "w"), indent=2)
+PY
+  rts=("$@"); [ ${#rts[@]} -gt 0 ] || rts=("$PWD/target/release/tong" /usr/sbin/runc "$(command -v crun)")
+  echo "# tong on the untouched hybrid host"
+  TONG_BENCH_INNER=hybrid TONG_BENCH_ONLY_RUN=1 bash "$0" "$PWD/target/release/tong"
+  echo
+  echo "# all runtimes, pure cgroup v1 (private mount namespace, unified unmounted)"
+  exec unshare -m --propagation private env TONG_BENCH_INNER=v1 bash -c 'umount /sys/fs/cgroup/unified && exec bash "$0" "$@"' "$0" "${rts[@]}"
+fi
+
+rts=("$@")
+bundle=$work/bundle
+cfg=$bundle/config.json
+sleepcfg=$work/sleep.json
+python3 - "$cfg" "$sleepcfg" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["process"]["args"] = ["sleep", "100000"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+truecfg=$work/true.json; cp "$cfg" "$truecfg"
+use_cfg() { cp "$1" "$cfg"; }
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'; }
+name() { basename "$1"; }
+root_of() { echo "$work/root-$(name "$1")"; }
+rt_cmd() { local rt=$1; shift; "$rt" --root "$(root_of "$rt")" "$@"; }
+declare -A R
+
+# One measurement: time of a command in microseconds appended to a results key.
+measure() { local key=$1; shift; local a b; a=$(now_us); "$@" >/dev/null 2>&1 || echo "warn: $key failed" >&2; b=$(now_us); R[$key]+="$((b - a)) "; }
+
+bench_run() {
+  use_cfg "$truecfg"
+  for i in $(seq "$N"); do
+    for rt in "${rts[@]}"; do
+      measure "run|$rt" rt_cmd "$rt" run --bundle "$bundle" "b$i"
+      rt_cmd "$rt" delete -f "b$i" >/dev/null 2>&1 || true
+      local a b; a=$(now_us)
+      rt_cmd "$rt" create --bundle "$bundle" "c$i" >/dev/null 2>&1
+      rt_cmd "$rt" start "c$i" >/dev/null 2>&1
+      while [ "$(rt_cmd "$rt" state "c$i" 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$')" = 'running"' ]; do :; done
+      rt_cmd "$rt" delete -f "c$i" >/dev/null 2>&1
+      b=$(now_us); R["lifecycle|$rt"]+="$((b - a)) "
+    done
+  done
+}
+
+bench_phases() {
+  use_cfg "$sleepcfg"
+  for i in $(seq "$N"); do
+    for rt in "${rts[@]}"; do
+      measure "create|$rt" rt_cmd "$rt" create --bundle "$bundle" "p$i"
+      measure "start|$rt" rt_cmd "$rt" start "p$i"
+      measure "exec|$rt" rt_cmd "$rt" exec "p$i" /bin/true
+      measure "delete|$rt" rt_cmd "$rt" delete -f "p$i"
+    done
+  done
+}
+
+bench_cold() {
+  use_cfg "$truecfg"
+  for i in $(seq "$COLD_N"); do
+    for rt in "${rts[@]}"; do
+      sync; echo 3 > /proc/sys/vm/drop_caches
+      measure "run (cold)|$rt" rt_cmd "$rt" run --bundle "$bundle" "cold$i"
+      rt_cmd "$rt" delete -f "cold$i" >/dev/null 2>&1 || true
+    done
+  done
+}
+
+bench_many() {
+  use_cfg "$sleepcfg"
+  for rt in "${rts[@]}"; do
+    local a b; a=$(now_us)
+    for i in $(seq 50); do (rt_cmd "$rt" run -d --bundle "$bundle" "m$i" >/dev/null 2>&1) & done
+    wait; b=$(now_us); R["50 concurrent run -d|$rt"]="$((b - a))"
+    measure "state (50 present)|$rt" rt_cmd "$rt" state m1
+    measure "list (50 present)|$rt" rt_cmd "$rt" list
+    for i in $(seq 50); do rt_cmd "$rt" delete -f "m$i" >/dev/null 2>&1 & done; wait
+  done
+  use_cfg "$truecfg"
+  for rt in "${rts[@]}"; do
+    local a b; a=$(now_us)
+    for i in $(seq 100); do rt_cmd "$rt" run --bundle "$bundle" "s$i" >/dev/null 2>&1 || true; done
+    b=$(now_us); R["100 sequential run|$rt"]="$((b - a))"
+  done
+}
+
+bench_rss() {
+  use_cfg "$sleepcfg"
+  for rt in "${rts[@]}"; do
+    local kb
+    /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" create --bundle "$bundle" rss >/dev/null 2>&1 || true
+    R["peak RSS create (KB)|$rt"]=$(tail -1 "$work/rss")
+    /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" delete -f rss >/dev/null 2>&1 || true
+    R["peak RSS delete (KB)|$rt"]=$(tail -1 "$work/rss")
+    R["binary size (KB)|$rt"]=$(( $(stat -L -c %s "$rt") / 1024 ))
+    R["shared libraries|$rt"]=$(ldd "$rt" 2>/dev/null | grep -c '=>' || true)
+    use_cfg "$truecfg"
+    R["syscalls per run|$rt"]=$(strace -f -c -o /dev/stdout "$rt" --root "$(root_of "$rt")" run --bundle "$bundle" sc 2>/dev/null | awk '/total/ {print $(NF-1)}' | tail -1)
+    rt_cmd "$rt" delete -f sc >/dev/null 2>&1 || true
+    use_cfg "$sleepcfg"
+  done
+}
+
+bench_floor() {
+  for i in $(seq "$N"); do
+    measure "floor: unshare+chroot" unshare -m -u -i -n -p -f chroot "$bundle/rootfs" /bin/true
+  done
+}
+
+bench_run
+if [ -z "${TONG_BENCH_ONLY_RUN:-}" ]; then
+  bench_phases
+  bench_cold
+  bench_many
+  bench_rss
+  bench_floor
+fi
+
+# The table: one row per measurement, one column per runtime.
+keys=("run" "lifecycle" "create" "start" "exec" "delete" "run (cold)" "50 concurrent run -d" "100 sequential run" "state (50 present)" "list (50 present)" "peak RSS create (KB)" "peak RSS delete (KB)" "binary size (KB)" "shared libraries" "syscalls per run")
+header="| measurement (median ms unless noted) |"; sep="|---|"
+for rt in "${rts[@]}"; do header+=" $(name "$rt") |"; sep+="---|"; done
+[ ${#rts[@]} -gt 1 ] && for rt in "${rts[@]:1}"; do header+=" $(name "${rts[0]}")/$(name "$rt") |"; sep+="---|"; done
+echo "$header"; echo "$sep"
+for k in "${keys[@]}"; do
+  [ -n "${R["$k|${rts[0]}"]:-}" ] || continue
+  row="| $k |"; vals=()
+  for rt in "${rts[@]}"; do
+    raw=${R["$k|$rt"]:-}
+    case "$k" in
+      *KB*|shared*|syscalls*) v=${raw:-"-"} ;;
+      50*|100*) v=$(echo "$raw" | median) ;;
+      *) v=$(echo "$raw" | tr ' ' '\n' | grep . | median) ;;
+    esac
+    vals+=("$v"); row+=" $v |"
+  done
+  if [ ${#rts[@]} -gt 1 ]; then
+    for j in $(seq 1 $((${#rts[@]} - 1))); do
+      row+=" $(awk -v a="${vals[0]}" -v b="${vals[$j]}" 'BEGIN { if (b+0 > 0 && a != "-") printf "%.2f", a/b; else print "-" }') |"
+    done
+  fi
+  echo "$row"
+done
+[ -n "${R[floor: unshare+chroot]:-}" ] && echo "| floor: unshare+chroot /bin/true | $(echo "${R[floor: unshare+chroot]}" | tr ' ' '\n' | grep . | median) |"
