@@ -170,4 +170,6 @@ for k in "${keys[@]}"; do
   fi
   echo "$row"
 done
-[ -n "${R[floor: unshare+chroot]:-}" ] && echo "| floor: unshare+chroot /bin/true | $(echo "${R[floor: unshare+chroot]}" | tr ' ' '\n' | grep . | median) |"
+if [ -n "${R[floor: unshare+chroot]:-}" ]; then
+  echo "| floor: unshare+chroot /bin/true | $(echo "${R[floor: unshare+chroot]}" | tr ' ' '\n' | grep . | median) |"
+fi

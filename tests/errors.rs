@@ -176,12 +176,7 @@ fn start_requires_created() {
     let b = Bundle::new("startstopped", "true");
     assert!(b.create().status.success());
     assert!(b.tong(&["start", &b.id]).status.success());
-    let pid = b.state()["pid"].as_i64().unwrap_or(0);
-    if pid > 0 {
-        if let Ok(fd) = tong::linux::sys::pidfd_open(nix::unistd::Pid::from_raw(pid as i32)) {
-            tong::process::wait_exit(std::os::fd::AsFd::as_fd(&fd));
-        }
-    }
+    wait_init_exit(&b);
     let out = b.tong(&["start", &b.id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

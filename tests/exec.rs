@@ -164,12 +164,7 @@ fn exec_into_stopped_container_fails() {
     let b = Bundle::new("execstopped", "true");
     assert!(b.create().status.success());
     assert!(b.tong(&["start", &b.id]).status.success());
-    let pid = b.state()["pid"].as_i64().unwrap_or(0);
-    if pid > 0 {
-        if let Ok(fd) = tong::linux::sys::pidfd_open(nix::unistd::Pid::from_raw(pid as i32)) {
-            tong::process::wait_exit(std::os::fd::AsFd::as_fd(&fd));
-        }
-    }
+    wait_init_exit(&b);
     let out = b.tong(&["exec", &b.id, "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -192,16 +187,15 @@ fn exec_missing_binary_and_preserved_fds() {
         stderr(&out)
     );
     std::fs::write(b.dir.join("payload"), "fd three\n").unwrap();
-    let out = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3<{}/payload; exec {TONG} --root {} exec --preserve-fds 1 {} sh -c 'cat <&3; ls /proc/self/fd | tr \"\\n\" \" \"'",
-            b.dir.display(),
-            b.root.display(),
+    let out = tong_with_fd3(
+        &b,
+        &b.dir.join("payload"),
+        "",
+        &format!(
+            "exec --preserve-fds 1 {} sh -c 'cat <&3; ls /proc/self/fd | tr \"\\n\" \" \"'",
             b.id
-        ))
-        .output()
-        .unwrap();
+        ),
+    );
     assert_eq!(stdout(&out), "fd three\n0 1 2 3 4 ", "{}", stderr(&out));
 }
 
@@ -244,16 +238,11 @@ fn exec_into_sub_cgroup() {
 fn socket_activation_fds_are_passed() {
     let b = Bundle::new("listenfds", "echo $LISTEN_FDS $LISTEN_PID; cat <&3");
     std::fs::write(b.dir.join("sock"), "activated\n").unwrap();
-    let out = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3<{}/sock; LISTEN_FDS=1 exec {TONG} --root {} run --bundle {} {}",
-            b.dir.display(),
-            b.root.display(),
-            b.dir.display(),
-            b.id
-        ))
-        .output()
-        .unwrap();
+    let out = tong_with_fd3(
+        &b,
+        &b.dir.join("sock"),
+        "LISTEN_FDS=1",
+        &format!("run --bundle {} {}", b.dir.display(), b.id),
+    );
     assert_eq!(stdout(&out), "1 1\nactivated\n", "{}", stderr(&out));
 }

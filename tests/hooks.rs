@@ -114,9 +114,8 @@ fn failing_poststart_and_poststop_only_warn() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
-    let warnings: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let warnings: Vec<serde_json::Value> = log_entries(&log)
+        .into_iter()
         .filter(|v| v["level"] == "warning")
         .collect();
     assert!(

@@ -2,8 +2,6 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 
 #[test]
 fn states_created_running_stopped() {
@@ -116,13 +114,7 @@ fn run_exit_status_is_the_containers() {
 #[test]
 fn run_reports_death_by_signal() {
     let b = Bundle::new("killed", "echo ready; sleep 1000");
-    let mut child = b
-        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let (mut child, _lines) = run_until_ready(&b);
     let out = b.tong(&["kill", &b.id, "9"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
@@ -134,13 +126,7 @@ fn kill_running(sig: &str, trap: &str, expect: &str) {
         "kill",
         &format!("trap 'echo trapped; exit 0' {trap}; echo ready; while true; do sleep 1; done"),
     );
-    let mut child = b
-        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let (mut child, mut lines) = run_until_ready(&b);
     let out = b.tong(&["kill", &b.id, sig]);
     assert!(out.status.success(), "kill {sig}: {}", stderr(&out));
     assert_eq!(lines.next().unwrap().unwrap(), expect);
@@ -160,13 +146,7 @@ fn run_forwards_signals() {
         "fwd",
         "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 1; done",
     );
-    let mut child = b
-        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let (mut child, mut lines) = run_until_ready(&b);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -253,8 +233,7 @@ fn json_log_carries_runc_words() {
         "KILL",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let text = std::fs::read_to_string(&log).unwrap();
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = log_entries(&log).pop().unwrap();
     assert_eq!(last["level"], "error");
     assert_eq!(last["msg"], "container \"nonexistent-ctr\" does not exist");
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
@@ -276,8 +255,7 @@ fn nonexistent_executable_names_cause() {
         &b.id,
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let text = std::fs::read_to_string(&log).unwrap();
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = log_entries(&log).pop().unwrap();
     let msg = last["msg"].as_str().unwrap();
     // docker maps this wording to exit status 127.
     assert!(
@@ -314,17 +292,12 @@ fn delete_force_nonexistent_is_ok() {
 fn preserve_fds_pass_into_container() {
     let b = Bundle::new("preserve", "cat <&3; ls /proc/self/fd | tr '\\n' ' '");
     std::fs::write(b.dir.join("payload"), "via fd 3\n").unwrap();
-    let out = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3<{}/payload; exec {TONG} --root {} run --preserve-fds 1 --bundle {} {}",
-            b.dir.display(),
-            b.root.display(),
-            b.dir.display(),
-            b.id
-        ))
-        .output()
-        .unwrap();
+    let out = tong_with_fd3(
+        &b,
+        &b.dir.join("payload"),
+        "",
+        &format!("run --preserve-fds 1 --bundle {} {}", b.dir.display(), b.id),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // fds 0-3, plus ls's own directory fd.
     assert_eq!(stdout(&out), "via fd 3\n0 1 2 3 4 ", "{}", stderr(&out));
@@ -333,13 +306,7 @@ fn preserve_fds_pass_into_container() {
 #[test]
 fn kill_all_signals_every_process() {
     let b = Bundle::new("killall", "sleep 1000 & sleep 1000 & echo ready; wait");
-    let mut child = b
-        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let (mut child, _lines) = run_until_ready(&b);
     let procs = std::fs::read_to_string(b.cgroup_dirs()[0].join("cgroup.procs")).unwrap();
     assert_eq!(procs.lines().count(), 3, "{procs}");
     let out = b.tong(&["kill", "--all", &b.id, "KILL"]);

@@ -103,17 +103,7 @@ fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags) -> ! {
             sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
         }
     })();
-    let code = match r {
-        Ok(s) => match ch.send_with_fd(&Msg::Pid(s.pid.as_raw()), Some(s.pidfd.as_fd())) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        },
-        Err(e) => {
-            let _ = ch.send(&Msg::Error(e));
-            1
-        }
-    };
-    sys::exit_now(code)
+    super::report_and_exit(ch, r)
 }
 
 fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {

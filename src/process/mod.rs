@@ -261,6 +261,12 @@ fn intermediate(
             sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
         }
     })();
+    report_and_exit(&ch, r)
+}
+
+/// Ends an intermediate process: the new process's pid and pidfd, or the
+/// error, go to the runtime.
+pub(crate) fn report_and_exit(ch: &Channel, r: Result<Spawned>) -> ! {
     let code = match r {
         Ok(s) => match ch.send_with_fd(&Msg::Pid(s.pid.as_raw()), Some(s.pidfd.as_fd())) {
             Ok(()) => 0,

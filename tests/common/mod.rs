@@ -224,3 +224,51 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+pub type Lines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// Starts `tong run` in the background and returns once the container has
+/// printed its first line, which must be `ready`.
+pub fn run_until_ready(b: &Bundle) -> (std::process::Child, Lines) {
+    use std::io::BufRead;
+    let mut child = b
+        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    (child, lines)
+}
+
+/// Waits until the container's init has exited (it may linger as a zombie).
+pub fn wait_init_exit(b: &Bundle) {
+    let pid = b.state()["pid"].as_i64().unwrap_or(0);
+    if pid > 0 {
+        if let Ok(fd) = tong::linux::sys::pidfd_open(nix::unistd::Pid::from_raw(pid as i32)) {
+            tong::process::wait_exit(std::os::fd::AsFd::as_fd(&fd));
+        }
+    }
+}
+
+/// Runs `tong --root <state> ARGS` with `file` open as fd 3 and `env` set.
+pub fn tong_with_fd3(b: &Bundle, file: &Path, env: &str, args: &str) -> Output {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<{}; {env} exec {TONG} --root {} {args}",
+            file.display(),
+            b.root.display()
+        ))
+        .output()
+        .unwrap()
+}
+
+/// The entries of a `--log-format json` log file.
+pub fn log_entries(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

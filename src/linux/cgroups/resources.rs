@@ -77,6 +77,18 @@ pub fn v1_device_writes(rules: &[LinuxDeviceCgroup]) -> Vec<Write> {
         .collect()
 }
 
+/// cpuset files are the same on v1 and v2.
+fn cpuset_writes(c: &oci_spec::runtime::LinuxCpu) -> Vec<Write> {
+    let mut out = Vec::new();
+    if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
+        out.push(w("cpuset", "cpuset.cpus", v));
+    }
+    if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
+        out.push(w("cpuset", "cpuset.mems", v));
+    }
+    out
+}
+
 fn throttle(ctrl: &'static str, file: &str, list: &Option<Vec<LinuxThrottleDevice>>) -> Vec<Write> {
     list.iter()
         .flatten()
@@ -142,12 +154,7 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         if let Some(v) = c.idle() {
             out.push(w("cpu", "cpu.idle", v));
         }
-        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", v));
-        }
-        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", v));
-        }
+        out.extend(cpuset_writes(c));
     }
     if let Some(p) = r.pids() {
         out.push(w(
@@ -313,12 +320,7 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
         if let Some(v) = c.idle() {
             out.push(w("cpu", "cpu.idle", v));
         }
-        if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", v));
-        }
-        if let Some(v) = c.mems().as_deref().filter(|v| !v.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", v));
-        }
+        out.extend(cpuset_writes(c));
     }
     if let Some(p) = r.pids() {
         out.push(w(
