@@ -77,6 +77,17 @@ pub fn v1_device_writes(rules: &[LinuxDeviceCgroup]) -> Vec<Write> {
         .collect()
 }
 
+/// pids.max is the same on v1 and v2; a limit of 0 means unlimited, as in runc.
+fn pids_writes(r: &LinuxResources) -> Option<Write> {
+    r.pids().as_ref().map(|p| {
+        w(
+            "pids",
+            "pids.max",
+            v2_limit(if p.limit() == 0 { -1 } else { p.limit() }),
+        )
+    })
+}
+
 /// cpuset files are the same on v1 and v2.
 fn cpuset_writes(c: &oci_spec::runtime::LinuxCpu) -> Vec<Write> {
     let mut out = Vec::new();
@@ -156,13 +167,7 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
         }
         out.extend(cpuset_writes(c));
     }
-    if let Some(p) = r.pids() {
-        out.push(w(
-            "pids",
-            "pids.max",
-            v2_limit(if p.limit() == 0 { -1 } else { p.limit() }),
-        ));
-    }
+    out.extend(pids_writes(r));
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w("blkio", "blkio.weight", v));
@@ -322,13 +327,7 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
         }
         out.extend(cpuset_writes(c));
     }
-    if let Some(p) = r.pids() {
-        out.push(w(
-            "pids",
-            "pids.max",
-            v2_limit(if p.limit() == 0 { -1 } else { p.limit() }),
-        ));
-    }
+    out.extend(pids_writes(r));
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w("io", "io.weight", blkio_weight_to_io(v)));
