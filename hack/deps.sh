@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tong's build, demo and tests need (idempotent).
 set -euo pipefail
-need=(busybox-static)
+need=(busybox-static libseccomp-dev pkg-config)
 missing=()
 for p in "${need[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

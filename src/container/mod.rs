@@ -694,7 +694,16 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
     let userns = saved.config["linux"]["namespaces"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
+    let seccomp: Option<oci_spec::runtime::LinuxSeccomp> =
+        match saved.config["linux"].get("seccomp") {
+            Some(v) if !v.is_null() => Some(crate::spec::from_json(
+                v.to_string().as_bytes(),
+                "linux.seccomp",
+            )?),
+            _ => None,
+        };
     process::exec::spawn_exec(&process::exec::ExecOptions {
+        seccomp: seccomp.as_ref(),
         init_pid: Pid::from_raw(saved.pid),
         init_pidfd: pidfd.as_fd(),
         process: &proc_spec,

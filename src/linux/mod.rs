@@ -4,5 +4,6 @@ pub mod cgroups;
 pub mod console;
 pub mod namespaces;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod sys;

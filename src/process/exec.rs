@@ -21,6 +21,8 @@ pub struct ExecOptions<'a> {
     /// JSON pointer prefix of the process spec, for errors.
     pub at: &'a str,
     pub userns: bool,
+    /// The container's seccomp profile: exec'd processes are confined alike.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     pub preserve_fds: u32,
     /// Connected console socket for `--tty`.
     pub console: Option<BorrowedFd<'a>>,
@@ -118,7 +120,7 @@ fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
                 .map(|b| (b.height() as u16, b.width() as u16));
             crate::linux::console::setup(sock, size, false)?;
         }
-        init::confine(o.process, o.at, o.userns, o.preserve_fds)
+        init::confine(o.process, o.at, o.userns, o.preserve_fds, o.seccomp)
     })();
     let err = match r.and_then(|exec| exec.exec()) {
         Ok(never) => match never {},

@@ -167,7 +167,8 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
             .map(|b| (b.height() as u16, b.width() as u16));
         crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
     }
-    let exec = confine(process, "/process", userns, o.preserve_fds)?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let exec = confine(process, "/process", userns, o.preserve_fds, seccomp)?;
     ch.send(&Msg::Ready)?;
     Ok((exec, host_pid))
 }
@@ -175,19 +176,38 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
 /// The last steps before execve, shared by init and exec: rlimits, user and
 /// capabilities, no_new_privs, umask, cwd, the program lookup, and closing
 /// every fd but stdio and the preserved ones (CVE-2024-21626).
-pub fn confine(process: &Process, at: &str, userns: bool, preserve_fds: u32) -> Result<Exec> {
+pub fn confine(
+    process: &Process,
+    at: &str,
+    userns: bool,
+    preserve_fds: u32,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> Result<Exec> {
+    let t = Instant::now();
+    let filter = seccomp.map(crate::linux::seccomp::build).transpose()?;
+    if filter.is_some() {
+        crate::logging::stage("seccomp compile", t);
+    }
+    let nnp = process.no_new_privileges() == Some(true);
     security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
+    if let (Some(f), false) = (&filter, nnp) {
+        // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it
+        // while we still have it (as runc does).
+        crate::linux::seccomp::load(f)?;
+    }
     security::set_user_and_caps(process, at, userns)?;
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         security::set_no_new_privs()?;
     }
     nix::sys::stat::umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
     enter_cwd(process, at)?;
-    let exec = Exec::resolve(process, at)?;
+    let mut exec = Exec::resolve(process, at)?;
     sys::cloexec_from(3 + preserve_fds).ctx("mark fds close-on-exec")?;
+    // With no_new_privs the filter goes on last, right before execve.
+    exec.filter = filter.filter(|_| nnp);
     Ok(exec)
 }
 
@@ -256,6 +276,8 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// A seccomp filter to load immediately before execve.
+    filter: Option<libseccomp::ScmpFilterContext>,
 }
 
 fn cstr(s: &str, what: &str) -> Result<CString> {
@@ -282,10 +304,14 @@ impl Exec {
                 .iter()
                 .map(|e| cstr(e, "environment"))
                 .collect::<Result<_>>()?,
+            filter: None,
         })
     }
 
     pub fn exec(self) -> Result<std::convert::Infallible> {
+        if let Some(f) = &self.filter {
+            crate::linux::seccomp::load(f)?;
+        }
         let e = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Err(Error::sys(
             format!("exec: {:?}", self.path.to_string_lossy()),

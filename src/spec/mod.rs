@@ -188,11 +188,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 ));
             }
         }
-        if linux.seccomp().is_some() {
-            return Err(Error::field(
-                "/linux/seccomp",
-                "seccomp is not supported by this build of tong yet",
-            ));
+        if let Some(sc) = linux.seccomp() {
+            // Compile once here so a bad profile fails before any process exists.
+            crate::linux::seccomp::build(sc)?;
         }
     }
     for (field, value) in [

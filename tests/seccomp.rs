@@ -1,0 +1,120 @@
+//! seccomp profiles, checked by what the kernel does inside the container.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn with_profile(name: &str, script: &str, syscalls: serde_json::Value) -> Bundle {
+    let b = Bundle::new(name, script);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": syscalls
+        });
+        c["root"]["readonly"] = false.into();
+    });
+    b
+}
+
+#[test]
+fn errno_actions_deny_with_the_given_error() {
+    let b = with_profile(
+        "scerrno",
+        "mkdir /tmp/a 2>&1; grep Seccomp: /proc/self/status; rmdir /tmp 2>&1 || true",
+        json!([
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["rmdir", "unlinkat", "no_such_syscall_name"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+        ]),
+    );
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("Operation not permitted"), "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"],
+        "{out}"
+    );
+    assert!(lines[2].contains("Function not implemented"), "{out}");
+    assert!(!b.rootfs().join("tmp/a").exists());
+}
+
+#[test]
+fn kill_action_kills_the_process() {
+    let b = with_profile(
+        "sckill",
+        "(mkdir /tmp/k); echo status $?",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]),
+    );
+    // SIGSYS is 31: the subshell died of it.
+    assert_eq!(b.run_ok(), "status 159\n");
+}
+
+#[test]
+fn argument_conditions_match_only_the_named_values() {
+    // kill(pid, SIGUSR1) is refused; kill(pid, SIGUSR2) goes through.
+    let b = with_profile(
+        "scargs",
+        "trap 'echo got-usr2' USR2; kill -USR1 $$ 2>/dev/null; echo usr1=$?; kill -USR2 $$; echo usr2=$?",
+        json!([{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}]}]),
+    );
+    let out = b.run_ok();
+    assert!(out.contains("usr1=1"), "{out}");
+    assert!(out.contains("got-usr2") && out.contains("usr2=0"), "{out}");
+}
+
+#[test]
+fn masked_equal_uses_value_as_mask() {
+    // open(2) with O_CREAT (0o100) in its flags is refused; plain reads are not.
+    let b = with_profile(
+        "scmask",
+        "grep -q root /etc/passwd && echo read-ok; (: > /tmp/new) 2>/dev/null && echo created || echo create-denied",
+        json!([{"names": ["open", "openat"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 2, "value": 64, "valueTwo": 64, "op": "SCMP_CMP_MASKED_EQ"}]},
+               {"names": ["open"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 1, "value": 64, "valueTwo": 64, "op": "SCMP_CMP_MASKED_EQ"}]}]),
+    );
+    assert_eq!(b.run_ok(), "read-ok\ncreate-denied\n");
+}
+
+#[test]
+fn filter_loads_without_no_new_privs_and_applies_to_exec() {
+    let b = with_profile(
+        "scnnp",
+        "sleep 1000",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]),
+    );
+    b.edit(|c| c["process"]["noNewPrivileges"] = false.into());
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.tong(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "mkdir /tmp/e 2>&1; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("Operation not permitted"), "{text}");
+    assert!(
+        text.contains("Seccomp:\t2") && text.contains("NoNewPrivs:\t0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_profile_names_the_field() {
+    let b = with_profile(
+        "scbad",
+        "true",
+        json!([{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]),
+    );
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/linux/seccomp/syscalls/0/args/0/op"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}
