@@ -205,7 +205,12 @@ fn locked_flags(fd: BorrowedFd) -> Result<MsFlags> {
 fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
     let own_ns = crate::spec::has_ns(s.spec, LinuxNamespaceType::Cgroup);
     let hier = cgroups::hierarchies()?;
-    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if !own_ns {
+        // Without a cgroup namespace the container sees real host cgroups:
+        // never writable, whatever the config says (CVE-2023-25809).
+        flags |= MsFlags::MS_RDONLY;
+    }
     let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd| -> Result<()> {
         let t = fd_path(target.as_fd());
         if own_ns {

@@ -1,0 +1,133 @@
+//! Regression tests for runc's published CVEs: each carries out the attack
+//! inside a real container and checks that it fails.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+/// A created container: its init is still tong, waiting for `start`.
+fn created(name: &str) -> Bundle {
+    let b = Bundle::new(name, "true");
+    let out = b.create();
+    assert!(out.status.success(), "{}", stderr(&out));
+    b
+}
+
+/// CVE-2019-5736: a process in the container opens the runtime's binary
+/// through /proc/<pid>/exe of a tong process inside it, to overwrite it.
+/// Step a regression would let through: opening /proc/1/exe (tong) at all.
+#[test]
+fn cve_2019_5736_tong_binary_unreachable_through_proc_exe() {
+    let b = created("cve5736");
+    let out = b.tong(&["exec", &b.id, "sh", "-c",
+        "readlink /proc/1/exe; (cat /proc/1/exe > /dev/null) 2>&1 && echo READ-OK; (echo x >> /proc/1/exe) 2>&1 && echo WRITE-OK; true"]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("READ-OK") && !text.contains("WRITE-OK"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Permission denied") || text.contains("Operation not permitted"),
+        "{text}"
+    );
+}
+
+/// CVE-2016-9962: a process in the container attaches to (or reads the memory
+/// of) a tong process in its pid namespace. Step a regression would let
+/// through: reading /proc/1/environ or /proc/1/mem, which need ptrace access.
+#[test]
+fn cve_2016_9962_tong_processes_cannot_be_traced() {
+    let b = created("cve9962");
+    let out = b.tong(&["exec", &b.id, "sh", "-c",
+        "(cat /proc/1/environ > /dev/null) 2>&1 && echo ENV-OK; (head -c1 /proc/1/mem > /dev/null) 2>&1 && echo MEM-OK; true"]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("ENV-OK") && !text.contains("MEM-OK"),
+        "{text}"
+    );
+}
+
+/// CVE-2024-21626: a cwd through a leaked runtime fd puts the process outside
+/// its root. Step a regression would let through: accepting such a cwd, or
+/// any fd beyond stdio reaching the process.
+#[test]
+fn cve_2024_21626_no_leaked_fds_and_no_fd_cwd() {
+    let b = Bundle::new("cve21626", "ls /proc/self/fd | wc -l");
+    // ls opens one fd of its own.
+    assert_eq!(b.run_ok().trim(), "4");
+    for cwd in ["/proc/self/fd/7", "/proc/thread-self/fd/3"] {
+        b.edit(|c| c["process"]["cwd"] = cwd.into());
+        let out = b.create();
+        assert_eq!(out.status.code(), Some(1), "cwd {cwd} accepted");
+        assert!(stderr(&out).contains("/process/cwd"), "{}", stderr(&out));
+        b.assert_nothing_left();
+    }
+}
+
+/// CVE-2023-25809: without a cgroup namespace the host's cgroups are bound in;
+/// they must not be writable even when the config forgets "ro".
+#[test]
+fn cve_2023_25809_cgroupfs_read_only_without_cgroupns() {
+    let b = Bundle::new(
+        "cve25809",
+        "grep ' /sys/fs/cgroup/memory ' /proc/mounts; touch /sys/fs/cgroup/memory/x 2>&1 || true",
+    );
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "cgroup");
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "cgroup" {
+                m["options"] = json!(["nosuid", "noexec", "nodev"]);
+            }
+        }
+    });
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0]
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{out}"
+    );
+    assert!(lines[1].contains("Read-only file system"), "{out}");
+}
+
+/// CVE-2019-16884 family: a rootfs whose /proc is a symlink must not redirect
+/// the runtime's procfs writes (oom_score_adj, sysctls). Step a regression would
+/// let through: writing through the image's /proc instead of a verified procfs.
+#[test]
+fn cve_2019_16884_fake_proc_does_not_redirect_writes() {
+    let b = Bundle::new(
+        "cve16884",
+        "cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward; ls /fakeproc | wc -l",
+    );
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("fakeproc")).unwrap();
+    std::os::unix::fs::symlink("/fakeproc", b.rootfs().join("proc")).unwrap();
+    b.edit(|c| {
+        c["process"]["oomScoreAdj"] = 77.into();
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    let out = b.run_ok();
+    // proc was mounted where the symlink points, inside the rootfs; the writes
+    // reached the real procfs of the container.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["77", "1"], "{out}");
+    assert_ne!(
+        lines[2].trim(),
+        "0",
+        "proc not mounted at the symlink's target inside the rootfs"
+    );
+    assert_eq!(
+        std::fs::read_dir(b.rootfs().join("fakeproc"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing written into the image"
+    );
+}
