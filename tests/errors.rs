@@ -246,3 +246,55 @@ fn terminal_without_console_socket() {
         "{e}"
     );
 }
+
+#[test]
+fn lsm_labels_without_the_lsm_are_refused_clearly() {
+    // This kernel has neither AppArmor nor SELinux: say so, like runc.
+    if tong::linux::lsm::apparmor_enabled() || tong::linux::lsm::selinux_enabled() {
+        eprintln!("skipped: this kernel has an LSM enabled");
+        return;
+    }
+    let b = Bundle::new("apparmor", "true");
+    b.edit(|c| c["process"]["apparmorProfile"] = "docker-default".into());
+    let e = create_fails(&b);
+    assert!(
+        e.contains("AppArmor is not enabled") && e.contains("/process/apparmorProfile"),
+        "{e}"
+    );
+    b.edit(|c| {
+        c["process"]
+            .as_object_mut()
+            .unwrap()
+            .remove("apparmorProfile");
+        c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+    });
+    let e = create_fails(&b);
+    assert!(
+        e.contains("selinux is disabled") && e.contains("/process/selinuxLabel"),
+        "{e}"
+    );
+    // A mount label alone is inert without SELinux.
+    b.edit(|c| {
+        c["process"].as_object_mut().unwrap().remove("selinuxLabel");
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into();
+    });
+    assert!(b.run().status.success());
+    // exec's flags go through the same checks.
+    b.edit(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+    assert!(b
+        .tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .status
+        .success());
+    let out = b.tong(&["exec", "--apparmor", "x", &b.id, "true"]);
+    assert!(
+        stderr(&out).contains("AppArmor is not enabled"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.tong(&["exec", "--process-label", "x", &b.id, "true"]);
+    assert!(
+        stderr(&out).contains("selinux is disabled"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -316,11 +316,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
-    if a.apparmor.is_some() || a.process_label.is_some() {
-        return Err(Error::new(
-            "exec: --apparmor and --process-label are not supported by this build of tong yet",
-        ));
-    }
     let process = match a.process {
         Some(p) => container::ExecProcess::File(p),
         None => container::ExecProcess::Flags(container::ExecFlags {
@@ -332,6 +327,8 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
             additional_gids: a.additional_gids,
             caps: a.cap,
             no_new_privs: a.no_new_privs,
+            apparmor: a.apparmor,
+            process_label: a.process_label,
         }),
     };
     let o = container::ExecOpts {

@@ -572,6 +572,8 @@ pub struct ExecFlags {
     pub additional_gids: Vec<u32>,
     pub caps: Vec<String>,
     pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
 }
 
 fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::Process, String)> {
@@ -620,6 +622,12 @@ fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::P
             }
             if f.no_new_privs {
                 v["noNewPrivileges"] = true.into();
+            }
+            if let Some(p) = &f.apparmor {
+                v["apparmorProfile"] = p.clone().into();
+            }
+            if let Some(l) = &f.process_label {
+                v["selinuxLabel"] = l.clone().into();
             }
             // Added capabilities go to bounding, effective and permitted only,
             // never inheritable (CVE-2022-29162).
@@ -702,8 +710,10 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
             )?),
             _ => None,
         };
+    let procfs = crate::linux::lsm::open_procfs()?;
     process::exec::spawn_exec(&process::exec::ExecOptions {
         seccomp: seccomp.as_ref(),
+        procfs: Some(procfs.as_fd()),
         init_pid: Pid::from_raw(saved.pid),
         init_pidfd: pidfd.as_fd(),
         process: &proc_spec,

@@ -2,6 +2,7 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod lsm;
 pub mod namespaces;
 pub mod rootfs;
 pub mod seccomp;

@@ -23,6 +23,8 @@ pub struct ExecOptions<'a> {
     pub userns: bool,
     /// The container's seccomp profile: exec'd processes are confined alike.
     pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    /// The host's procfs, opened before joining, for LSM labels.
+    pub procfs: Option<BorrowedFd<'a>>,
     pub preserve_fds: u32,
     /// Connected console socket for `--tty`.
     pub console: Option<BorrowedFd<'a>>,
@@ -120,7 +122,14 @@ fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
                 .map(|b| (b.height() as u16, b.width() as u16));
             crate::linux::console::setup(sock, size, false)?;
         }
-        init::confine(o.process, o.at, o.userns, o.preserve_fds, o.seccomp)
+        init::confine(
+            o.process,
+            o.at,
+            o.userns,
+            o.preserve_fds,
+            o.seccomp,
+            o.procfs,
+        )
     })();
     let err = match r.and_then(|exec| exec.exec()) {
         Ok(never) => match never {},

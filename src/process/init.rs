@@ -151,6 +151,20 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
         "createContainer",
     )?;
 
+    // LSM labels are written after the pivot, through procfs opened now.
+    let wants_labels = process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        || process
+            .selinux_label()
+            .as_deref()
+            .is_some_and(|l| !l.is_empty());
+    let procfs = if wants_labels {
+        Some(crate::linux::lsm::open_procfs()?)
+    } else {
+        None
+    };
     write_sysctls(spec)?;
     if let Some(adj) = process.oom_score_adj() {
         write_proc_self("oom_score_adj", &adj.to_string())
@@ -168,7 +182,14 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
         crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
     }
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let exec = confine(process, "/process", userns, o.preserve_fds, seccomp)?;
+    let exec = confine(
+        process,
+        "/process",
+        userns,
+        o.preserve_fds,
+        seccomp,
+        procfs.as_ref().map(|p| p.as_fd()),
+    )?;
     ch.send(&Msg::Ready)?;
     Ok((exec, host_pid))
 }
@@ -182,6 +203,7 @@ pub fn confine(
     userns: bool,
     preserve_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    procfs: Option<std::os::fd::BorrowedFd>,
 ) -> Result<Exec> {
     let t = Instant::now();
     let filter = seccomp.map(crate::linux::seccomp::build).transpose()?;
@@ -195,6 +217,14 @@ pub fn confine(
         // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it
         // while we still have it (as runc does).
         crate::linux::seccomp::load(f)?;
+    }
+    if let Some(p) = procfs {
+        crate::linux::lsm::apply_exec_labels(
+            p,
+            process.apparmor_profile().as_deref(),
+            process.selinux_label().as_deref(),
+            at,
+        )?;
     }
     security::set_user_and_caps(process, at, userns)?;
     if nnp {

@@ -264,6 +264,29 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
             ));
         }
     }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::linux::lsm::apparmor_enabled() {
+            return Err(Error::field(
+                format!("{at}/apparmorProfile"),
+                format!("apparmor profile {p:?} is set but AppArmor is not enabled in this kernel"),
+            ));
+        }
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !crate::linux::lsm::selinux_enabled()
+    {
+        return Err(Error::field(
+            format!("{at}/selinuxLabel"),
+            "selinux label is specified in config, but selinux is disabled or not supported",
+        ));
+    }
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {

@@ -136,7 +136,15 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| typ.to_owned());
-        let data = opts.data_string();
+        let mut data = opts.data_string();
+        if matches!(typ, "tmpfs" | "devpts" | "mqueue") {
+            let label = s
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref());
+            data = crate::linux::lsm::with_mount_label(data, label);
+        }
         mount(
             Some(source.as_str()),
             fd_path(target.as_fd()).as_str(),
