@@ -1,6 +1,7 @@
 //! The command line, flag for flag like runc's.
 
 mod cgroup_cmds;
+mod features;
 mod run;
 
 use crate::container::{self, CreateOpts, Ctx};
@@ -199,6 +200,8 @@ pub enum Cmd {
         interval: String,
         id: String,
     },
+    /// Print what this build supports (the runtime-spec features JSON).
+    Features,
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into (`--rootless` makes a rootless config).
@@ -298,6 +301,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             create,
         } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
         Cmd::Exec(a) => exec(&ctx, *a),
+        Cmd::Features => print_json(&features::features()).map(|()| 0),
         Cmd::Update(a) => cgroup_cmds::update(&ctx, &a).map(|()| 0),
         Cmd::Events {
             stats,

@@ -5,7 +5,7 @@
 //! the kernel outside the rootfs.
 
 mod devices;
-mod options;
+pub mod options;
 pub mod resolve;
 
 pub use options::{propagation_flag, MountOptions};
