@@ -118,3 +118,49 @@ fn bad_profile_names_the_field() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn compiled_filters_are_cached_and_verified() {
+    let b = with_profile(
+        "sccache",
+        "mkdir /tmp/c 2>&1 || true",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]),
+    );
+    let run = |n: usize| -> (String, String) {
+        let log = b.dir.join(format!("debug{n}.log"));
+        let out = b.tong(&[
+            "--debug",
+            "--log",
+            log.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), std::fs::read_to_string(&log).unwrap())
+    };
+    let (out, log) = run(1);
+    assert!(out.contains("Permission denied"), "{out}");
+    assert!(log.contains("seccomp cache miss"), "{log}");
+    let (out, log) = run(2);
+    assert!(out.contains("Permission denied"), "{out}");
+    assert!(log.contains("seccomp cache hit"), "{log}");
+    // Corrupt the entry: it is detected, rebuilt, and the filter still holds.
+    let dir = b.root.join("seccomp-cache");
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, bytes).unwrap();
+    let (out, log) = run(3);
+    assert!(out.contains("Permission denied"), "{out}");
+    assert!(log.contains("is corrupt; rebuilding"), "{log}");
+    let (_, log) = run(4);
+    assert!(log.contains("seccomp cache hit"), "{log}");
+}

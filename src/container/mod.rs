@@ -172,6 +172,19 @@ pub fn create_with_console(
     let t = Instant::now();
     let mut bundle = Bundle::load(&o.bundle)?;
     logging::stage("parse", t);
+    let t = Instant::now();
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => Some(crate::linux::seccomp::cached(&ctx.root, profile)?),
+        None => None,
+    };
+    if seccomp.is_some() {
+        logging::stage("seccomp", t);
+    }
     let listen_fds = socket_activation_fds();
     if listen_fds > 0 {
         // systemd socket activation: the sockets follow stdio, as runc passes them.
@@ -205,7 +218,7 @@ pub fn create_with_console(
         cgroup_dirs: vec![],
         dir: None,
     };
-    let r = create_in(ctx, &bundle, o, &dir, &mut undo, console);
+    let r = create_in(ctx, &bundle, o, &dir, &mut undo, console, seccomp.as_ref());
     match r {
         Ok(pid) => Ok(pid),
         Err(e) => {
@@ -223,6 +236,7 @@ fn create_in(
     dir: &Dir,
     undo: &mut Undo,
     console: Option<std::os::unix::net::UnixStream>,
+    seccomp: Option<&crate::linux::seccomp::Program>,
 ) -> Result<Pid> {
     let fifo = dir.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
@@ -304,6 +318,7 @@ fn create_in(
         console: console.as_ref().map(|c| c.as_fd()),
         id: &o.id,
         bundle,
+        seccomp,
         exec_fifo: fifo_fd,
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
@@ -702,14 +717,14 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
     let userns = saved.config["linux"]["namespaces"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
-    let seccomp: Option<oci_spec::runtime::LinuxSeccomp> =
-        match saved.config["linux"].get("seccomp") {
-            Some(v) if !v.is_null() => Some(crate::spec::from_json(
-                v.to_string().as_bytes(),
-                "linux.seccomp",
-            )?),
-            _ => None,
-        };
+    let seccomp = match saved.config["linux"].get("seccomp") {
+        Some(v) if !v.is_null() => {
+            let profile: oci_spec::runtime::LinuxSeccomp =
+                crate::spec::from_json(v.to_string().as_bytes(), "linux.seccomp")?;
+            Some(crate::linux::seccomp::cached(&ctx.root, &profile)?)
+        }
+        _ => None,
+    };
     let procfs = crate::linux::lsm::open_procfs()?;
     process::exec::spawn_exec(&process::exec::ExecOptions {
         seccomp: seccomp.as_ref(),

@@ -111,7 +111,150 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     Ok(f)
 }
 
-/// Loads a compiled filter into this process.
-pub fn load(f: &ScmpFilterContext) -> Result<()> {
-    f.load().map_err(|e| err(AT, "load", e))
+/// A compiled filter: the BPF program and the seccomp(2) flags it is loaded with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub bytes: Vec<u8>,
+    pub flags: u32,
+}
+
+fn filter_flags(s: &LinuxSeccomp) -> u32 {
+    s.flags()
+        .iter()
+        .flatten()
+        .map(|f| match json_name(f).as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => 1,
+            "SECCOMP_FILTER_FLAG_LOG" => 2,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => 4,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => 32,
+            _ => 0,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// Compiles the profile to BPF with libseccomp.
+pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
+    let f = build(s)?;
+    let fd = nix::sys::memfd::memfd_create("seccomp-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| err(AT, "memfd", e))?;
+    f.export_bpf(&fd).map_err(|e| err(AT, "export", e))?;
+    let mut file = std::fs::File::from(fd);
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| err(AT, "read compiled filter", e))?;
+    Ok(Program {
+        bytes,
+        flags: filter_flags(s),
+    })
+}
+
+const MAGIC: &[u8; 8] = b"TONGBPF1";
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Encodes a cache entry: magic, the program's own hash, flags, program.
+fn encode(p: &Program) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&sha256(&[&p.flags.to_le_bytes(), &p.bytes]));
+    out.extend_from_slice(&p.flags.to_le_bytes());
+    out.extend_from_slice(&p.bytes);
+    out
+}
+
+/// Decodes and verifies a cache entry; None if it is not intact.
+fn decode(b: &[u8]) -> Option<Program> {
+    let (magic, rest) = b.split_at_checked(8)?;
+    let (sum, rest) = rest.split_at_checked(32)?;
+    let (flags, bytes) = rest.split_at_checked(4)?;
+    if magic != MAGIC
+        || sha256(&[flags, bytes]) != sum
+        || bytes.is_empty()
+        || !bytes.len().is_multiple_of(8)
+    {
+        return None;
+    }
+    Some(Program {
+        bytes: bytes.to_vec(),
+        flags: u32::from_le_bytes(flags.try_into().ok()?),
+    })
+}
+
+/// The compiled program for a profile, from the cache under `root` when an
+/// intact entry exists; otherwise compiled and stored. The key covers the
+/// profile and the libseccomp version; an entry that fails its checksum is
+/// rebuilt, never trusted.
+pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
+    let profile = serde_json::to_vec(s).map_err(|e| err(AT, "serialize", e))?;
+    let version = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    let key = hex(&sha256(&[
+        version.as_bytes(),
+        std::env::consts::ARCH.as_bytes(),
+        &profile,
+    ]));
+    let dir = root.join("seccomp-cache");
+    let path = dir.join(&key);
+    match std::fs::read(&path) {
+        Ok(b) => match decode(&b) {
+            Some(p) => {
+                crate::logging::log("debug", &format!("seccomp cache hit {key}"));
+                return Ok(p);
+            }
+            None => {
+                crate::logging::warn(&format!("seccomp cache entry {key} is corrupt; rebuilding"))
+            }
+        },
+        Err(_) => crate::logging::log("debug", &format!("seccomp cache miss {key}")),
+    }
+    let p = compile(s)?;
+    // A cache that can't be written only costs speed.
+    let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+    let stored = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&tmp, encode(&p)))
+        .and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = stored {
+        let _ = std::fs::remove_file(&tmp);
+        crate::logging::warn(&format!("seccomp cache: {e}"));
+    }
+    Ok(p)
+}
+
+/// Installs a compiled filter in this process.
+pub fn load(p: &Program) -> Result<()> {
+    crate::linux::sys::seccomp_set_filter(p.flags, &p.bytes)
+        .map_err(|e| Error::sys("seccomp: load filter", e).at(AT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_entries_are_verified() {
+        let p = Program {
+            bytes: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            flags: 2,
+        };
+        let e = encode(&p);
+        assert_eq!(decode(&e), Some(p));
+        let mut bad = e.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(decode(&bad), None);
+        assert_eq!(decode(&e[..10]), None);
+    }
 }

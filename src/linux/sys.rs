@@ -374,3 +374,35 @@ pub fn bpf_attach_device_prog(cgroup: BorrowedFd, prog: BorrowedFd) -> Result<()
         Ok(())
     }
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER): installs a classic BPF program
+/// (`prog` is an array of 8-byte `struct sock_filter`).
+pub fn seccomp_set_filter(flags: u32, prog: &[u8]) -> Result<(), Errno> {
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const u8,
+    }
+    if !prog.len().is_multiple_of(8) || prog.len() / 8 > u16::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    let fprog = SockFprog {
+        len: (prog.len() / 8) as u16,
+        filter: prog.as_ptr(),
+    };
+    const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel copies it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_long,
+            &fprog as *const SockFprog,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

@@ -22,7 +22,7 @@ pub struct ExecOptions<'a> {
     pub at: &'a str,
     pub userns: bool,
     /// The container's seccomp profile: exec'd processes are confined alike.
-    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    pub seccomp: Option<&'a crate::linux::seccomp::Program>,
     /// The host's procfs, opened before joining, for LSM labels.
     pub procfs: Option<BorrowedFd<'a>>,
     pub preserve_fds: u32,

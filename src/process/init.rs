@@ -181,7 +181,7 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
             .map(|b| (b.height() as u16, b.width() as u16));
         crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
     }
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let seccomp = o.seccomp;
     let exec = confine(
         process,
         "/process",
@@ -202,14 +202,10 @@ pub fn confine(
     at: &str,
     userns: bool,
     preserve_fds: u32,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&crate::linux::seccomp::Program>,
     procfs: Option<std::os::fd::BorrowedFd>,
 ) -> Result<Exec> {
-    let t = Instant::now();
-    let filter = seccomp.map(crate::linux::seccomp::build).transpose()?;
-    if filter.is_some() {
-        crate::logging::stage("seccomp compile", t);
-    }
+    let filter = seccomp;
     let nnp = process.no_new_privileges() == Some(true);
     security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
@@ -237,7 +233,7 @@ pub fn confine(
     let mut exec = Exec::resolve(process, at)?;
     sys::cloexec_from(3 + preserve_fds).ctx("mark fds close-on-exec")?;
     // With no_new_privs the filter goes on last, right before execve.
-    exec.filter = filter.filter(|_| nnp);
+    exec.filter = filter.filter(|_| nnp).cloned();
     Ok(exec)
 }
 
@@ -307,7 +303,7 @@ pub struct Exec {
     args: Vec<CString>,
     env: Vec<CString>,
     /// A seccomp filter to load immediately before execve.
-    filter: Option<libseccomp::ScmpFilterContext>,
+    filter: Option<crate::linux::seccomp::Program>,
 }
 
 fn cstr(s: &str, what: &str) -> Result<CString> {

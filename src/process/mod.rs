@@ -27,6 +27,8 @@ pub struct InitOptions<'a> {
     pub exec_fifo: OwnedFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The compiled seccomp filter, if the config has a profile.
+    pub seccomp: Option<&'a crate::linux::seccomp::Program>,
     /// Connected console socket when `process.terminal` is set.
     pub console: Option<std::os::fd::BorrowedFd<'a>>,
     /// Join a new session keyring named after the container, unless `--no-new-keyring`.
