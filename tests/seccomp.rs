@@ -164,3 +164,51 @@ fn compiled_filters_are_cached_and_verified() {
     let (_, log) = run(4);
     assert!(log.contains("seccomp cache hit"), "{log}");
 }
+
+#[test]
+fn notify_hands_the_listener_fd_to_the_agent() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let b = with_profile(
+        "scnotify",
+        "mkdir /tmp/n 2>&1; echo done",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]),
+    );
+    let sock = b.dir.join("agent.sock");
+    b.edit(|c| {
+        c["linux"]["seccomp"]["listenerPath"] = sock.to_str().unwrap().into();
+        c["linux"]["seccomp"]["listenerMetadata"] = "opaque-meta".into();
+    });
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // The agent: receives the container process state and the notify fd,
+    // then answers the container's mkdir with EXDEV.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 16384];
+        let (n, fd) = tong::linux::sys::recv_with_fd(conn.as_fd(), &mut buf).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let fd = fd.expect("no seccomp fd");
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        let name = req.data.syscall.get_name().unwrap();
+        libseccomp::ScmpNotifResp::new_error(
+            req.id,
+            -libc::EXDEV,
+            libseccomp::ScmpNotifRespFlags::empty(),
+        )
+        .respond(fd.as_raw_fd())
+        .unwrap();
+        (state, name)
+    });
+    let out = b.run_ok();
+    let (state, name) = agent.join().unwrap();
+    assert!(
+        out.contains("Invalid cross-device link") && out.ends_with("done\n"),
+        "{out}"
+    );
+    assert!(name == "mkdir" || name == "mkdirat", "{name}");
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "opaque-meta");
+    assert_eq!(state["state"]["id"], b.id.as_str());
+    assert_eq!(state["state"]["status"], "creating");
+    assert!(state["pid"].as_i64().unwrap() > 1);
+    assert!(!b.rootfs().join("tmp/n").exists());
+}

@@ -314,7 +314,17 @@ fn create_in(
         (None, Some(true)) => console,
         _ => None,
     };
+    let profile = linux.and_then(|l| l.seccomp().as_ref());
+    let on_seccomp_fd = |pid: Pid, fd: std::os::fd::BorrowedFd| -> Result<()> {
+        let st: serde_json::Value =
+            serde_json::from_str(&hook_state(&saved, "creating", Some(pid))).unwrap_or_default();
+        match profile {
+            Some(p) => crate::linux::seccomp::send_to_listener(p, fd, pid.as_raw(), st),
+            None => Ok(()),
+        }
+    };
     let spawned = process::spawn_init(&InitOptions {
+        on_seccomp_fd: &on_seccomp_fd,
         console: console.as_ref().map(|c| c.as_fd()),
         id: &o.id,
         bundle,
@@ -726,7 +736,27 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         _ => None,
     };
     let procfs = crate::linux::lsm::open_procfs()?;
+    let profile: Option<oci_spec::runtime::LinuxSeccomp> =
+        match saved.config["linux"].get("seccomp") {
+            Some(v) if !v.is_null() => {
+                crate::spec::from_json(v.to_string().as_bytes(), "linux.seccomp").ok()
+            }
+            _ => None,
+        };
+    let on_seccomp_fd = |pid: Pid, fd: std::os::fd::BorrowedFd| -> Result<()> {
+        let st: serde_json::Value = serde_json::from_str(&hook_state(
+            &saved,
+            "running",
+            Some(Pid::from_raw(saved.pid)),
+        ))
+        .unwrap_or_default();
+        match &profile {
+            Some(p) => crate::linux::seccomp::send_to_listener(p, fd, pid.as_raw(), st),
+            None => Ok(()),
+        }
+    };
     process::exec::spawn_exec(&process::exec::ExecOptions {
+        on_seccomp_fd: &on_seccomp_fd,
         seccomp: seccomp.as_ref(),
         procfs: Some(procfs.as_fd()),
         init_pid: Pid::from_raw(saved.pid),

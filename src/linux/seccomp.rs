@@ -20,7 +20,7 @@ fn json_name<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn action(a: LinuxSeccompAction, errno: Option<u32>, at: &str) -> Result<ScmpAction> {
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
     let errno = errno.map(|e| e as i32).unwrap_or(libc::EPERM);
     Ok(match a {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
@@ -32,12 +32,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, at: &str) -> Result<ScmpAct
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno as u16),
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::field(
-                at,
-                "SCMP_ACT_NOTIFY is not supported by this build of tong yet",
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -47,11 +42,7 @@ fn err(at: impl Into<String>, what: &str, e: impl std::fmt::Display) -> Error {
 
 /// Compiles the profile (nothing is loaded yet).
 pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
-    let default = action(
-        s.default_action(),
-        s.default_errno_ret(),
-        &format!("{AT}/defaultAction"),
-    )?;
+    let default = action(s.default_action(), s.default_errno_ret())?;
     let mut f = ScmpFilterContext::new(default).map_err(|e| err(AT, "init", e))?;
     // no_new_privs is the runtime's decision (process.noNewPrivileges), not libseccomp's.
     f.set_ctl_nnp(false).map_err(|e| err(AT, "ctl nnp", e))?;
@@ -76,7 +67,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     }
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let at = format!("{AT}/syscalls/{i}");
-        let act = action(sc.action(), sc.errno_ret(), &format!("{at}/action"))?;
+        let act = action(sc.action(), sc.errno_ret())?;
         if act == default {
             continue;
         }
@@ -132,8 +123,25 @@ fn filter_flags(s: &LinuxSeccomp) -> u32 {
         .fold(0, |a, b| a | b)
 }
 
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER: the profile notifies a user-space agent.
+pub const NEW_LISTENER: u32 = 8;
+
+fn uses_notify(s: &LinuxSeccomp) -> bool {
+    s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|c| c.action() == LinuxSeccompAction::ScmpActNotify)
+}
+
 /// Compiles the profile to BPF with libseccomp.
 pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
+    if uses_notify(s) && s.listener_path().is_none() {
+        return Err(Error::field(
+            format!("{AT}/listenerPath"),
+            "SCMP_ACT_NOTIFY needs a listenerPath",
+        ));
+    }
     let f = build(s)?;
     let fd = nix::sys::memfd::memfd_create("seccomp-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
         .map_err(|e| err(AT, "memfd", e))?;
@@ -144,10 +152,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     file.rewind()
         .and_then(|_| file.read_to_end(&mut bytes))
         .map_err(|e| err(AT, "read compiled filter", e))?;
-    Ok(Program {
-        bytes,
-        flags: filter_flags(s),
-    })
+    let mut flags = filter_flags(s);
+    if uses_notify(s) {
+        flags |= NEW_LISTENER;
+    }
+    Ok(Program { bytes, flags })
 }
 
 const MAGIC: &[u8; 8] = b"TONGBPF1";
@@ -201,8 +210,11 @@ pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
     let version = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
+    // The key covers what decides the program: profile, libseccomp, tong itself.
+    let tong = concat!(env!("CARGO_PKG_VERSION"), " ", env!("TONG_COMMIT"));
     let key = hex(&sha256(&[
         version.as_bytes(),
+        tong.as_bytes(),
         std::env::consts::ARCH.as_bytes(),
         &profile,
     ]));
@@ -233,10 +245,54 @@ pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
     Ok(p)
 }
 
-/// Installs a compiled filter in this process.
-pub fn load(p: &Program) -> Result<()> {
+/// Installs a compiled filter in this process; returns the notify fd when
+/// the profile has a listener.
+pub fn load(p: &Program) -> Result<Option<std::os::fd::OwnedFd>> {
     crate::linux::sys::seccomp_set_filter(p.flags, &p.bytes)
         .map_err(|e| Error::sys("seccomp: load filter", e).at(AT))
+}
+
+/// Hands the notify fd to the agent at `listenerPath`: one connection, one
+/// container process state (runtime-spec config-linux.md), fd by SCM_RIGHTS.
+pub fn send_to_listener(
+    s: &LinuxSeccomp,
+    fd: std::os::fd::BorrowedFd,
+    pid: i32,
+    state: serde_json::Value,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let at = format!("{AT}/listenerPath");
+    let path = s
+        .listener_path()
+        .as_ref()
+        .ok_or_else(|| Error::field(at.clone(), "SCMP_ACT_NOTIFY needs a listenerPath"))?;
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::from(e)
+            .context(format!("connect to seccomp listener {}", path.display()))
+            .at(at.clone())
+    })?;
+    let mut msg = serde_json::json!({
+        "ociVersion": "1.3.0",
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "state": state,
+    });
+    if let Some(m) = s.listener_metadata() {
+        msg["metadata"] = m.clone().into();
+    }
+    let bytes = msg.to_string();
+    let iov = [std::io::IoSlice::new(bytes.as_bytes())];
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(|e| Error::sys("send to seccomp listener", e).at(at))?;
+    Ok(())
 }
 
 #[cfg(test)]

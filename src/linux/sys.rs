@@ -377,7 +377,8 @@ pub fn bpf_attach_device_prog(cgroup: BorrowedFd, prog: BorrowedFd) -> Result<()
 
 /// seccomp(SECCOMP_SET_MODE_FILTER): installs a classic BPF program
 /// (`prog` is an array of 8-byte `struct sock_filter`).
-pub fn seccomp_set_filter(flags: u32, prog: &[u8]) -> Result<(), Errno> {
+/// With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd.
+pub fn seccomp_set_filter(flags: u32, prog: &[u8]) -> Result<Option<OwnedFd>, Errno> {
     #[repr(C)]
     struct SockFprog {
         len: u16,
@@ -400,9 +401,13 @@ pub fn seccomp_set_filter(flags: u32, prog: &[u8]) -> Result<(), Errno> {
             &fprog as *const SockFprog,
         )
     };
+    const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
     if ret < 0 {
         Err(Errno::last())
+    } else if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the kernel returned a new fd that we now own.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
     } else {
-        Ok(())
+        Ok(None)
     }
 }

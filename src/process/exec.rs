@@ -25,6 +25,8 @@ pub struct ExecOptions<'a> {
     pub seccomp: Option<&'a crate::linux::seccomp::Program>,
     /// The host's procfs, opened before joining, for LSM labels.
     pub procfs: Option<BorrowedFd<'a>>,
+    /// Passes a seccomp notify fd on to the profile's listener.
+    pub on_seccomp_fd: &'a dyn Fn(Pid, BorrowedFd) -> Result<()>,
     pub preserve_fds: u32,
     /// Connected console socket for `--tty`.
     pub console: Option<BorrowedFd<'a>>,
@@ -84,10 +86,15 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
         parent.send(&Msg::Go)?;
         // The socket is close-on-exec: end of stream means execve succeeded,
         // so the process is running the user's program when we return.
-        match parent.recv()? {
-            None => Ok(()),
-            Some((Msg::Error(e), _)) => Err(e),
-            Some((m, _)) => Err(Error::new(format!("exec: unexpected sync message {m:?}"))),
+        loop {
+            match parent.recv()? {
+                None => return Ok(()),
+                Some((Msg::SeccompFd, Some(fd))) => (o.on_seccomp_fd)(spawned.pid, fd.as_fd())?,
+                Some((Msg::Error(e), _)) => return Err(e),
+                Some((m, _)) => {
+                    return Err(Error::new(format!("exec: unexpected sync message {m:?}")))
+                }
+            }
         }
     };
     if let Err(e) = drive() {
@@ -129,6 +136,7 @@ fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
             o.preserve_fds,
             o.seccomp,
             o.procfs,
+            ch,
         )
     })();
     let err = match r.and_then(|exec| exec.exec()) {

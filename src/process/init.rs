@@ -189,6 +189,7 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
         o.preserve_fds,
         seccomp,
         procfs.as_ref().map(|p| p.as_fd()),
+        ch,
     )?;
     ch.send(&Msg::Ready)?;
     Ok((exec, host_pid))
@@ -204,15 +205,20 @@ pub fn confine(
     preserve_fds: u32,
     seccomp: Option<&crate::linux::seccomp::Program>,
     procfs: Option<std::os::fd::BorrowedFd>,
+    ch: &Channel,
 ) -> Result<Exec> {
     let filter = seccomp;
     let nnp = process.no_new_privileges() == Some(true);
     security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
-    if let (Some(f), false) = (&filter, nnp) {
+    let notify = filter.is_some_and(|f| f.flags & crate::linux::seccomp::NEW_LISTENER != 0);
+    if let (Some(f), true) = (&filter, !nnp || notify) {
         // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it
-        // while we still have it (as runc does).
-        crate::linux::seccomp::load(f)?;
+        // while we still have it (as runc does). A notifying filter is loaded
+        // here too, so its fd can reach the listener while the runtime waits.
+        if let Some(fd) = crate::linux::seccomp::load(f)? {
+            ch.send_with_fd(&Msg::SeccompFd, Some(fd.as_fd()))?;
+        }
     }
     if let Some(p) = procfs {
         crate::linux::lsm::apply_exec_labels(
@@ -233,7 +239,7 @@ pub fn confine(
     let mut exec = Exec::resolve(process, at)?;
     sys::cloexec_from(3 + preserve_fds).ctx("mark fds close-on-exec")?;
     // With no_new_privs the filter goes on last, right before execve.
-    exec.filter = filter.filter(|_| nnp).cloned();
+    exec.filter = filter.filter(|_| nnp && !notify).cloned();
     Ok(exec)
 }
 

@@ -36,6 +36,8 @@ pub struct InitOptions<'a> {
     pub cgroup_dirs: &'a [PathBuf],
     /// Runs the createRuntime hooks in the runtime, between mounts and pivot.
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
+    /// Passes a seccomp notify fd from the child on to the profile's listener.
+    pub on_seccomp_fd: &'a dyn Fn(Pid, BorrowedFd) -> Result<()>,
 }
 
 /// A freshly created container init, blocked until `start`.
@@ -185,8 +187,13 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) ->
     recv_expect(ch, Msg::MountsReady, s)?;
     (o.on_mounts_ready)(s.pid)?;
     ch.send(&Msg::Continue).map_err(|e| child_gone(e, s))?;
-    recv_expect(ch, Msg::Ready, s)?;
-    Ok(())
+    loop {
+        match ch.recv()? {
+            Some((Msg::SeccompFd, Some(fd))) => (o.on_seccomp_fd)(s.pid, fd.as_fd())?,
+            Some((m, _)) => return m.check(Msg::Ready),
+            None => return Err(child_gone(Error::new("sync socket closed"), s)),
+        }
+    }
 }
 
 fn recv_expect(ch: &Channel, want: Msg, s: &Spawned) -> Result<()> {

@@ -23,6 +23,8 @@ pub enum Msg {
     Ready,
     /// Intermediate → runtime: the init's pid (its pidfd rides along).
     Pid(i32),
+    /// Child → runtime: the seccomp notify fd rides along, for the listener.
+    SeccompFd,
     /// Either way: set-up failed.
     Error(Error),
 }
