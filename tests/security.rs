@@ -131,3 +131,39 @@ fn cve_2019_16884_fake_proc_does_not_redirect_writes() {
         "nothing written into the image"
     );
 }
+
+/// CVE-2025-52565: /dev/console in an image that brings its own /dev is a
+/// symlink to a procfs file; binding the pty "over /dev/console" would land
+/// on that file and make it writable. Step a regression would let through:
+/// following the last component of /dev/console.
+#[test]
+fn cve_2025_52565_console_symlink_is_not_followed() {
+    use std::os::unix::net::UnixListener;
+    let b = Bundle::new("cve52565", "true");
+    b.edit(|c| {
+        c["process"]["terminal"] = true.into();
+        // The image's own /dev, no tmpfs over it.
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev");
+    });
+    std::os::unix::fs::symlink("/proc/sysrq-trigger", b.rootfs().join("dev/console")).unwrap();
+    let sock = b.dir.join("console.sock");
+    let _listener = UnixListener::bind(&sock).unwrap();
+    let out = b.tong(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("refusing to mount the console"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}

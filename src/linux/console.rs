@@ -34,13 +34,7 @@ pub fn setup(socket: BorrowedFd, size: Option<(u16, u16)>, mount_console: bool) 
         sys::set_winsize(slave.as_fd(), rows, cols).ctx("set console size")?;
     }
     if mount_console {
-        let root = open(
-            "/",
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx("open /")?;
-        let target = resolve(root.as_fd(), Path::new("/dev/console"), Create::File)?;
+        let target = console_target()?;
         mount(
             Some(name.as_str()),
             fd_path(target.as_fd()).as_str(),
@@ -66,6 +60,49 @@ pub fn setup(socket: BorrowedFd, size: Option<(u16, u16)>, mount_console: bool) 
     nix::unistd::dup2_stderr(&slave).ctx("dup pty to stderr")?;
     sys::set_controlling_tty(slave.as_fd()).ctx("set controlling terminal")?;
     Ok(())
+}
+
+/// The /dev/console to bind the pty over. Its last component is never
+/// followed: a symlink planted there (say to /proc/sysrq-trigger) would have
+/// the bind land on that file instead (CVE-2025-52565).
+fn console_target() -> Result<std::os::fd::OwnedFd> {
+    use nix::errno::Errno;
+    use nix::sys::stat::{fstat, SFlag};
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /")?;
+    let dev = resolve(root.as_fd(), Path::new("/dev"), Create::Dir)?;
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::openat(dev.as_fd(), "console", flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => {
+            nix::fcntl::openat(
+                dev.as_fd(),
+                "console",
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .ctx("create /dev/console")?;
+            nix::fcntl::openat(dev.as_fd(), "console", flags, Mode::empty())
+                .ctx("open /dev/console")?
+        }
+        Err(e) => return Err(Error::sys("open /dev/console", e)),
+    };
+    let st = fstat(fd.as_fd()).ctx("stat /dev/console")?;
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::new(
+            "/dev/console in the container is not a file or character device (a symlink?); refusing to mount the console over it",
+        ));
+    }
+    Ok(fd)
 }
 
 /// Connects to an engine's console socket.

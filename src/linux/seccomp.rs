@@ -53,17 +53,16 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
         f.add_arch(arch)
             .map_err(|e| err(format!("{AT}/architectures/{i}"), &name, e))?;
     }
+    // Flags are passed to seccomp(2) by [`load`] itself (see [`filter_flags`]);
+    // here they are only checked, so libseccomp's version does not limit them.
     for (i, flag) in s.flags().iter().flatten().enumerate() {
         let name = json_name(flag);
-        let at = format!("{AT}/flags/{i}");
-        match name.as_str() {
-            "SECCOMP_FILTER_FLAG_LOG" => f.set_ctl_log(true).map(|_| ()),
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => f.set_ctl_ssb(true).map(|_| ()),
-            "SECCOMP_FILTER_FLAG_TSYNC" => f.set_ctl_tsync(true).map(|_| ()),
-            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => f.set_ctl_waitkill(true).map(|_| ()),
-            other => return Err(Error::field(at, format!("seccomp: unknown flag {other:?}"))),
+        if flag_bit(&name).is_none() {
+            return Err(Error::field(
+                format!("{AT}/flags/{i}"),
+                format!("seccomp: unknown flag {name:?}"),
+            ));
         }
-        .map_err(|e| err(format!("{AT}/flags/{i}"), &name, e))?;
     }
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let at = format!("{AT}/syscalls/{i}");
@@ -109,17 +108,21 @@ pub struct Program {
     pub flags: u32,
 }
 
+fn flag_bit(name: &str) -> Option<u32> {
+    Some(match name {
+        "SECCOMP_FILTER_FLAG_TSYNC" => 1,
+        "SECCOMP_FILTER_FLAG_LOG" => 2,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => 4,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => 32,
+        _ => return None,
+    })
+}
+
 fn filter_flags(s: &LinuxSeccomp) -> u32 {
     s.flags()
         .iter()
         .flatten()
-        .map(|f| match json_name(f).as_str() {
-            "SECCOMP_FILTER_FLAG_TSYNC" => 1,
-            "SECCOMP_FILTER_FLAG_LOG" => 2,
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => 4,
-            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => 32,
-            _ => 0,
-        })
+        .filter_map(|f| flag_bit(&json_name(f)))
         .fold(0, |a, b| a | b)
 }
 
@@ -154,7 +157,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
         .map_err(|e| err(AT, "read compiled filter", e))?;
     let mut flags = filter_flags(s);
     if uses_notify(s) {
-        flags |= NEW_LISTENER;
+        // TSYNC and a listener are exclusive, and a single-threaded process
+        // has nothing to sync.
+        flags = (flags | NEW_LISTENER) & !1;
+    } else {
+        // Only meaningful with a listener; the kernel refuses it otherwise.
+        flags &= !32;
     }
     Ok(Program { bytes, flags })
 }
