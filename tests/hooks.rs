@@ -101,17 +101,7 @@ fn failing_poststart_and_poststop_only_warn() {
     let b = Bundle::new("hookwarn", "true");
     let fail = json!({"path": "/bin/false", "args": ["false"]});
     b.edit(|c| c["hooks"] = json!({"poststart": [fail.clone()], "poststop": [fail]}));
-    let log = b.dir.join("log.json");
-    let out = b.tong(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "run",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
+    let (out, log) = b.run_logged(&[], "log.json");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
     let warnings: Vec<serde_json::Value> = log_entries(&log)

@@ -318,18 +318,7 @@ fn kill_all_signals_every_process() {
 #[test]
 fn debug_logs_setup_stages() {
     let b = Bundle::new("debug", "true");
-    let log = b.dir.join("debug.log");
-    let out = b.tong(&[
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "run",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
+    let (out, log) = b.run_logged(&["--debug"], "debug.log");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
     for stage in ["parse", "cgroup", "clone", "mounts", "pivot"] {

@@ -129,16 +129,7 @@ fn compiled_filters_are_cached_and_verified() {
         json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]),
     );
     let run = |n: usize| -> (String, String) {
-        let log = b.dir.join(format!("debug{n}.log"));
-        let out = b.tong(&[
-            "--debug",
-            "--log",
-            log.to_str().unwrap(),
-            "run",
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &b.id,
-        ]);
+        let (out, log) = b.run_logged(&["--debug"], &format!("debug{n}.log"));
         assert!(out.status.success(), "{}", stderr(&out));
         (stdout(&out), std::fs::read_to_string(&log).unwrap())
     };

@@ -272,3 +272,24 @@ pub fn log_entries(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+impl Bundle {
+    /// `tong [GLOBAL…] --log <file> --log-format json run` of this bundle;
+    /// returns the output and the log's path.
+    pub fn run_logged(&self, global: &[&str], name: &str) -> (Output, PathBuf) {
+        let log = self.dir.join(name);
+        let mut args: Vec<&str> = global.to_vec();
+        let l = log.to_str().unwrap().to_owned();
+        args.extend([
+            "--log",
+            l.as_str(),
+            "--log-format",
+            "json",
+            "run",
+            "--bundle",
+            self.dir.to_str().unwrap(),
+            &self.id,
+        ]);
+        (self.tong(&args), log)
+    }
+}
