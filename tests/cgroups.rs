@@ -303,6 +303,14 @@ fn device_bpf_program_is_enforced_by_the_kernel() {
         .expect("a cgroup2 mount");
     let dir = unified.join(format!("tong-test-bpf-{}", std::process::id()));
     std::fs::create_dir(&dir).unwrap();
+    // Removed even when an assertion fails (the process in it has exited by then).
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
     let rules: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(json!([
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}
@@ -323,7 +331,6 @@ fn device_bpf_program_is_enforced_by_the_kernel() {
         .map(|l| l.unwrap())
         .collect();
     child.wait().unwrap();
-    std::fs::remove_dir(&dir).unwrap();
     assert_eq!(lines, ["null-open", "zero-denied"]);
     // The full rule list a default container gets passes the verifier too.
     let full = tong::linux::cgroups::resources::device_rules(&rules[..1], &[]);
