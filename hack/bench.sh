@@ -17,18 +17,18 @@ if [ -z "${TONG_BENCH_INNER:-}" ]; then
   for p in runc crun time strace; do
     dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun time strace >/dev/null; break; }
   done
-  cargo build --release -q
+  tong=$(bash hack/build-static.sh)
   rm -rf "$work"; mkdir -p "$work"
-  bash hack/mkbundle.sh "$work/bundle" target/release/tong >/dev/null
+  bash hack/mkbundle.sh "$work/bundle" "$tong" >/dev/null
   python3 - "$work/bundle/config.json" <<'PY'
 import json, sys
 p = sys.argv[1]; c = json.load(open(p))
 c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"), indent=2)
 PY
-  rts=("$@"); [ ${#rts[@]} -gt 0 ] || rts=("$PWD/target/release/tong" /usr/sbin/runc "$(command -v crun)")
+  rts=("$@"); [ ${#rts[@]} -gt 0 ] || rts=("$tong" /usr/sbin/runc "$(command -v crun)")
   echo "# tong on the untouched hybrid host"
-  TONG_BENCH_INNER=hybrid TONG_BENCH_ONLY_RUN=1 bash "$0" "$PWD/target/release/tong"
+  TONG_BENCH_INNER=hybrid TONG_BENCH_ONLY_RUN=1 bash "$0" "$tong"
   echo
   echo "# all runtimes, pure cgroup v1 (private mount namespace, unified unmounted)"
   exec unshare -m --propagation private env TONG_BENCH_INNER=v1 bash -c 'umount /sys/fs/cgroup/unified && exec bash "$0" "$@"' "$0" "${rts[@]}"
