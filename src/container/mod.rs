@@ -403,7 +403,7 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
 
 pub fn state(ctx: &Ctx, id: &str) -> Result<StateOut> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = dir.load_state()?;
     Ok(state_out(&dir.path, &s))
 }
 
@@ -426,7 +426,7 @@ pub fn list(ctx: &Ctx) -> Result<Vec<StateOut>> {
 /// `kill`: a pidfd makes sure the signal reaches our init and no recycled pid.
 pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = dir.load_state()?;
     if all {
         if live_pid(&s).is_none() && cgroups::procs(&s.cgroup_dirs)?.is_empty() {
             return Err(Error::new("container not running"));
@@ -773,7 +773,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
 /// `pause`: freezes every process of a running container.
 pub fn pause(ctx: &Ctx, id: &str) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = dir.load_state()?;
     match status_of(&dir.path, &s).0 {
         Status::Running => cgroups::freeze(&s.cgroup_dirs, true),
         Status::Paused => Ok(()),
@@ -784,7 +784,7 @@ pub fn pause(ctx: &Ctx, id: &str) -> Result<()> {
 /// `resume`: thaws a paused container.
 pub fn resume(ctx: &Ctx, id: &str) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = dir.load_state()?;
     match status_of(&dir.path, &s).0 {
         Status::Paused => cgroups::freeze(&s.cgroup_dirs, false),
         Status::Stopped => Err(Error::new("container not running")),
@@ -826,7 +826,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
 /// The host pids of every process in the container.
 pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = dir.load_state()?;
     if status_of(&dir.path, &s).0 == Status::Stopped {
         return Err(Error::new("container not running"));
     }
@@ -835,7 +835,7 @@ pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
 
 /// What `events` watches: the cgroup directories and a pidfd of the init.
 pub fn event_source(ctx: &Ctx, id: &str) -> Result<(Vec<PathBuf>, OwnedFd)> {
-    let s = Dir::open(&ctx.root, id)?.load()?;
+    let s = Dir::open(&ctx.root, id)?.load_state()?;
     let pidfd = open_pidfd(&s)?;
     Ok((s.cgroup_dirs, pidfd))
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub const FIFO: &str = "exec.fifo";
 const STATE: &str = "state.json";
+const CONFIG: &str = "config.json";
 const LOCK: &str = "lock";
 
 /// What tong remembers about a container between invocations.
@@ -31,8 +32,9 @@ pub struct Saved {
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
     pub oci_version: String,
-    /// The bundle's config, kept for poststart/poststop hooks.
-    #[serde(default)]
+    /// The bundle's config (hooks, exec, update need it). Kept in its own
+    /// file so `state` and `list` don't parse it.
+    #[serde(skip)]
     pub config: serde_json::Value,
 }
 
@@ -106,14 +108,31 @@ impl Dir {
         Ok(Dir { path, _lock: lock })
     }
 
-    pub fn load(&self) -> Result<Saved> {
+    /// The state without the config: all `state`, `list`, `kill` need.
+    pub fn load_state(&self) -> Result<Saved> {
         let bytes = std::fs::read(self.path.join(STATE)).ctx("read state.json")?;
         serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("corrupt state.json: {e}")))
     }
 
-    /// Writes state.json atomically (a reader never sees half a file).
+    /// The state with the container's config.
+    pub fn load(&self) -> Result<Saved> {
+        let mut s = self.load_state()?;
+        let bytes = std::fs::read(self.path.join(CONFIG)).ctx("read the saved config.json")?;
+        s.config = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::new(format!("corrupt saved config.json: {e}")))?;
+        Ok(s)
+    }
+
+    /// Writes state.json and the config atomically (a reader never sees half a file).
     pub fn save(&self, s: &Saved) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
+        let config = serde_json::to_vec(&s.config).map_err(|e| Error::new(e.to_string()))?;
+        self.write_atomic(CONFIG, &config)?;
+        let bytes = serde_json::to_vec(s).map_err(|e| Error::new(e.to_string()))?;
+        self.write_atomic(STATE, &bytes)
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -121,10 +140,9 @@ impl Dir {
             .custom_flags(libc::O_CLOEXEC)
             .mode(0o600)
             .open(&tmp)
-            .ctx("write state.json")?;
-        let bytes = serde_json::to_vec(s).map_err(|e| Error::new(e.to_string()))?;
-        f.write_all(&bytes).ctx("write state.json")?;
-        std::fs::rename(&tmp, self.path.join(STATE)).ctx("rename state.json")?;
+            .ctx(format!("write {name}"))?;
+        f.write_all(bytes).ctx(format!("write {name}"))?;
+        std::fs::rename(&tmp, self.path.join(name)).ctx(format!("rename {name}"))?;
         Ok(())
     }
 
