@@ -76,20 +76,33 @@ pub struct StateOut {
 /// A zombie counts as stopped: it will never run again.
 fn live_pid(s: &Saved) -> Option<Pid> {
     let pid = Pid::from_raw(s.pid);
-    if s.pid <= 0 || process::start_time(pid) != Some(s.start_time) {
+    if s.pid <= 0 {
         return None;
     }
-    match process::proc_state(pid) {
-        Some('Z') | Some('X') | Some('x') | None => None,
-        Some(_) => Some(pid),
+    match process::stat(pid) {
+        Some((state, start)) if start == s.start_time && !matches!(state, 'Z' | 'X' | 'x') => {
+            Some(pid)
+        }
+        _ => None,
     }
 }
 
+/// Only the freezer's directory is read: v1's `freezer` hierarchy, or the
+/// v2 directory when the host has no v1 freezer.
 fn is_frozen(dirs: &[PathBuf]) -> bool {
-    dirs.iter().any(|d| {
-        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-            || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-    })
+    let is_freezer = |c: &std::ffi::OsStr| {
+        c.to_str()
+            .is_some_and(|c| c.split(',').any(|x| x == "freezer"))
+    };
+    let v1 = dirs.iter().find(|d| d.iter().any(is_freezer));
+    match v1 {
+        Some(d) => {
+            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+        }
+        None => dirs.iter().any(|d| {
+            std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        }),
+    }
 }
 
 pub fn status_of(dir: &Path, s: &Saved) -> (Status, Option<Pid>) {

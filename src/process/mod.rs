@@ -292,17 +292,23 @@ pub(crate) fn report_and_exit(ch: &Channel, r: Result<Spawned>) -> ! {
 /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
 /// With the pid it names a process uniquely.
 pub fn start_time(pid: Pid) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
-    let (_, rest) = s.rsplit_once(')')?;
-    // After the comm: state is field 3, starttime field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    stat(pid).map(|(_, t)| t)
 }
 
 /// The process state letter from /proc/<pid>/stat (`Z` for a zombie).
 pub fn proc_state(pid: Pid) -> Option<char> {
+    stat(pid).map(|(c, _)| c)
+}
+
+/// State letter and start time from one read of /proc/<pid>/stat.
+pub fn stat(pid: Pid) -> Option<(char, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
     let (_, rest) = s.rsplit_once(')')?;
-    rest.split_whitespace().next()?.chars().next()
+    // After the comm: state is field 3, starttime field 22.
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 
 #[cfg(test)]
