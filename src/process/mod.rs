@@ -70,6 +70,9 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         .as_ref()
         .and_then(|l| l.time_offsets().as_ref())
         .filter(|t| !t.is_empty());
+    // Init is cloned directly unless namespaces must be joined or time offsets
+    // set first; then an intermediate clones it.
+    let direct = joins.is_empty() && time_offsets.is_none();
     let (parent, child) = sync::pair()?;
     let t = Instant::now();
     // On cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP), so
@@ -88,11 +91,7 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         )
         .ok()
     });
-    let flags = if joins.is_empty() && time_offsets.is_none() {
-        new_flags.bits() as u64
-    } else {
-        0
-    };
+    let flags = if direct { new_flags.bits() as u64 } else { 0 };
     let (forked, into_cgroup) = match v2_fd
         .as_ref()
         .map(|fd| sys::clone3_fork(flags, Some(fd.as_fd())))
@@ -106,7 +105,7 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
     };
     let sys::Forked::Parent { pid, pidfd } = forked else {
         drop(parent);
-        if joins.is_empty() && time_offsets.is_none() {
+        if direct {
             init::run(o, &child)
         } else {
             intermediate(o, child, &joins, new_flags, time_offsets)
@@ -114,7 +113,7 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
     };
     drop(child);
     drop(joins);
-    let (pid, pidfd) = if pid_is_init(&o.bundle.spec) {
+    let (pid, pidfd) = if direct {
         (pid, pidfd)
     } else {
         // The intermediate reports init's pid and pidfd, then exits.
@@ -149,18 +148,6 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         return Err(e);
     }
     Ok(spawned)
-}
-
-fn pid_is_init(spec: &oci_spec::runtime::Spec) -> bool {
-    let joins = crate::spec::namespaces(spec)
-        .iter()
-        .any(|(_, _, p)| p.is_some());
-    let offsets = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.time_offsets().as_ref())
-        .is_some_and(|t| !t.is_empty());
-    !joins && !offsets
 }
 
 /// The runtime's side of the protocol.
@@ -295,11 +282,6 @@ pub fn start_time(pid: Pid) -> Option<u64> {
     stat(pid).map(|(_, t)| t)
 }
 
-/// The process state letter from /proc/<pid>/stat (`Z` for a zombie).
-pub fn proc_state(pid: Pid) -> Option<char> {
-    stat(pid).map(|(c, _)| c)
-}
-
 /// State letter and start time from one read of /proc/<pid>/stat.
 pub fn stat(pid: Pid) -> Option<(char, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
@@ -319,6 +301,8 @@ mod tests {
     fn own_start_time_and_state() {
         let me = Pid::this();
         assert!(start_time(me).is_some());
-        assert!(proc_state(me).is_some());
+        let (state, start) = stat(me).unwrap();
+        assert!(state.is_ascii_uppercase(), "{state}");
+        assert_eq!(start_time(me), Some(start));
     }
 }
