@@ -65,14 +65,17 @@ pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bo
         // Init may be a grandchild (joined namespaces); it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let terminal = !detach && o.console_socket.is_none() && config_wants_terminal(&o.bundle);
-    let (ours, theirs) = if terminal {
+    // In the foreground tong proxies a terminal itself; create says whether
+    // the config asks for one (a spare socketpair costs less than reading the
+    // config twice).
+    let (ours, theirs) = if !detach && o.console_socket.is_none() {
         let (a, b) = std::os::unix::net::UnixStream::pair().ctx("socketpair")?;
         (Some(a), Some(b))
     } else {
         (None, None)
     };
-    let pid = container::create_with_console(ctx, o, theirs)?;
+    let (pid, terminal) = container::create_with_console(ctx, o, theirs)?;
+    let ours = ours.filter(|_| terminal);
     let pidfd = sys::pidfd_open(pid).ctx("pidfd_open container init");
     let mask = forwarded_set();
     if !detach {
@@ -117,13 +120,6 @@ pub fn exec(
     let mask = forwarded_set();
     mask.thread_block().ctx("block signals")?;
     wait_forwarding(spawned.pid, spawned.pidfd.as_fd(), &mask)
-}
-
-fn config_wants_terminal(bundle: &std::path::Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v["process"]["terminal"] == true)
 }
 
 /// Restores the terminal's settings when dropped.

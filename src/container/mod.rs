@@ -172,16 +172,17 @@ impl Undo {
 
 /// `create`: everything up to the point where init waits for `start`.
 pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
-    create_with_console(ctx, o, None)
+    create_with_console(ctx, o, None).map(|(pid, _)| pid)
 }
 
-/// `create` where the caller holds the other end of the console socket
-/// (`run` with a terminal proxies the pty itself).
+/// `create` where the caller holds the other end of a console socket
+/// (`run` proxies the pty itself). Also says whether the config asked for a
+/// terminal, i.e. whether the pty master will arrive on that socket.
 pub fn create_with_console(
     ctx: &Ctx,
     o: &CreateOpts,
     console: Option<std::os::unix::net::UnixStream>,
-) -> Result<Pid> {
+) -> Result<(Pid, bool)> {
     let t = Instant::now();
     let mut bundle = Bundle::load(&o.bundle)?;
     logging::stage("parse", t);
@@ -233,7 +234,7 @@ pub fn create_with_console(
     };
     let r = create_in(ctx, &bundle, o, &dir, &mut undo, console, seccomp.as_ref());
     match r {
-        Ok(pid) => Ok(pid),
+        Ok(pid) => Ok((pid, terminal)),
         Err(e) => {
             undo.dir = Some(dir);
             undo.run();
