@@ -222,16 +222,7 @@ fn go_style_flags_and_version() {
 #[test]
 fn json_log_carries_runc_words() {
     let b = Bundle::new("jsonlog", "true");
-    let log = b.dir.join("log.json");
-    let out = b.tong(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "kill",
-        "nonexistent-ctr",
-        "KILL",
-    ]);
+    let (out, log) = b.tong_logged("log.json", &["kill", "nonexistent-ctr", "KILL"]);
     assert_eq!(out.status.code(), Some(1));
     let last = log_entries(&log).pop().unwrap();
     assert_eq!(last["level"], "error");
@@ -243,17 +234,10 @@ fn json_log_carries_runc_words() {
 fn nonexistent_executable_names_cause() {
     let b = Bundle::new("noexe", "true");
     b.edit(|c| c["process"]["args"] = serde_json::json!(["/bin/no-such-binary"]));
-    let log = b.dir.join("log.json");
-    let out = b.tong(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "create",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
+    let (out, log) = b.tong_logged(
+        "log.json",
+        &["create", "--bundle", b.dir.to_str().unwrap(), &b.id],
+    );
     assert_eq!(out.status.code(), Some(1));
     let last = log_entries(&log).pop().unwrap();
     let msg = last["msg"].as_str().unwrap();

@@ -274,22 +274,20 @@ pub fn log_entries(path: &Path) -> Vec<Value> {
 }
 
 impl Bundle {
-    /// `tong [GLOBAL…] --log <file> --log-format json run` of this bundle;
-    /// returns the output and the log's path.
-    pub fn run_logged(&self, global: &[&str], name: &str) -> (Output, PathBuf) {
+    /// `tong --log <dir>/<name> --log-format json ARGS…`; returns the output
+    /// and the log's path.
+    pub fn tong_logged(&self, name: &str, args: &[&str]) -> (Output, PathBuf) {
         let log = self.dir.join(name);
-        let mut args: Vec<&str> = global.to_vec();
         let l = log.to_str().unwrap().to_owned();
-        args.extend([
-            "--log",
-            l.as_str(),
-            "--log-format",
-            "json",
-            "run",
-            "--bundle",
-            self.dir.to_str().unwrap(),
-            &self.id,
-        ]);
-        (self.tong(&args), log)
+        let mut all = vec!["--log", l.as_str(), "--log-format", "json"];
+        all.extend_from_slice(args);
+        (self.tong(&all), log)
+    }
+
+    /// `tong [GLOBAL…] --log … run` of this bundle (see [`Bundle::tong_logged`]).
+    pub fn run_logged(&self, global: &[&str], name: &str) -> (Output, PathBuf) {
+        let mut args: Vec<&str> = global.to_vec();
+        args.extend(["run", "--bundle", self.dir.to_str().unwrap(), &self.id]);
+        self.tong_logged(name, &args)
     }
 }
