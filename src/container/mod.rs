@@ -290,7 +290,7 @@ fn create_in(
             l.devices().as_deref().unwrap_or(&[]),
         );
         r.set_devices(Some(rules));
-        cgroups::apply(&dirs, &r)?;
+        cgroups::apply_in(&hier, &dirs, &r)?;
     }
     logging::stage("cgroup", t);
 
