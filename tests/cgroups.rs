@@ -158,11 +158,28 @@ fn ps_lists_the_containers_processes() {
     let b = Bundle::new("ps", "sleep 1001 & sleep 1002");
     let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = b.tong(&["ps", "--format", "json", &b.id]);
-    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    // The shell forks and execs both sleeps after `run -d` returns: wait
+    // until ps has seen both (bounded), then check what it reports.
+    let cmdlines = |pids: &[i32]| -> Vec<String> {
+        pids.iter()
+            .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+            .collect()
+    };
+    let mut pids: Vec<i32> = Vec::new();
+    for _ in 0..2000 {
+        let out = b.tong(&["ps", "--format", "json", &b.id]);
+        pids = serde_json::from_slice(&out.stdout).unwrap();
+        if pids.len() == 2
+            && cmdlines(&pids)
+                .iter()
+                .all(|c| c.starts_with("sleep\u{0}100"))
+        {
+            break;
+        }
+        std::thread::yield_now();
+    }
     assert_eq!(pids.len(), 2, "{pids:?}");
-    for p in &pids {
-        let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap();
+    for cmd in cmdlines(&pids) {
         assert!(cmd.starts_with("sleep\u{0}100"), "{cmd:?}");
     }
     let out = b.tong(&["ps", &b.id]);
