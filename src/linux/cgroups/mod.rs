@@ -134,20 +134,34 @@ pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
 
 /// Creates the directories; a cpuset directory inherits its parent's cpus and mems
 /// (v1 refuses tasks in an empty cpuset).
+///
+/// Another runtime may remove an empty shared parent (its last container
+/// went away) between our mkdir of it and our writes into it; the leaf then
+/// does not exist yet, and creating the whole path again is safe.
 pub fn create(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
-        let is_cpuset_v1 = d
-            .ancestors()
-            .find(|a| a.join("cpuset.cpus").exists())
-            .is_some_and(|a| !a.join("cgroup.controllers").exists());
-        if is_cpuset_v1 {
-            create_cpuset_dirs(d)?;
-            fill_cpuset(d)?;
-        } else {
-            std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))?;
+        let mut attempt = 0;
+        loop {
+            match create_one(d) {
+                Err(_) if attempt < 8 && !d.exists() => attempt += 1,
+                r => break r?,
+            }
         }
     }
     Ok(())
+}
+
+fn create_one(d: &Path) -> Result<()> {
+    let is_cpuset_v1 = d
+        .ancestors()
+        .find(|a| a.join("cpuset.cpus").exists())
+        .is_some_and(|a| !a.join("cgroup.controllers").exists());
+    if is_cpuset_v1 {
+        create_cpuset_dirs(d)?;
+        fill_cpuset(d)
+    } else {
+        std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))
+    }
 }
 
 /// Creates missing cpuset directories; the parents we create get
