@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# podman drives tong (--runtime) end to end.
+# A private podman: its own --root/--runroot/--tmpdir and containers.conf in a
+# temp dir, the cgroupfs manager, an image loaded from the archive that
+# hack/mkimage.py builds from busybox-static (no registry).
+#   RUNTIME=/usr/sbin/runc hack/podman-e2e.sh   proves the script on runc.
+# Prints PASS/FAIL per step and "N passed, M failed"; exits non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dpkg -s podman >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null; }
+bash hack/deps.sh
+if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
+work=$(mktemp -d /tmp/tong-podman.XXXXXX)
+pass=0; fail=0
+# Root here lacks CAP_SYS_RESOURCE: podman's default nofile/nproc limits for
+# root (1048576) exceed the host's hard limits, so both are set lower.
+cat > "$work/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+events_logger = "file"
+cgroup_manager = "cgroupfs"
+CONF
+export CONTAINERS_CONF=$work/containers.conf
+P="podman --root $work/root --runroot $work/runroot --tmpdir $work/tmp --storage-driver overlay --runtime $RUNTIME"
+cleanup() {
+  $P rm -af -t 0 >/dev/null 2>&1
+  $P system reset -f >/dev/null 2>&1
+  mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
+  rm -rf "$work"
+  # podman's parent cgroups (libpod_parent), if nothing else uses them.
+  for d in /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done
+  true
+}
+trap cleanup EXIT
+check() { # name, then a command whose success means PASS
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
+}
+img=localhost/tong-busybox:latest
+python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
+check "load a locally built image" $P load -i "$work/busybox.tar"
+R="--network none"
+
+check "run to exit" bash -c "[ \"\$($P run --rm $R $img echo hello)\" = hello ]"
+check "exit status propagated" bash -c "$P run --rm $R $img sh -c 'exit 7'; [ \$? -eq 7 ]"
+check "missing binary is 127" bash -c "$P run --rm $R $img /no/such/binary; [ \$? -eq 127 ]"
+check "env, cwd and user" bash -c "[ \"\$($P run --rm $R -e FOO=bar -w /tmp -u 1000:1000 $img sh -c 'echo \$FOO \$(pwd) \$(id -u):\$(id -g)')\" = 'bar /tmp 1000:1000' ]"
+check "network none: only lo" bash -c "[ \"\$($P run --rm $R $img ls /sys/class/net)\" = lo ]"
+check "read-only rootfs" bash -c "$P run --rm $R --read-only $img sh -c 'touch /x 2>&1' | grep -q 'Read-only file system'"
+check "tty" bash -c "script -qec \"$P run --rm -t $R $img tty\" /dev/null | grep -q /dev/pts/"
+check "detached container with a memory limit" $P run -d --name d1 $R --memory 64m $img sleep 1000
+check "memory limit in the container's cgroup" bash -c "cid=\$($P inspect -f '{{.Id}}' d1); grep -rqx 67108864 /sys/fs/cgroup/memory/libpod_parent/libpod-\$cid/memory.limit_in_bytes /sys/fs/cgroup/libpod_parent/libpod-\$cid/memory.max"
+check "memory limit visible inside" bash -c "$P exec d1 sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null' | grep -qx 67108864"
+check "ps shows it running" bash -c "$P ps --format '{{.Names}} {{.Status}}' | grep -q '^d1 Up'"
+check "exec" bash -c "[ \"\$($P exec d1 sh -c 'echo in-exec')\" = in-exec ]"
+check "exec status" bash -c "$P exec d1 sh -c 'exit 5'; [ \$? -eq 5 ]"
+check "exec -t" bash -c "script -qec \"$P exec -t d1 tty\" /dev/null | grep -q /dev/pts/"
+check "exec sees init's pid namespace" bash -c "$P exec d1 ps -o pid,args | grep -q '^ *1 sleep 1000'"
+check "pause" bash -c "$P pause d1 && [ \"\$($P inspect -f '{{.State.Status}}' d1)\" = paused ]"
+check "unpause" bash -c "$P unpause d1 && [ \"\$($P inspect -f '{{.State.Status}}' d1)\" = running ]"
+check "stop" bash -c "$P stop -t 1 d1 && [ \"\$($P inspect -f '{{.State.Status}}' d1)\" = exited ]"
+check "start again" bash -c "$P start d1 && [ \"\$($P inspect -f '{{.State.Status}}' d1)\" = running ]"
+check "rm -f" bash -c "$P rm -f -t 0 d1 && ! $P container exists d1"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
