@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Builds an OCI image archive (docker-archive-free, `ctr image import`able)
-from Debian's busybox-static: one layer with busybox and its applet links.
+"""Builds an image archive from Debian's busybox-static: one layer with busybox
+and its applet links. It is an OCI layout (`ctr image import`, `podman load`)
+that also carries docker's manifest.json (`docker load`).
 Usage: mkimage.py OUT.tar [NAME:TAG]"""
 import gzip, hashlib, io, json, os, subprocess, sys, tarfile
 
@@ -49,6 +50,8 @@ with tarfile.open(out, "w") as t:
         ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
     add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
     add("index.json", index)
+    add("manifest.json", json.dumps([{"Config": "blobs/sha256/" + config_digest, "RepoTags": [ref],
+                                      "Layers": ["blobs/sha256/" + layer_digest]}]).encode())
     for dg, data in [(layer_digest, gz), (config_digest, config), (manifest_digest, manifest)]:
         add("blobs/sha256/" + dg, data)
 print(out)

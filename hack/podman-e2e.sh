@@ -12,6 +12,9 @@ bash hack/deps.sh
 if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
 work=$(mktemp -d /tmp/tong-podman.XXXXXX)
 pass=0; fail=0
+# podman also keeps a blob cache and netavark a run dir in fixed places:
+# removed at the end when this script created them.
+ours=(); for p in /var/lib/containers /run/containers; do [ -e "$p" ] || ours+=("$p"); done
 # Root here lacks CAP_SYS_RESOURCE: podman's default nofile/nproc limits for
 # root (1048576) exceed the host's hard limits, so both are set lower.
 cat > "$work/containers.conf" <<CONF
@@ -20,6 +23,8 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 events_logger = "file"
 cgroup_manager = "cgroupfs"
+[network]
+network_config_dir = "$work/networks"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
 P="podman --root $work/root --runroot $work/runroot --tmpdir $work/tmp --storage-driver overlay --runtime $RUNTIME"
@@ -27,9 +32,9 @@ cleanup() {
   $P rm -af -t 0 >/dev/null 2>&1
   $P system reset -f >/dev/null 2>&1
   mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
-  rm -rf "$work"
+  rm -rf "$work" "${ours[@]}"
   # podman's parent cgroups (libpod_parent), if nothing else uses them.
-  for d in /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done
   true
 }
 trap cleanup EXIT
