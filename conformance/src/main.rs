@@ -1,0 +1,169 @@
+//! The OCI conformance runner: for each case, a bundle (busybox rootfs plus
+//! the static checker), the case's config.json, and the runtime driven
+//! through create / start / state / kill / delete. Reports TAP and a final
+//! `N passed, M failed, K skipped` line; exits 1 when a case failed.
+
+mod cases;
+mod harness;
+
+use clap::Parser;
+use harness::{Ctx, Env};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The static checker, built by build.rs.
+const CHECKER: &[u8] = include_bytes!(env!("CONFORMANCE_CHECKER"));
+
+#[derive(Parser)]
+#[command(about = "Spec-driven OCI runtime conformance suite")]
+struct Args {
+    /// The runtime binary (runc's command line).
+    #[arg(long)]
+    runtime: PathBuf,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// List the cases with their citations and exit.
+    #[arg(long)]
+    list: bool,
+    /// Also run the cases marked skipped (they have no oracle here): to
+    /// explore, not to judge.
+    #[arg(long)]
+    run_skipped: bool,
+    /// Where bundles and the runtime's state go (a fresh temp dir if unset).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+fn ns_links() -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for t in ["pid", "net", "ipc", "uts", "mnt", "cgroup", "user", "time"] {
+        if let Ok(l) = std::fs::read_link(format!("/proc/self/ns/{t}")) {
+            m.insert(t.into(), l.to_string_lossy().into_owned().into());
+        }
+    }
+    m.into()
+}
+
+fn run_case(env: &Env, case: &cases::Case, run_skipped: bool) -> Outcome {
+    if let Some(why) = case.skip.filter(|_| !run_skipped) {
+        return Outcome::Skip(why.to_string());
+    }
+    let mut ctx = match Ctx::new(env, &case.name) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Fail(format!("bundle: {e}")),
+    };
+    let r = (case.body)(&mut ctx);
+    ctx.cleanup();
+    match r {
+        Ok(()) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let all = cases::all();
+    let selected: Vec<&cases::Case> = all
+        .iter()
+        .filter(|c| {
+            args.filter
+                .as_ref()
+                .is_none_or(|f| c.name.contains(f.as_str()))
+        })
+        .collect();
+    if args.list {
+        for c in &selected {
+            println!("{}\t{}", c.name, c.cite);
+        }
+        return;
+    }
+    let work = args.workdir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("conformance.{}", std::process::id()))
+    });
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        eprintln!("conformance: mkdir {}: {e}", work.display());
+        std::process::exit(1);
+    }
+    let checker = work.join("checker");
+    if let Err(e) = std::fs::write(&checker, CHECKER).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&checker, std::fs::Permissions::from_mode(0o755))
+    }) {
+        eprintln!("conformance: write the checker: {e}");
+        std::process::exit(1);
+    }
+    let runtime = std::fs::canonicalize(&args.runtime).unwrap_or(args.runtime.clone());
+    let env = Env {
+        runtime,
+        state_root: work.join("state"),
+        work: work.clone(),
+        checker,
+        host_ns: ns_links(),
+    };
+
+    println!("1..{}", selected.len());
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Outcome>>> = selected.iter().map(|_| Mutex::new(None)).collect();
+    let printed = Mutex::new(0usize);
+    let print_ready = || {
+        let mut p = printed.lock().unwrap_or_else(|e| e.into_inner());
+        while *p < selected.len() {
+            let r = results[*p].lock().unwrap_or_else(|e| e.into_inner());
+            let Some(o) = r.as_ref() else { break };
+            let c = selected[*p];
+            match o {
+                Outcome::Pass => println!("ok {} - {} # {}", *p + 1, c.name, c.cite),
+                Outcome::Fail(e) => {
+                    println!("not ok {} - {} # {}\n  # {}", *p + 1, c.name, c.cite, e)
+                }
+                Outcome::Skip(w) => println!("ok {} - {} # SKIP {}", *p + 1, c.name, w),
+            }
+            drop(r);
+            *p += 1;
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= selected.len() {
+                    break;
+                }
+                let o = run_case(&env, selected[i], args.run_skipped);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+                print_ready();
+            });
+        }
+    });
+    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+    for r in &results {
+        match r.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(Outcome::Pass) => pass += 1,
+            Some(Outcome::Skip(_)) => skip += 1,
+            _ => fail += 1,
+        }
+    }
+    for c in harness::cgroup_controllers() {
+        let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(c).join("conformance"));
+    }
+    if args.workdir.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    println!(
+        "# {}: {pass} passed, {fail} failed, {skip} skipped",
+        args.runtime.display()
+    );
+    println!("{pass} passed, {fail} failed, {skip} skipped");
+    std::process::exit(i32::from(fail > 0));
+}
