@@ -237,6 +237,27 @@ fn bad_resource_value_names_the_field() {
 }
 
 #[test]
+fn setting_for_an_absent_controller_is_an_error() {
+    // This host mounts no net_cls hierarchy (and cgroup2 has none): the
+    // setting cannot be applied, so create must fail instead of dropping it.
+    let b = Bundle::new("netcls", "cat /proc/self/cgroup");
+    b.edit(|c| c["linux"]["resources"] = json!({"network": {"classID": 1048577}}));
+    if std::path::Path::new("/sys/fs/cgroup/net_cls").is_dir() {
+        b.run_ok();
+        return;
+    }
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("net_cls is not available")
+            && stderr(&out).contains("/linux/resources/network"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
 fn paused_container_can_be_force_deleted() {
     let b = Bundle::new("delpaused", "sleep 1000 & sleep 1000");
     let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);

@@ -363,6 +363,9 @@ pub fn apply_in(
             .map(|(_, d)| *d)
     };
     let mut writes = resources::v1_writes(r);
+    if !s.v1.is_empty() {
+        refuse_unavailable(&s, &writes)?;
+    }
     if let Some(d) = on_v1("memory") {
         order_memsw(d, &mut writes);
     }
@@ -395,6 +398,33 @@ pub fn apply_in(
             if s.v1.is_empty() || available.split_whitespace().any(|a| a == ctrl) {
                 write_file(d, &file, &value, ctrl)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A setting whose controller the host has on neither v1 nor (hybrid) v2
+/// cannot be applied: the spec wants an error, not a silent drop.
+fn refuse_unavailable(s: &Split, writes: &[resources::Write]) -> Result<()> {
+    let v2_available = s
+        .v2
+        .and_then(|(_, mountpoint)| std::fs::read_to_string(mountpoint.join("cgroup.controllers")).ok())
+        .unwrap_or_default();
+    for (ctrl, _, _) in writes {
+        if s.v1.iter().any(|(cs, _)| cs.iter().any(|c| c == ctrl)) {
+            continue;
+        }
+        let on_v2 = match *ctrl {
+            "net_cls" | "net_prio" => None,
+            "blkio" => Some("io"),
+            "cpuacct" => Some("cpu"),
+            other => Some(other),
+        };
+        if !on_v2.is_some_and(|c| v2_available.split_whitespace().any(|a| a == c)) {
+            return Err(Error::field(
+                format!("/linux/resources/{}", section(ctrl)),
+                format!("cgroup controller {ctrl} is not available on this host"),
+            ));
         }
     }
     Ok(())
