@@ -468,3 +468,25 @@ fn rootless_as_unprivileged_user() {
     assert_eq!(lines[1], ["0", "65534", "1"], "{text}");
     b.assert_nothing_left();
 }
+
+#[test]
+fn personality_sets_the_execution_domain() {
+    let b = Bundle::new("pers32", "uname -m");
+    b.edit(|c| c["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"}));
+    assert_eq!(b.run_ok(), "i686\n");
+    let b = Bundle::new("pers64", "uname -m");
+    b.edit(|c| c["linux"]["personality"] = serde_json::json!({"domain": "LINUX"}));
+    assert_eq!(b.run_ok(), "x86_64\n");
+    let b = Bundle::new("persflags", "true");
+    b.edit(|c| {
+        c["linux"]["personality"] = serde_json::json!({"domain": "LINUX", "flags": ["NOSUCH"]})
+    });
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/linux/personality/flags"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}

@@ -181,6 +181,9 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
             .map(|b| (b.height() as u16, b.width() as u16));
         crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
     }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        set_personality(p)?;
+    }
     let seccomp = o.seccomp;
     let exec = confine(
         process,
@@ -241,6 +244,26 @@ pub fn confine(
     // With no_new_privs the filter goes on last, right before execve.
     exec.filter = filter.filter(|_| nnp && !notify).cloned();
     Ok(exec)
+}
+
+/// The execution domain survives execve, so it is set here for the program.
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use nix::sys::personality::Persona;
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(Error::field(
+            "/linux/personality/flags",
+            "personality flags are not supported",
+        ));
+    }
+    let domain = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    nix::sys::personality::set(Persona::from_bits_retain(domain))
+        .ctx("personality")
+        .map_err(|e| e.at("/linux/personality/domain"))?;
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -406,9 +406,10 @@ pub fn apply_in(
 /// A setting whose controller the host has on neither v1 nor (hybrid) v2
 /// cannot be applied: the spec wants an error, not a silent drop.
 fn refuse_unavailable(s: &Split, writes: &[resources::Write]) -> Result<()> {
-    let v2_available = s
-        .v2
-        .and_then(|(_, mountpoint)| std::fs::read_to_string(mountpoint.join("cgroup.controllers")).ok())
+    let v2_available =
+        s.v2.and_then(|(_, mountpoint)| {
+            std::fs::read_to_string(mountpoint.join("cgroup.controllers")).ok()
+        })
         .unwrap_or_default();
     for (ctrl, _, _) in writes {
         if s.v1.iter().any(|(cs, _)| cs.iter().any(|c| c == ctrl)) {
