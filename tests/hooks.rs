@@ -97,30 +97,57 @@ fn hook_timeout_aborts_cleanly() {
 }
 
 #[test]
-fn failing_poststart_and_poststop_only_warn() {
+fn failing_poststop_only_warns() {
     let b = Bundle::new("hookwarn", "true");
     let fail = json!({"path": "/bin/false", "args": ["false"]});
-    b.edit(|c| c["hooks"] = json!({"poststart": [fail.clone()], "poststop": [fail]}));
+    b.edit(|c| c["hooks"] = json!({"poststop": [fail]}));
     let (out, log) = b.run_logged(&[], "log.json");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
-    let warnings: Vec<serde_json::Value> = log_entries(&log)
-        .into_iter()
-        .filter(|v| v["level"] == "warning")
-        .collect();
     assert!(
-        warnings.iter().any(|w| w["msg"]
-            .as_str()
-            .unwrap()
-            .contains("poststart hook /bin/false failed")),
+        log_entries(&log).iter().any(|w| w["level"] == "warning"
+            && w["msg"]
+                .as_str()
+                .unwrap()
+                .contains("poststop hook /bin/false failed")),
         "{text}"
     );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn failing_poststart_fails_start_and_stops_the_container() {
+    // runtime.md lifecycle step 9: generate an error, stop the container.
+    let b = Bundle::new("hookpoststart", "sleep 1000");
+    let fail = json!({"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-broke >&2; exit 4"]});
+    b.edit(|c| c["hooks"] = json!({"poststart": [fail]}));
+    assert!(b.create().status.success());
+    let out = b.tong(&["start", &b.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("poststart-broke"), "{}", stderr(&out));
+    wait_init_exit(&b);
+    assert_eq!(b.status(), "stopped");
+    assert!(b.tong(&["delete", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
+#[test]
+fn failing_start_container_hook_fails_start() {
+    // runtime.md lifecycle step 7: start reports the error; the program never runs.
+    let b = Bundle::new("hookstartc", "touch /ran");
+    let fail = json!({"path": "/bin/sh", "args": ["sh", "-c", "echo startc-broke >&2; exit 5"]});
+    b.edit(|c| c["hooks"] = json!({"startContainer": [fail]}));
+    assert!(b.create().status.success());
+    let out = b.tong(&["start", &b.id]);
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        warnings.iter().any(|w| w["msg"]
-            .as_str()
-            .unwrap()
-            .contains("poststop hook /bin/false failed")),
-        "{text}"
+        stderr(&out).contains("startContainer hook") && stderr(&out).contains("startc-broke"),
+        "{}",
+        stderr(&out)
     );
+    assert!(!b.rootfs().join("ran").exists());
+    wait_init_exit(&b);
+    assert_eq!(b.status(), "stopped");
+    assert!(b.tong(&["delete", &b.id]).status.success());
     b.assert_nothing_left();
 }

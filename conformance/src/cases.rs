@@ -614,6 +614,14 @@ fn hooks(v: &mut Vec<Case>) {
         Ok(())
     })
     .skip("no oracle: runc 1.1.5 start succeeds although a startContainer hook failed"));
+    v.push(custom("hook-poststart-failure-fails-start", "runtime.md#runtimeLifecycle step 9: if any poststart hook fails, the runtime MUST generate an error, stop the container", |c| {
+        sleeper(c);
+        set(&mut c.config, "/hooks/poststart", json!([failing_hook()]));
+        c.create()?;
+        c.must_fail(&["start", &c.id])?;
+        c.wait_stopped()
+    })
+    .skip("no oracle: runc 1.1.5 runs poststart hooks during create"));
     v.push(custom("hook-poststop-failure-is-a-warning", "runtime.md#runtimeLifecycle step 13: if any poststop hook fails, the runtime MUST log a warning ... continue", |c| {
         c.args(&["true"]);
         set(&mut c.config, "/hooks/poststop", json!([failing_hook()]));

@@ -260,6 +260,11 @@ fn create_in(
         Mode::empty(),
     )
     .ctx("open exec fifo")?;
+    let start_fifo = dir.start_fifo();
+    nix::unistd::mkfifo(&start_fifo, Mode::from_bits_truncate(0o600)).ctx("create start fifo")?;
+    // Read-write: opening never blocks, and init holds a writer until exec.
+    let start_fd: OwnedFd = open(&start_fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx("open start fifo")?;
 
     let t = Instant::now();
     let linux = bundle.spec.linux().as_ref();
@@ -344,6 +349,7 @@ fn create_in(
         bundle,
         seccomp,
         exec_fifo: fifo_fd,
+        start_fifo: start_fd,
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         keyring: (!o.no_new_keyring).then(|| o.id.clone()),
@@ -406,13 +412,63 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
         Err(e) => return Err(Error::sys("open exec fifo", e)),
     };
     std::fs::remove_file(&fifo).ctx("remove exec fifo")?;
+    // Opened before the release, so init's writer is there to wait for.
+    let result = open_start_fifo(&dir)?;
     nix::unistd::write(&fd, &[0u8]).ctx("write exec fifo")?;
     drop(fd);
+    if let Some(r) = result {
+        wait_start_result(r)?;
+    }
     if let Some(h) = hooks_of(&s) {
         let st = hook_state(&s, "running", Some(Pid::from_raw(s.pid)));
-        hooks::run_all_warn(h.poststart().as_ref(), &st, "poststart");
+        // runtime.md: a failing poststart hook is an error that stops the container.
+        if let Err(e) = hooks::run_all(h.poststart().as_ref(), &st, "poststart") {
+            if let Ok(fd) = open_pidfd(&s) {
+                let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            }
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// The start fifo's read end, non-blocking at open (a dead init holds no
+/// writer), blocking for the read. None for containers made before it existed.
+fn open_start_fifo(dir: &Dir) -> Result<Option<OwnedFd>> {
+    let path = dir.start_fifo();
+    let fd = match open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(Error::sys("open start fifo", e)),
+    };
+    let _ = std::fs::remove_file(&path);
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .ctx("start fifo flags")?;
+    Ok(Some(fd))
+}
+
+/// Waits until init has exec'd (EOF, nothing written) or reported why it
+/// could not (a startContainer hook failed, the exec failed).
+fn wait_start_result(fd: OwnedFd) -> Result<()> {
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match nix::unistd::read(&fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => msg.extend_from_slice(&buf[..n]),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read start fifo", e)),
+        }
+    }
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new(String::from_utf8_lossy(&msg).trim().to_string()))
+    }
 }
 
 pub fn state(ctx: &Ctx, id: &str) -> Result<StateOut> {

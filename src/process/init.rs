@@ -33,6 +33,7 @@ pub fn run(o: &InitOptions, ch: &Channel) -> ! {
                 Ok(never) => match never {},
                 Err(e) => {
                     eprintln!("tong: {e}");
+                    let _ = nix::unistd::write(&o.start_fifo, e.to_string().as_bytes());
                     sys::exit_now(127)
                 }
             }

@@ -25,6 +25,9 @@ pub struct InitOptions<'a> {
     pub bundle: &'a Bundle,
     /// Read end of the exec fifo; init waits on it for `start`.
     pub exec_fifo: OwnedFd,
+    /// Held open (read-write) by init until its exec closes it; an error
+    /// written here is what `start` reports.
+    pub start_fifo: OwnedFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     /// The compiled seccomp filter, if the config has a profile.

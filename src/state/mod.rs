@@ -11,6 +11,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const FIFO: &str = "exec.fifo";
+/// Where init tells `start` how the start went: nothing before its exec
+/// closes the fifo, or the error that stopped it.
+pub const START_FIFO: &str = "start.fifo";
 const STATE: &str = "state.json";
 const CONFIG: &str = "config.json";
 const LOCK: &str = "lock";
@@ -148,6 +151,10 @@ impl Dir {
 
     pub fn fifo(&self) -> PathBuf {
         self.path.join(FIFO)
+    }
+
+    pub fn start_fifo(&self) -> PathBuf {
+        self.path.join(START_FIFO)
     }
 
     /// Removes the directory and everything in it.
