@@ -189,6 +189,7 @@ pub fn all() -> Vec<Case> {
     sysctl_masked_readonly(&mut v);
     misc_linux(&mut v);
     seccomp(&mut v);
+    labels(&mut v);
     invalid(&mut v);
     v
 }
@@ -1756,6 +1757,39 @@ fn misc_linux(v: &mut Vec<Case>) {
         );
         v.push(case.skip("no oracle: runc 1.1.5 predates linux.personality"));
     }
+}
+
+fn labels(v: &mut Vec<Case>) {
+    let apparmor = std::path::Path::new("/sys/kernel/security/apparmor").exists();
+    let case = inside(
+        "apparmor-profile",
+        "config.md#configLinuxProcess: apparmorProfile specifies the name of the AppArmor profile for the process",
+        |c| {
+            set(&mut c.config, "/process/apparmorProfile", json!("unconfined"));
+            Ok(())
+        },
+        &["/process/apparmorProfile"],
+    );
+    v.push(if apparmor {
+        case
+    } else {
+        case.skip("this kernel has no AppArmor")
+    });
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let case = inside(
+        "selinux-label",
+        "config.md#configLinuxProcess: selinuxLabel specifies the SELinux context the process runs in",
+        |c| {
+            set(&mut c.config, "/process/selinuxLabel", json!("system_u:system_r:container_t:s0:c1,c2"));
+            Ok(())
+        },
+        &["/process/selinuxLabel"],
+    );
+    v.push(if selinux {
+        case
+    } else {
+        case.skip("this kernel has no SELinux")
+    });
 }
 
 fn seccomp(v: &mut Vec<Case>) {

@@ -590,11 +590,27 @@ fn main() {
                 .and_then(|v| expect_eq("oom_score_adj", adj.to_string(), v.trim().to_string())),
         );
     }
-    if proc_["apparmorProfile"].is_string() {
-        skip("/process/apparmorProfile", "not checked by this checker");
+    if let Some(profile) = proc_["apparmorProfile"].as_str() {
+        // "profile (enforce)": the label, then the mode.
+        let cur =
+            read("/proc/self/attr/apparmor/current").or_else(|_| read("/proc/self/attr/current"));
+        report(
+            "/process/apparmorProfile",
+            cur.and_then(|c| {
+                expect_eq(
+                    "AppArmor label",
+                    profile,
+                    c.split(" (").next().unwrap_or("").trim(),
+                )
+            }),
+        );
     }
-    if proc_["selinuxLabel"].is_string() {
-        skip("/process/selinuxLabel", "not checked by this checker");
+    if let Some(label) = proc_["selinuxLabel"].as_str() {
+        report(
+            "/process/selinuxLabel",
+            read("/proc/self/attr/current")
+                .and_then(|c| expect_eq("SELinux label", label, c.trim_end_matches(['\0', '\n']))),
+        );
     }
 
     // hostname, domainname, root
