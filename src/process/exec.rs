@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 pub struct ExecOptions<'a> {
@@ -61,14 +61,18 @@ fn differing_namespaces(pid: Pid) -> CloneFlags {
 
 pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     let flags = differing_namespaces(o.init_pid);
+    // v1: the process moves itself in (see cgroups::open_tasks); v2 dirs
+    // are joined by us below.
+    let (tasks, v2_dirs) = cgroups::open_tasks(o.cgroup_dirs)?;
     let (parent, child) = sync::pair()?;
     let sys::Forked::Parent { pid: mid, .. } =
         sys::clone3_fork(0, None).ctx("clone exec process")?
     else {
         drop(parent);
-        intermediate(o, &child, flags)
+        intermediate(o, &child, flags, &tasks)
     };
     drop(child);
+    drop(tasks);
     let got = parent.recv();
     let _ = waitpid(mid, None);
     let spawned = match got? {
@@ -80,8 +84,8 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
         _ => return Err(Error::new("exec: intermediate process exited early")),
     };
     let drive = || -> Result<()> {
-        if !o.cgroup_dirs.is_empty() {
-            cgroups::add(o.cgroup_dirs, spawned.pid)?;
+        if !v2_dirs.is_empty() {
+            cgroups::add(&v2_dirs, spawned.pid)?;
         }
         parent.send(&Msg::Go)?;
         // The socket is close-on-exec: end of stream means execve succeeded,
@@ -104,22 +108,23 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     Ok(spawned)
 }
 
-fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags) -> ! {
+fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags, tasks: &[OwnedFd]) -> ! {
     let r = (|| -> Result<Spawned> {
         // Nothing in the container may ptrace or read us while we join (CVE-2016-9962).
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
         nix::sched::setns(o.init_pidfd.as_fd(), flags).ctx("join the container's namespaces")?;
         match sys::clone3_fork(0, None).ctx("clone exec process")? {
-            sys::Forked::Child => exec_child(o, ch),
+            sys::Forked::Child => exec_child(o, ch, tasks),
             sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
         }
     })();
     super::report_and_exit(ch, r)
 }
 
-fn exec_child(o: &ExecOptions, ch: &Channel) -> ! {
+fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd]) -> ! {
     let r = (|| -> Result<init::Exec> {
         ch.expect(Msg::Go)?;
+        cgroups::join_self(tasks)?;
         if let Some(sock) = o.console {
             // A new session, so the pty can become our controlling terminal.
             nix::unistd::setsid().ctx("setsid")?;

@@ -8,13 +8,13 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
 /// Runs the init's set-up; never returns. Errors go back over the channel.
-pub fn run(o: &InitOptions, ch: &Channel) -> ! {
-    let err = match setup(o, ch) {
+pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
+    let err = match setup(o, ch, cgroup_tasks) {
         Ok((exec, host_pid)) => {
             // From here on `create` has returned: report to stderr, which is
             // the container's own output.
@@ -81,7 +81,11 @@ fn host_pid() -> Option<nix::unistd::Pid> {
         .map(nix::unistd::Pid::from_raw)
 }
 
-fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid>)> {
+fn setup(
+    o: &InitOptions,
+    ch: &Channel,
+    cgroup_tasks: &[OwnedFd],
+) -> Result<(Exec, Option<nix::unistd::Pid>)> {
     // No process inside the container may read our memory or /proc/self/exe
     // (CVE-2019-5736, CVE-2016-9962); execve resets this for the user's binary.
     // An unprivileged runtime must still write our id maps, which a
@@ -91,6 +95,7 @@ fn setup(o: &InitOptions, ch: &Channel) -> Result<(Exec, Option<nix::unistd::Pid
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
     ch.expect(Msg::Go)?;
+    crate::linux::cgroups::join_self(cgroup_tasks).map_err(|e| e.at("/linux/cgroupsPath"))?;
     if !privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }

@@ -78,12 +78,11 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
     let direct = joins.is_empty() && time_offsets.is_none();
     let (parent, child) = sync::pair()?;
     let t = Instant::now();
-    // On cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP), so
-    // not even its first instruction runs outside the limits.
-    let v2_dir = o
-        .cgroup_dirs
-        .iter()
-        .find(|d| d.join("cgroup.controllers").exists());
+    // v1: init moves itself in (see cgroups::open_tasks). v2: the child is
+    // born in its cgroup (CLONE_INTO_CGROUP).
+    let (tasks, v2_dirs) =
+        cgroups::open_tasks(o.cgroup_dirs).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    let v2_dir = v2_dirs.first();
     let v2_fd = v2_dir.and_then(|d| {
         nix::fcntl::open(
             d.as_path(),
@@ -109,13 +108,14 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
     let sys::Forked::Parent { pid, pidfd } = forked else {
         drop(parent);
         if direct {
-            init::run(o, &child)
+            init::run(o, &child, &tasks)
         } else {
-            intermediate(o, child, &joins, new_flags, time_offsets)
+            intermediate(o, child, &joins, new_flags, time_offsets, &tasks)
         }
     };
     drop(child);
     drop(joins);
+    drop(tasks);
     let (pid, pidfd) = if direct {
         (pid, pidfd)
     } else {
@@ -140,8 +140,7 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         );
     }
     let spawned = Spawned { pid, pidfd };
-    let join: Vec<PathBuf> = o
-        .cgroup_dirs
+    let join: Vec<PathBuf> = v2_dirs
         .iter()
         .filter(|d| !(into_cgroup && Some(*d) == v2_dir))
         .cloned()
@@ -233,6 +232,7 @@ fn intermediate(
     joins: &[Join],
     new_flags: CloneFlags,
     offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
+    tasks: &[OwnedFd],
 ) -> ! {
     let r = (|| -> Result<Spawned> {
         namespaces::join_all(joins)?;
@@ -256,7 +256,7 @@ fn intermediate(
             flags &= !time;
         }
         match sys::clone3_fork(flags.bits() as u64, None).ctx("clone container init")? {
-            sys::Forked::Child => init::run(o, &ch),
+            sys::Forked::Child => init::run(o, &ch, tasks),
             sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
         }
     })();

@@ -10,7 +10,7 @@ pub mod stats;
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// A mounted cgroup hierarchy as the runtime sees it.
@@ -197,6 +197,41 @@ fn fill_cpuset(dir: &Path) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Opens the `tasks` file of every v1 directory (the rest, v2 directories,
+/// are returned as they are), so that the process that will live there can
+/// move itself in with [`join_self`]. A thread writing "0" to `tasks` moves
+/// only itself, and the kernel skips the global threadgroup lock whose RCU
+/// grace period makes every `cgroup.procs` write on an idle system take
+/// milliseconds (5–16 ms on the test VM, against 0.1 ms). The file is opened
+/// by the runtime, so the kernel checks the runtime's credentials, also for
+/// a child already in a new user namespace.
+pub fn open_tasks(dirs: &[PathBuf]) -> Result<(Vec<OwnedFd>, Vec<PathBuf>)> {
+    let mut fds = Vec::new();
+    let mut rest = Vec::new();
+    for d in dirs {
+        let p = d.join("tasks");
+        match nix::fcntl::open(
+            &p,
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            Ok(fd) => fds.push(fd),
+            Err(Errno::ENOENT) if d.is_dir() => rest.push(d.clone()),
+            Err(e) => return Err(Error::sys(format!("open {}", p.display()), e)),
+        }
+    }
+    Ok((fds, rest))
+}
+
+/// Moves the calling thread (a single-threaded process) into the cgroups
+/// whose `tasks` files [`open_tasks`] opened.
+pub fn join_self(tasks: &[OwnedFd]) -> Result<()> {
+    for fd in tasks {
+        nix::unistd::write(fd, b"0").ctx("join cgroup")?;
     }
     Ok(())
 }
