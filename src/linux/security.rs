@@ -44,11 +44,15 @@ pub fn set_rlimits(p: &Process, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// The kernel's highest capability, read once per process.
 fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// Converts spec capabilities, leaving out (with a warning, as the spec asks)

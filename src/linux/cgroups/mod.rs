@@ -152,10 +152,23 @@ pub fn create(dirs: &[PathBuf]) -> Result<()> {
 }
 
 fn create_one(d: &Path) -> Result<()> {
+    // Usually the parent exists: one mkdir, then a look at what was made.
+    match std::fs::create_dir(d) {
+        Ok(()) => {
+            if d.join("cpuset.cpus").exists() && !d.join("cgroup.controllers").exists() {
+                fill_cpuset(d)?;
+            }
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::from(e).context(format!("mkdir {}", d.display()))),
+    }
+    // The nearest existing directory tells which hierarchy this is.
     let is_cpuset_v1 = d
         .ancestors()
-        .find(|a| a.join("cpuset.cpus").exists())
-        .is_some_and(|a| !a.join("cgroup.controllers").exists());
+        .find(|a| a.exists())
+        .is_some_and(|a| a.join("cpuset.cpus").exists() && !a.join("cgroup.controllers").exists());
     if is_cpuset_v1 {
         create_cpuset_dirs(d)?;
         fill_cpuset(d)
@@ -269,6 +282,13 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
 /// busy for a moment, so EBUSY is retried a bounded number of times.
 pub fn destroy(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
+        // Usually the directory is empty and goes at once.
+        if matches!(
+            std::fs::remove_dir(d).map_err(|e| e.raw_os_error()),
+            Ok(()) | Err(Some(libc::ENOENT))
+        ) {
+            continue;
+        }
         // Sub-cgroups (made by `exec --cgroup` users or the workload) go first.
         if let Ok(rd) = std::fs::read_dir(d) {
             let subs: Vec<PathBuf> = rd

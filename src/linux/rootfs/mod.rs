@@ -124,11 +124,15 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
             NONE,
         )
         .ctx(format!("bind {}", src.display()))?;
-        let mounted = resolve(root, dest, Create::No)?;
-        if !opts.remount_flags().is_empty() {
-            remount(mounted.as_fd(), opts.remount_flags())?;
+        if !opts.remount_flags().is_empty() || opts.needs_mounted_fd() {
+            let mounted = resolve(root, dest, Create::No)?;
+            if !opts.remount_flags().is_empty() {
+                remount(mounted.as_fd(), opts.remount_flags())?;
+            }
+            mounted
+        } else {
+            return Ok(());
         }
-        mounted
     } else {
         let target = resolve(root, dest, Create::Dir)?;
         let source = m
@@ -153,6 +157,10 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
             data.as_deref(),
         )
         .ctx(format!("mount {typ}"))?;
+        if !opts.tmpcopyup && !opts.needs_mounted_fd() {
+            return Ok(());
+        }
+        // The new mount's root, found again through the resolver.
         let mounted = resolve(root, dest, Create::No)?;
         if opts.tmpcopyup {
             copy_tree(target.as_fd(), mounted.as_fd())?;
@@ -260,8 +268,27 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
         Some("mode=755"),
     )
     .ctx("mount tmpfs for cgroups")?;
+    // The fresh tmpfs holds nothing an image could have planted: its
+    // directories are made and opened relative to it.
+    let tmp = resolve(root, dest, Create::No)?;
     for h in &hier {
-        let t = resolve(root, &h.dest_in(dest), Create::Dir)?;
+        let name = h.mountpoint.file_name().unwrap_or_default();
+        match nix::sys::stat::mkdirat(tmp.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("mkdir {}", h.dest_in(dest).display()),
+                    e,
+                ))
+            }
+        }
+        let t = nix::fcntl::openat(
+            tmp.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(format!("open {}", h.dest_in(dest).display()))?;
         mount_h(h, &t)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {

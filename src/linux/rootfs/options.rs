@@ -158,6 +158,12 @@ impl MountOptions {
     }
 
     /// Flags that a bind mount needs a second, remount call to apply.
+    /// Whether anything is applied to the mount after it is made
+    /// (propagation, recursive attributes).
+    pub fn needs_mounted_fd(&self) -> bool {
+        !self.propagation.is_empty() || self.rec_set != 0 || self.rec_clr != 0
+    }
+
     pub fn remount_flags(&self) -> MsFlags {
         self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
     }
