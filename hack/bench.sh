@@ -46,15 +46,19 @@ PY
 truecfg=$work/true.json; cp "$cfg" "$truecfg"
 use_cfg() { cp "$1" "$cfg"; }
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+# Timestamps are read from $EPOCHREALTIME in place: a $(…) would fork.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'; }
 name() { basename "$1"; }
 root_of() { echo "$work/root-$(name "$1")"; }
-rt_cmd() { local rt=$1; shift; "$rt" --root "$(root_of "$rt")" "$@"; }
+# State roots computed once: a $(…) inside a timed command would add a fork
+# of bash (about a millisecond here) to every runtime's numbers.
+declare -A ROOT
+for rt in "${rts[@]}"; do ROOT[$rt]=$(root_of "$rt"); done
+rt_cmd() { local rt=$1; shift; "$rt" --root "${ROOT[$rt]}" "$@"; }
 declare -A R
 
 # One measurement: time of a command in microseconds appended to a results key.
-measure() { local key=$1; shift; local a b; a=$(now_us); "$@" >/dev/null 2>&1 || echo "warn: $key failed" >&2; b=$(now_us); R[$key]+="$((b - a)) "; }
+measure() { local key=$1; shift; local a b; a=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 || echo "warn: $key failed" >&2; b=${EPOCHREALTIME/./}; R[$key]+="$((b - a)) "; }
 
 bench_run() {
   use_cfg "$truecfg"
@@ -62,12 +66,12 @@ bench_run() {
     for rt in "${rts[@]}"; do
       measure "run|$rt" rt_cmd "$rt" run --bundle "$bundle" "b$i"
       rt_cmd "$rt" delete -f "b$i" >/dev/null 2>&1 || true
-      local a b; a=$(now_us)
+      local a b; a=${EPOCHREALTIME/./}
       rt_cmd "$rt" create --bundle "$bundle" "c$i" >/dev/null 2>&1
       rt_cmd "$rt" start "c$i" >/dev/null 2>&1
       while [ "$(rt_cmd "$rt" state "c$i" 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$')" = 'running"' ]; do :; done
       rt_cmd "$rt" delete -f "c$i" >/dev/null 2>&1
-      b=$(now_us); R["lifecycle|$rt"]+="$((b - a)) "
+      b=${EPOCHREALTIME/./}; R["lifecycle|$rt"]+="$((b - a)) "
     done
   done
 }
@@ -98,18 +102,18 @@ bench_cold() {
 bench_many() {
   use_cfg "$sleepcfg"
   for rt in "${rts[@]}"; do
-    local a b; a=$(now_us)
+    local a b; a=${EPOCHREALTIME/./}
     for i in $(seq 50); do (rt_cmd "$rt" run -d --bundle "$bundle" "m$i" >/dev/null 2>&1) & done
-    wait; b=$(now_us); R["50 concurrent run -d|$rt"]="$((b - a))"
+    wait; b=${EPOCHREALTIME/./}; R["50 concurrent run -d|$rt"]="$((b - a))"
     measure "state (50 present)|$rt" rt_cmd "$rt" state m1
     measure "list (50 present)|$rt" rt_cmd "$rt" list
     for i in $(seq 50); do rt_cmd "$rt" delete -f "m$i" >/dev/null 2>&1 & done; wait
   done
   use_cfg "$truecfg"
   for rt in "${rts[@]}"; do
-    local a b; a=$(now_us)
+    local a b; a=${EPOCHREALTIME/./}
     for i in $(seq 100); do rt_cmd "$rt" run --bundle "$bundle" "s$i" >/dev/null 2>&1 || true; done
-    b=$(now_us); R["100 sequential run|$rt"]="$((b - a))"
+    b=${EPOCHREALTIME/./}; R["100 sequential run|$rt"]="$((b - a))"
   done
 }
 
@@ -124,7 +128,7 @@ bench_rss() {
     R["binary size (KB)|$rt"]=$(( $(stat -L -c %s "$rt") / 1024 ))
     R["shared libraries|$rt"]=$(ldd "$rt" 2>/dev/null | grep -c '=>' || true)
     use_cfg "$truecfg"
-    R["syscalls per run|$rt"]=$(strace -f -c -o /dev/stdout "$rt" --root "$(root_of "$rt")" run --bundle "$bundle" sc 2>/dev/null | awk '/total/ {print $(NF-1)}' | tail -1)
+    R["syscalls per run|$rt"]=$(strace -f -c -o /dev/stdout "$rt" --root "$(root_of "$rt")" run --bundle "$bundle" sc 2>/dev/null | awk '/total/ {print $4}' | tail -1)
     rt_cmd "$rt" delete -f sc >/dev/null 2>&1 || true
     use_cfg "$sleepcfg"
   done
