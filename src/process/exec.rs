@@ -33,34 +33,70 @@ pub struct ExecOptions<'a> {
     pub cgroup_dirs: &'a [PathBuf],
 }
 
-/// The namespaces of `pid` that differ from ours (joining one's own user
-/// namespace is an error, the others would be no-ops).
-fn differing_namespaces(pid: Pid) -> CloneFlags {
-    let kinds = [
-        ("user", CloneFlags::CLONE_NEWUSER),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
-    ];
+/// The namespace kinds besides user, by their /proc/<pid>/ns names.
+const NS_KINDS: [(&str, CloneFlags); 7] = [
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+];
+
+/// Whether `pid` is in another namespace of this kind than we are.
+fn differs(pid: Pid, name: &str) -> bool {
+    let t = std::fs::read_link(format!("/proc/{}/ns/{name}", pid.as_raw()));
+    let s = std::fs::read_link(format!("/proc/self/ns/{name}"));
+    matches!((t, s), (Ok(t), Ok(s)) if t != s)
+}
+
+/// The namespaces to join through the init's pidfd. Joining one's own user
+/// namespace is an error; for the other kinds it is a no-op, so root joins
+/// them all without comparing. Without root, a namespace shared with the
+/// host could not be joined (no capability over its owner): compare.
+fn namespaces_to_join(pid: Pid) -> CloneFlags {
     let mut flags = CloneFlags::empty();
-    for (name, flag) in kinds {
-        let theirs = std::fs::read_link(format!("/proc/{}/ns/{name}", pid.as_raw()));
-        let ours = std::fs::read_link(format!("/proc/self/ns/{name}"));
-        if let (Ok(t), Ok(o)) = (theirs, ours) {
-            if t != o {
-                flags |= flag;
-            }
+    if differs(pid, "user") {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    for (name, flag) in NS_KINDS {
+        // cgroup and time namespaces may be configured out of the kernel.
+        let join = if root {
+            !matches!(name, "cgroup" | "time")
+                || std::path::Path::new(&format!("/proc/self/ns/{name}")).exists()
+        } else {
+            differs(pid, name)
+        };
+        if join {
+            flags |= flag;
         }
     }
     flags
 }
 
+/// Joins the init's namespaces; should root lack a capability over a
+/// namespace it shares anyway (root inside a user namespace), only the
+/// differing ones are joined.
+fn join_namespaces(o: &ExecOptions, flags: CloneFlags) -> Result<()> {
+    match nix::sched::setns(o.init_pidfd.as_fd(), flags) {
+        Err(nix::errno::Errno::EPERM) if nix::unistd::geteuid().is_root() => {
+            let mut only = flags & CloneFlags::CLONE_NEWUSER;
+            for (name, flag) in NS_KINDS {
+                if differs(o.init_pid, name) {
+                    only |= flag;
+                }
+            }
+            nix::sched::setns(o.init_pidfd.as_fd(), only)
+        }
+        r => r,
+    }
+    .ctx("join the container's namespaces")
+}
+
 pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
-    let flags = differing_namespaces(o.init_pid);
+    let flags = namespaces_to_join(o.init_pid);
     // v1: the process moves itself in (see cgroups::open_tasks); v2 dirs
     // are joined by us below.
     let (tasks, v2_dirs) = cgroups::open_tasks(o.cgroup_dirs)?;
@@ -112,7 +148,7 @@ fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags, tasks: &[Owned
     let r = (|| -> Result<Spawned> {
         // Nothing in the container may ptrace or read us while we join (CVE-2016-9962).
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
-        nix::sched::setns(o.init_pidfd.as_fd(), flags).ctx("join the container's namespaces")?;
+        join_namespaces(o, flags)?;
         match sys::clone3_fork(0, None).ctx("clone exec process")? {
             sys::Forked::Child => exec_child(o, ch, tasks),
             sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),

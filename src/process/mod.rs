@@ -279,6 +279,32 @@ pub(crate) fn report_and_exit(ch: &Channel, r: Result<Spawned>) -> ! {
     sys::exit_now(code)
 }
 
+/// A small procfs or cgroupfs file in one read (such files hand out their
+/// whole content at once), without std's size probe and growing reads.
+pub fn read_small(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    loop {
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    // Larger than expected: fall back to reading it all.
+                    let mut rest = Vec::from(&buf[..]);
+                    f.read_to_end(&mut rest).ok()?;
+                    return String::from_utf8(rest).ok();
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    std::str::from_utf8(&buf[..len]).ok().map(str::to_owned)
+}
+
 /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
 /// With the pid it names a process uniquely.
 pub fn start_time(pid: Pid) -> Option<u64> {
@@ -287,7 +313,7 @@ pub fn start_time(pid: Pid) -> Option<u64> {
 
 /// State letter and start time from one read of /proc/<pid>/stat.
 pub fn stat(pid: Pid) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
+    let s = read_small(&format!("/proc/{}/stat", pid.as_raw()))?;
     let (_, rest) = s.rsplit_once(')')?;
     // After the comm: state is field 3, starttime field 22.
     let mut f = rest.split_whitespace();
