@@ -246,3 +246,41 @@ fn socket_activation_fds_are_passed() {
     );
     assert_eq!(stdout(&out), "1 1\nactivated\n", "{}", stderr(&out));
 }
+
+#[test]
+fn exec_joins_a_user_namespace_container() {
+    let b = Bundle::new("execuserns", "sleep 1000");
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let out = b.tong(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/user; readlink /proc/self/ns/mnt; head -1 /proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0", "{text}");
+    for (i, n) in ["user", "mnt"].iter().enumerate() {
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+        assert_eq!(lines[i + 1], init.to_str().unwrap(), "{text}");
+    }
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{text}"
+    );
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}

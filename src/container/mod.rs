@@ -765,6 +765,7 @@ fn parse_user(u: &str) -> Result<(u32, u32)> {
 /// `exec`: starts a process in a running container and returns it.
 pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
     // Hold the lock only while reading: a long exec must not block kill or delete.
+    let t = Instant::now();
     let saved = Dir::open(&ctx.root, &o.id)?.load()?;
     let (st, _) = status_of(&ctx.root.join(&o.id), &saved);
     match st {
@@ -825,7 +826,9 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
             None => Ok(()),
         }
     };
-    process::exec::spawn_exec(&process::exec::ExecOptions {
+    crate::logging::stage("exec: state, config and process", t);
+    let t = Instant::now();
+    let spawned = process::exec::spawn_exec(&process::exec::ExecOptions {
         on_seccomp_fd: &on_seccomp_fd,
         seccomp: seccomp.as_ref(),
         procfs: Some(procfs.as_fd()),
@@ -837,7 +840,9 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         preserve_fds: o.preserve_fds,
         console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
-    })
+    });
+    crate::logging::stage("exec: join and execve", t);
+    spawned
 }
 
 /// `pause`: freezes every process of a running container.

@@ -8,7 +8,6 @@ use super::{init, Spawned};
 use crate::error::{Context, Error, Result};
 use crate::linux::{cgroups, sys};
 use nix::sched::CloneFlags;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,7 +83,7 @@ fn join_namespaces(o: &ExecOptions, flags: CloneFlags) -> Result<()> {
         Err(nix::errno::Errno::EPERM) if nix::unistd::geteuid().is_root() => {
             let mut only = flags & CloneFlags::CLONE_NEWUSER;
             for (name, flag) in NS_KINDS {
-                if differs(o.init_pid, name) {
+                if flags.contains(flag) && differs(o.init_pid, name) {
                     only |= flag;
                 }
             }
@@ -97,32 +96,34 @@ fn join_namespaces(o: &ExecOptions, flags: CloneFlags) -> Result<()> {
 
 pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     let flags = namespaces_to_join(o.init_pid);
-    // v1: the process moves itself in (see cgroups::open_tasks); v2 dirs
-    // are joined by us below.
+    // We join every namespace but mount and user ourselves: joining a pid
+    // namespace only places our children in it, and keeping our mount and
+    // user namespaces keeps the host's paths and privileges ours. So one
+    // fork makes the process, with no intermediate. The child joins the
+    // mount and user namespaces itself.
+    let late = flags & (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER);
+    // v1: the process moves itself in (see cgroups::open_tasks). v2: we
+    // write its pid, through files opened before we enter the container's
+    // cgroup namespace (the kernel checks the opener's).
     let (tasks, v2_dirs) = cgroups::open_tasks(o.cgroup_dirs)?;
+    let v2_procs = cgroups::open_procs(&v2_dirs)?;
+    // Nothing in the container may ptrace or read the child while it joins
+    // (CVE-2016-9962): it inherits this.
+    nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
+    join_namespaces(o, flags & !late)?;
     let (parent, child) = sync::pair()?;
-    let sys::Forked::Parent { pid: mid, .. } =
-        sys::clone3_fork(0, None).ctx("clone exec process")?
-    else {
-        drop(parent);
-        intermediate(o, &child, flags, &tasks)
+    let (pid, pidfd) = match sys::clone3_fork(0, None).ctx("clone exec process")? {
+        sys::Forked::Child => {
+            drop(parent);
+            exec_child(o, &child, &tasks, late)
+        }
+        sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child);
     drop(tasks);
-    let got = parent.recv();
-    let _ = waitpid(mid, None);
-    let spawned = match got? {
-        Some((Msg::Pid(p), Some(fd))) => Spawned {
-            pid: Pid::from_raw(p),
-            pidfd: fd,
-        },
-        Some((Msg::Error(e), _)) => return Err(e),
-        _ => return Err(Error::new("exec: intermediate process exited early")),
-    };
+    let spawned = Spawned { pid, pidfd };
     let drive = || -> Result<()> {
-        if !v2_dirs.is_empty() {
-            cgroups::add(&v2_dirs, spawned.pid)?;
-        }
+        cgroups::write_pid(&v2_procs, spawned.pid)?;
         parent.send(&Msg::Go)?;
         // The socket is close-on-exec: end of stream means execve succeeded,
         // so the process is running the user's program when we return.
@@ -144,21 +145,11 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     Ok(spawned)
 }
 
-fn intermediate(o: &ExecOptions, ch: &Channel, flags: CloneFlags, tasks: &[OwnedFd]) -> ! {
-    let r = (|| -> Result<Spawned> {
-        // Nothing in the container may ptrace or read us while we join (CVE-2016-9962).
-        nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
-        join_namespaces(o, flags)?;
-        match sys::clone3_fork(0, None).ctx("clone exec process")? {
-            sys::Forked::Child => exec_child(o, ch, tasks),
-            sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
-        }
-    })();
-    super::report_and_exit(ch, r)
-}
-
-fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd]) -> ! {
+fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags) -> ! {
     let r = (|| -> Result<init::Exec> {
+        if !late.is_empty() {
+            join_namespaces(o, late)?;
+        }
         ch.expect(Msg::Go)?;
         cgroups::join_self(tasks)?;
         if let Some(sock) = o.console {

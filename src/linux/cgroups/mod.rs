@@ -249,6 +249,30 @@ pub fn join_self(tasks: &[OwnedFd]) -> Result<()> {
     Ok(())
 }
 
+/// The `cgroup.procs` files of the directories, opened for [`write_pid`].
+pub fn open_procs(dirs: &[PathBuf]) -> Result<Vec<OwnedFd>> {
+    dirs.iter()
+        .map(|d| {
+            let p = d.join("cgroup.procs");
+            nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ctx(format!("open {}", p.display()))
+        })
+        .collect()
+}
+
+/// Moves a process into the cgroups whose `cgroup.procs` files are open.
+pub fn write_pid(procs: &[OwnedFd], pid: Pid) -> Result<()> {
+    let text = pid.as_raw().to_string();
+    for fd in procs {
+        nix::unistd::write(fd, text.as_bytes()).ctx("join cgroup")?;
+    }
+    Ok(())
+}
+
 /// Moves a process into every directory.
 pub fn add(dirs: &[PathBuf], pid: Pid) -> Result<()> {
     for d in dirs {
