@@ -275,11 +275,7 @@ pub fn write_pid(procs: &[OwnedFd], pid: Pid) -> Result<()> {
 
 /// Moves a process into every directory.
 pub fn add(dirs: &[PathBuf], pid: Pid) -> Result<()> {
-    for d in dirs {
-        let f = d.join("cgroup.procs");
-        std::fs::write(&f, pid.as_raw().to_string()).ctx(format!("write {}", f.display()))?;
-    }
-    Ok(())
+    write_pid(&open_procs(dirs)?, pid)
 }
 
 /// The pids in the container's cgroup.
