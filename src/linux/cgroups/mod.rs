@@ -151,11 +151,16 @@ pub fn create(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// A directory of the v1 cpuset hierarchy (v1 refuses tasks in an empty cpuset).
+fn is_v1_cpuset(dir: &Path) -> bool {
+    dir.join("cpuset.cpus").exists() && !dir.join("cgroup.controllers").exists()
+}
+
 fn create_one(d: &Path) -> Result<()> {
     // Usually the parent exists: one mkdir, then a look at what was made.
     match std::fs::create_dir(d) {
         Ok(()) => {
-            if d.join("cpuset.cpus").exists() && !d.join("cgroup.controllers").exists() {
+            if is_v1_cpuset(d) {
                 fill_cpuset(d)?;
             }
             return Ok(());
@@ -165,11 +170,7 @@ fn create_one(d: &Path) -> Result<()> {
         Err(e) => return Err(Error::from(e).context(format!("mkdir {}", d.display()))),
     }
     // The nearest existing directory tells which hierarchy this is.
-    let is_cpuset_v1 = d
-        .ancestors()
-        .find(|a| a.exists())
-        .is_some_and(|a| a.join("cpuset.cpus").exists() && !a.join("cgroup.controllers").exists());
-    if is_cpuset_v1 {
+    if d.ancestors().find(|a| a.exists()).is_some_and(is_v1_cpuset) {
         create_cpuset_dirs(d)?;
         fill_cpuset(d)
     } else {
