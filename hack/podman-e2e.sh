@@ -12,9 +12,11 @@ bash hack/deps.sh
 if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
 work=$(mktemp -d /tmp/tong-podman.XXXXXX)
 pass=0; fail=0
-# podman also keeps a blob cache and netavark a run dir in fixed places:
-# removed at the end when this script created them.
-ours=(); for p in /var/lib/containers /run/containers; do [ -e "$p" ] || ours+=("$p"); done
+# podman also keeps a blob cache and netavark a run dir in fixed places, and
+# calls a custom runtime without --root (so tong keeps its state, and its
+# seccomp cache, in its default /run/tong): removed at the end when this
+# script created them.
+ours=(); for p in /var/lib/containers /run/containers /run/tong; do [ -e "$p" ] || ours+=("$p"); done
 # Root here lacks CAP_SYS_RESOURCE: podman's default nofile/nproc limits for
 # root (1048576) exceed the host's hard limits, so both are set lower.
 cat > "$work/containers.conf" <<CONF
