@@ -11,7 +11,7 @@ bash hack/deps.sh
 if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
 work=$(mktemp -d /tmp/tong-ctrd.XXXXXX)
 sock=$work/containerd.sock
-pass=0; fail=0
+. hack/e2e-common.sh
 cleanup() {
   for t in $(ctr -a "$sock" task ls -q 2>/dev/null); do ctr -a "$sock" task kill -s KILL "$t" >/dev/null 2>&1; ctr -a "$sock" task delete -f "$t" >/dev/null 2>&1; done
   for c in $(ctr -a "$sock" container ls -q 2>/dev/null); do ctr -a "$sock" container delete "$c" >/dev/null 2>&1; done
@@ -23,11 +23,6 @@ cleanup() {
   true
 }
 trap cleanup EXIT
-check() { # name, then a command whose success means PASS
-  local name=$1; shift
-  local out
-  if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
-}
 cat > "$work/config.toml" <<TOML
 version = 2
 root = "$work/root"
@@ -64,5 +59,4 @@ check "tty" bash -c "script -qec \"$C run --rm -t $R $img t1 sh -c 'tty'\" /dev/
 # containerd 1.6's shim has no -info; what it would read is the features JSON.
 check "features JSON" bash -c "$RUNTIME features | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"ociVersionMax\"]'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

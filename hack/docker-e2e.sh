@@ -13,7 +13,7 @@ dpkg -s docker.io >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=nonin
 bash hack/deps.sh
 if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
 work=$(mktemp -d /tmp/tong-docker.XXXXXX)
-pass=0; fail=0
+. hack/e2e-common.sh
 D="/usr/bin/docker -H unix://$work/docker.sock"
 cleanup() {
   $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1
@@ -24,11 +24,6 @@ cleanup() {
   true
 }
 trap cleanup EXIT
-check() { # name, then a command whose success means PASS
-  local name=$1; shift
-  local out
-  if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
-}
 # Root here lacks CAP_SYS_RESOURCE: keep nofile within the host's hard limit.
 cat > "$work/daemon.json" <<JSON
 {"runtimes": {"e2e": {"path": "$RUNTIME"}},
@@ -74,5 +69,4 @@ check "stop" bash -c "$D stop -t 1 d1 && [ \"\$($D container inspect -f '{{.Stat
 check "restart" bash -c "$D start d1 && [ \"\$($D container inspect -f '{{.State.Status}}' d1)\" = running ]"
 check "rm -f" bash -c "$D rm -f d1 && ! $D container inspect -f '{{.State.Status}} {{.State.Error}}' d1"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -11,7 +11,7 @@ dpkg -s podman >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninter
 bash hack/deps.sh
 if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
 work=$(mktemp -d /tmp/tong-podman.XXXXXX)
-pass=0; fail=0
+. hack/e2e-common.sh
 # podman also keeps a blob cache and netavark a run dir in fixed places, and
 # calls a custom runtime without --root (so tong keeps its state, and its
 # seccomp cache, in its default /run/tong): removed at the end when this
@@ -40,11 +40,6 @@ cleanup() {
   true
 }
 trap cleanup EXIT
-check() { # name, then a command whose success means PASS
-  local name=$1; shift
-  local out
-  if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
-}
 img=localhost/tong-busybox:latest
 python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 check "load a locally built image" $P load -i "$work/busybox.tar"
@@ -71,5 +66,4 @@ check "stop" bash -c "$P stop -t 1 d1 && [ \"\$($P container inspect -f '{{.Stat
 check "start again" bash -c "$P start d1 && [ \"\$($P container inspect -f '{{.State.Status}}' d1)\" = running ]"
 check "rm -f" bash -c "$P rm -f -t 0 d1 && ! $P container exists d1"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
