@@ -798,22 +798,19 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
     let userns = saved.config["linux"]["namespaces"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
-    let seccomp = match saved.config["linux"].get("seccomp") {
-        Some(v) if !v.is_null() => {
-            let profile: oci_spec::runtime::LinuxSeccomp =
-                crate::spec::from_json(v.to_string().as_bytes(), "linux.seccomp")?;
-            Some(crate::linux::seccomp::cached(&ctx.root, &profile)?)
-        }
-        _ => None,
-    };
-    let procfs = crate::linux::lsm::open_procfs()?;
     let profile: Option<oci_spec::runtime::LinuxSeccomp> =
         match saved.config["linux"].get("seccomp") {
-            Some(v) if !v.is_null() => {
-                crate::spec::from_json(v.to_string().as_bytes(), "linux.seccomp").ok()
-            }
+            Some(v) if !v.is_null() => Some(crate::spec::from_json(
+                v.to_string().as_bytes(),
+                "linux.seccomp",
+            )?),
             _ => None,
         };
+    let seccomp = profile
+        .as_ref()
+        .map(|p| crate::linux::seccomp::cached(&ctx.root, p))
+        .transpose()?;
+    let procfs = crate::linux::lsm::open_procfs()?;
     let on_seccomp_fd = |pid: Pid, fd: std::os::fd::BorrowedFd| -> Result<()> {
         let st: serde_json::Value = serde_json::from_str(&hook_state(
             &saved,

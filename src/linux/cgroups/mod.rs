@@ -228,17 +228,21 @@ pub fn open_tasks(dirs: &[PathBuf]) -> Result<(Vec<OwnedFd>, Vec<PathBuf>)> {
     let mut rest = Vec::new();
     for d in dirs {
         let p = d.join("tasks");
-        match nix::fcntl::open(
-            &p,
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        ) {
+        match open_for_writing(&p) {
             Ok(fd) => fds.push(fd),
             Err(Errno::ENOENT) if d.is_dir() => rest.push(d.clone()),
             Err(e) => return Err(Error::sys(format!("open {}", p.display()), e)),
         }
     }
     Ok((fds, rest))
+}
+
+fn open_for_writing(p: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        p,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
 }
 
 /// Moves the calling thread (a single-threaded process) into the cgroups
@@ -255,12 +259,7 @@ pub fn open_procs(dirs: &[PathBuf]) -> Result<Vec<OwnedFd>> {
     dirs.iter()
         .map(|d| {
             let p = d.join("cgroup.procs");
-            nix::fcntl::open(
-                &p,
-                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .ctx(format!("open {}", p.display()))
+            open_for_writing(&p).ctx(format!("open {}", p.display()))
         })
         .collect()
 }
