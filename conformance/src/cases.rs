@@ -57,6 +57,15 @@ impl Case {
         self.skip = Some(why);
         self
     }
+
+    /// Skipped with `why` unless the host can run it.
+    fn skip_unless(self, runnable: bool, why: &'static str) -> Case {
+        if runnable {
+            self
+        } else {
+            self.skip(why)
+        }
+    }
 }
 
 /// Sets a value at a JSON pointer, creating objects on the way; `-` appends.
@@ -1515,11 +1524,10 @@ fn cgroups(v: &mut Vec<Case>) {
         "lo 7",
     );
     for (ctl, case) in [("net_cls", cls), ("net_prio", prio)] {
-        if std::path::Path::new("/sys/fs/cgroup").join(ctl).is_dir() {
-            v.push(case);
-        } else {
-            v.push(case.skip("this host mounts no net_cls/net_prio cgroup hierarchy"));
-        }
+        v.push(case.skip_unless(
+            std::path::Path::new("/sys/fs/cgroup").join(ctl).is_dir(),
+            "this host mounts no net_cls/net_prio cgroup hierarchy",
+        ));
     }
     match host_block_device() {
         Some(dev) => {
@@ -1695,11 +1703,10 @@ fn sysctl_masked_readonly(v: &mut Vec<Case>) {
             |_| Ok(()),
             &[ptr.as_str()],
         );
-        v.push(if std::path::Path::new(p).exists() {
-            case
-        } else {
-            case.skip("this kernel has no such path")
-        });
+        v.push(case.skip_unless(
+            std::path::Path::new(p).exists(),
+            "this kernel has no such path",
+        ));
     }
     v.push(inside(
         "readonly-path-directory",
@@ -1739,11 +1746,10 @@ fn misc_linux(v: &mut Vec<Case>) {
             },
             &["/linux/rootfsPropagation"],
         );
-        v.push(if p == "private" {
-            case
-        } else {
-            case.skip("this host's / is a private mount: the rootfs has no peer group to share with or follow")
-        });
+        v.push(case.skip_unless(
+            p == "private",
+            "this host's / is a private mount: the rootfs has no peer group to share with or follow",
+        ));
     }
     for d in ["LINUX", "LINUX32"] {
         let case = inside(
@@ -1770,11 +1776,7 @@ fn labels(v: &mut Vec<Case>) {
         },
         &["/process/apparmorProfile"],
     );
-    v.push(if apparmor {
-        case
-    } else {
-        case.skip("this kernel has no AppArmor")
-    });
+    v.push(case.skip_unless(apparmor, "this kernel has no AppArmor"));
     let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
     let case = inside(
         "selinux-label",
@@ -1785,11 +1787,7 @@ fn labels(v: &mut Vec<Case>) {
         },
         &["/process/selinuxLabel"],
     );
-    v.push(if selinux {
-        case
-    } else {
-        case.skip("this kernel has no SELinux")
-    });
+    v.push(case.skip_unless(selinux, "this kernel has no SELinux"));
 }
 
 fn seccomp(v: &mut Vec<Case>) {
