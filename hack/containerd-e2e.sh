@@ -6,12 +6,10 @@
 # Prints PASS/FAIL per step and "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-dpkg -s containerd >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null; }
-bash hack/deps.sh
-if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
+. hack/e2e-common.sh
+e2e_prepare containerd
 work=$(mktemp -d /tmp/tong-ctrd.XXXXXX)
 sock=$work/containerd.sock
-. hack/e2e-common.sh
 cleanup() {
   for t in $(ctr -a "$sock" task ls -q 2>/dev/null); do ctr -a "$sock" task kill -s KILL "$t" >/dev/null 2>&1; ctr -a "$sock" task delete -f "$t" >/dev/null 2>&1; done
   for c in $(ctr -a "$sock" container ls -q 2>/dev/null); do ctr -a "$sock" container delete "$c" >/dev/null 2>&1; done

@@ -9,11 +9,9 @@
 # Prints PASS/FAIL per step and "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-dpkg -s docker.io >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; }
-bash hack/deps.sh
-if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
-work=$(mktemp -d /tmp/tong-docker.XXXXXX)
 . hack/e2e-common.sh
+e2e_prepare docker.io
+work=$(mktemp -d /tmp/tong-docker.XXXXXX)
 D="/usr/bin/docker -H unix://$work/docker.sock"
 cleanup() {
   $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1

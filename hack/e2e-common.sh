@@ -1,5 +1,11 @@
-# Shared by the hack/*-e2e.sh scripts (sourced): PASS/FAIL per step and the
-# final "N passed, M failed" line with the exit status to match.
+# Shared by the hack/*-e2e.sh scripts (sourced, from the repository root):
+# the engine's package and tong's build, PASS/FAIL per step, and the final
+# "N passed, M failed" line with the exit status to match.
+e2e_prepare() { # the engine's Debian package; sets RUNTIME (tong, unless given)
+  dpkg -s "$1" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null; }
+  bash hack/deps.sh
+  if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
+}
 pass=0; fail=0
 check() { # name, then a command whose success means PASS
   local name=$1; shift

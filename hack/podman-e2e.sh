@@ -7,11 +7,9 @@
 # Prints PASS/FAIL per step and "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-dpkg -s podman >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null; }
-bash hack/deps.sh
-if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
-work=$(mktemp -d /tmp/tong-podman.XXXXXX)
 . hack/e2e-common.sh
+e2e_prepare podman
+work=$(mktemp -d /tmp/tong-podman.XXXXXX)
 # podman also keeps a blob cache and netavark a run dir in fixed places, and
 # calls a custom runtime without --root (so tong keeps its state, and its
 # seccomp cache, in its default /run/tong): removed at the end when this
