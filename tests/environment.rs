@@ -285,13 +285,8 @@ fn devices_default_and_configured() {
 #[test]
 fn user_namespace_with_mappings() {
     let b = Bundle::new("userns", "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; touch /tmp/f && stat -c %u /tmp/f");
+    b.with_userns(200000);
     b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["root"]["readonly"] = false.into();
         // sysfs needs a network namespace owned by the user namespace: it is.
     });

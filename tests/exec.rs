@@ -250,14 +250,7 @@ fn socket_activation_fds_are_passed() {
 #[test]
 fn exec_joins_a_user_namespace_container() {
     let b = Bundle::new("execuserns", "sleep 1000");
-    b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    });
+    b.with_userns(200000);
     let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let pid = b.state()["pid"].as_i64().unwrap();

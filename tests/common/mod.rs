@@ -94,6 +94,20 @@ impl Bundle {
         .unwrap();
     }
 
+    /// Adds a user namespace mapping container ids 0..65536 to host ids
+    /// from `host_id`.
+    pub fn with_userns(&self, host_id: u32) {
+        self.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            let map = serde_json::json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+        });
+    }
+
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
