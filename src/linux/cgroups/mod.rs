@@ -481,16 +481,21 @@ pub fn apply_in(
 /// A setting whose controller the host has on neither v1 nor (hybrid) v2
 /// cannot be applied: the spec wants an error, not a silent drop.
 fn refuse_unavailable(s: &Split, writes: &[resources::Write]) -> Result<()> {
+    let off_v1: Vec<&str> = writes
+        .iter()
+        .map(|(ctrl, _, _)| *ctrl)
+        .filter(|ctrl| !s.v1.iter().any(|(cs, _)| cs.iter().any(|c| c == ctrl)))
+        .collect();
+    if off_v1.is_empty() {
+        return Ok(());
+    }
     let v2_available =
         s.v2.and_then(|(_, mountpoint)| {
             std::fs::read_to_string(mountpoint.join("cgroup.controllers")).ok()
         })
         .unwrap_or_default();
-    for (ctrl, _, _) in writes {
-        if s.v1.iter().any(|(cs, _)| cs.iter().any(|c| c == ctrl)) {
-            continue;
-        }
-        let on_v2 = match *ctrl {
+    for ctrl in off_v1 {
+        let on_v2 = match ctrl {
             "net_cls" | "net_prio" => None,
             "blkio" => Some("io"),
             "cpuacct" => Some("cpu"),
