@@ -12,6 +12,8 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Before any fd is opened, so none lands among those passed on.
+    tong::process::reserve_passed_fds(cli.passed_fd_count());
     let format = match cli.log_format.as_str() {
         "json" => logging::Format::Json,
         "text" => logging::Format::Text,

@@ -251,11 +251,38 @@ pub fn version_text() -> String {
     )
 }
 
+impl Cli {
+    /// The fds the caller hands to the container process, counted from 3
+    /// (`--preserve-fds`, plus LISTEN_FDS for a new container).
+    pub fn passed_fd_count(&self) -> u32 {
+        match &self.cmd {
+            Some(Cmd::Create(a)) | Some(Cmd::Run { create: a, .. }) => {
+                a.preserve_fds
+                    .saturating_add(container::socket_activation_fds())
+            }
+            Some(Cmd::Exec(a)) => a.preserve_fds,
+            _ => 0,
+        }
+    }
+
+    /// Whether the command puts processes into a container, and so must run
+    /// from an unwritable copy of the binary (see linux::selfclone).
+    fn makes_container_processes(&self) -> bool {
+        matches!(
+            self.cmd,
+            Some(Cmd::Create(_)) | Some(Cmd::Run { .. }) | Some(Cmd::Exec(_))
+        )
+    }
+}
+
 /// Runs the parsed command; returns the process exit status.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     if cli.version {
         print!("{}", version_text());
         return Ok(0);
+    }
+    if cli.makes_container_processes() {
+        crate::linux::selfclone::ensure()?;
     }
     let Some(cmd) = cli.cmd else {
         let _ = Cli::command().print_help();
