@@ -48,6 +48,22 @@ pub fn init(path: Option<&str>, format: Format, debug: bool) -> std::io::Result<
     Ok(())
 }
 
+/// The log file's fd, which a container process keeps only while it sets up.
+pub fn fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let guard = LOGGER.lock().ok()?;
+    guard.as_ref()?.file.as_ref().map(|f| f.as_raw_fd())
+}
+
+/// Closes the log in a container process before it resolves anything the
+/// container controls: the log is a host file. Later messages are dropped
+/// (errors travel to the runtime over the sync socket).
+pub fn close_in_child() {
+    if let Ok(mut l) = LOGGER.lock() {
+        *l = None;
+    }
+}
+
 pub fn debug_enabled() -> bool {
     LOGGER
         .lock()

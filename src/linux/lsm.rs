@@ -20,6 +20,13 @@ pub fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
 }
 
+/// Whether the process asks for an AppArmor profile or SELinux label, and so
+/// needs the host's procfs until its labels are written.
+pub fn wants_labels(p: &oci_spec::runtime::Process) -> bool {
+    p.apparmor_profile().as_deref().is_some_and(|a| !a.is_empty())
+        || p.selinux_label().as_deref().is_some_and(|l| !l.is_empty())
+}
+
 /// Opens the host's procfs root and checks it really is procfs.
 pub fn open_procfs() -> Result<OwnedFd> {
     let fd = nix::fcntl::open(

@@ -89,7 +89,9 @@ pub fn drop_bounding(p: &Process) -> Result<()> {
 
 /// Switches to the process's user and groups while keeping capabilities, then
 /// sets the effective, permitted, inheritable and ambient sets exactly.
-pub fn set_user_and_caps(p: &Process, at: &str, userns: bool) -> Result<()> {
+/// With `keep_admin`, CAP_SYS_ADMIN stays effective and permitted so that a
+/// seccomp filter can still be loaded without no_new_privs right before execve.
+pub fn set_user_and_caps(p: &Process, at: &str, userns: bool, keep_admin: bool) -> Result<()> {
     let user = p.user();
     nix::sys::prctl::set_keepcaps(true).ctx("prctl(PR_SET_KEEPCAPS)")?;
     let groups: Vec<Gid> = user
@@ -114,10 +116,20 @@ pub fn set_user_and_caps(p: &Process, at: &str, userns: bool) -> Result<()> {
         .map_err(|e| e.at(format!("{at}/user/uid")))?;
     nix::sys::prctl::set_keepcaps(false).ctx("prctl(PR_SET_KEEPCAPS)")?;
 
+    let admin = || {
+        let mut s = CapsHashSet::new();
+        if keep_admin {
+            s.insert(Capability::CAP_SYS_ADMIN);
+        }
+        s
+    };
     let Some(c) = p.capabilities() else {
         // No capabilities section: the process gets none (runc does the same).
-        for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
-            caps::clear(None, set).map_err(|e| Error::new(format!("clear capabilities: {e}")))?;
+        caps::clear(None, CapSet::Inheritable)
+            .map_err(|e| Error::new(format!("clear capabilities: {e}")))?;
+        for set in [CapSet::Effective, CapSet::Permitted] {
+            caps::set(None, set, &admin())
+                .map_err(|e| Error::new(format!("clear capabilities: {e}")))?;
         }
         return Ok(());
     };
@@ -144,8 +156,8 @@ pub fn set_user_and_caps(p: &Process, at: &str, userns: bool) -> Result<()> {
             "effective capabilities must be a subset of permitted ones",
         ));
     }
-    caps::set(None, CapSet::Effective, &eff).map_err(|e| cap_err("effective", e))?;
-    caps::set(None, CapSet::Permitted, &perm).map_err(|e| cap_err("permitted", e))?;
+    caps::set(None, CapSet::Effective, &(&eff | &admin())).map_err(|e| cap_err("effective", e))?;
+    caps::set(None, CapSet::Permitted, &(&perm | &admin())).map_err(|e| cap_err("permitted", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| cap_err("ambient", e))?;
     for cap in to_caps(c.ambient().as_ref(), last) {
         // The kernel only allows ambient caps that are permitted and inheritable.

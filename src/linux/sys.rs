@@ -95,22 +95,78 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> Result<(), Errno> {
     }
 }
 
-/// Marks every fd from `first` up close-on-exec (close_range(2)).
-pub fn cloexec_from(first: u32) -> Result<(), Errno> {
-    // SAFETY: plain syscall with integer arguments; only sets a flag on fds.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+/// Whether `fd` is an open file descriptor (fcntl F_GETFD).
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the fd's flags; any integer is a valid argument.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// F_DUPFD_CLOEXEC: a close-on-exec duplicate of `fd` at the lowest free
+/// number from `at` up. The duplicate is deliberately left unowned: it
+/// holds its number for the life of the process.
+pub fn dup_cloexec_at(fd: BorrowedFd, at: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int and only creates a new fd.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, at) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// close_range(2) with no flags: closes every fd in `first..=last`.
+fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; callers only close fds
+    // that no live Rust value in this process will use or close again.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     if ret < 0 {
         Err(Errno::last())
     } else {
         Ok(())
     }
+}
+
+/// Closes every fd above stderr but those in `keep`. Used by a container
+/// process before anything the container controls is resolved, so that no
+/// runtime fd (host directories, the lock, cgroup files) can be walked
+/// through `/proc/self/fd/N`. The caller must not drop an owner of a closed
+/// fd afterwards.
+pub fn close_fds_except(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|&&f| f > 2)
+        .map(|&f| f as u32)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = 3u32;
+    for f in keep {
+        if f > next {
+            close_range(next, f - 1)?;
+        }
+        next = f.saturating_add(1);
+    }
+    close_range(next, u32::MAX)
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached bind mount of `path` that
+/// belongs to no mount namespace, so no one else can reach or remount it.
+pub fn open_tree_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
 /// ioctl(NS_GET_NSTYPE): the CLONE_NEW* type of a namespace fd.

@@ -10,7 +10,7 @@ use crate::linux::{cgroups, sys};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 pub struct ExecOptions<'a> {
@@ -147,6 +147,15 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
 
 fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags) -> ! {
     let r = (|| -> Result<init::Exec> {
+        // The fork copied every runtime fd (the lock, the state directory):
+        // keep only what joining needs.
+        let mut keep = super::passed_fds(o.preserve_fds);
+        keep.extend([ch.raw(), o.init_pidfd.as_raw_fd()]);
+        keep.extend(o.console.map(|c| c.as_raw_fd()));
+        keep.extend(o.procfs.as_ref().map(|p| p.as_raw_fd()));
+        keep.extend(crate::logging::fd());
+        keep.extend(tasks.iter().map(|t| t.as_raw_fd()));
+        sys::close_fds_except(&keep).ctx("close the runtime's fds")?;
         if !late.is_empty() {
             join_namespaces(o, late)?;
         }
@@ -161,13 +170,18 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
                 .map(|b| (b.height() as u16, b.width() as u16));
             crate::linux::console::setup(sock, size, false)?;
         }
+        let mut keep = super::passed_fds(o.preserve_fds);
+        keep.push(ch.raw());
         init::confine(
             o.process,
             o.at,
             o.userns,
-            o.preserve_fds,
+            &keep,
             o.seccomp,
-            o.procfs,
+            o.procfs
+                .map(|p| p.try_clone_to_owned())
+                .transpose()
+                .ctx("dup procfs")?,
             ch,
         )
     })();

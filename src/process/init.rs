@@ -8,12 +8,20 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Instant;
 
 /// Runs the init's set-up; never returns. Errors go back over the channel.
 pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
+    // The clone copied every runtime fd: the lock, the cgroup v2 directory
+    // of CLONE_INTO_CGROUP, the state directory. Set-up needs none of them.
+    let mut keep = set_up_fds(o, ch);
+    keep.extend(cgroup_tasks.iter().map(|t| t.as_raw_fd()));
+    if let Err(e) = sys::close_fds_except(&keep) {
+        let _ = ch.send(&Msg::Error(Error::sys("close the runtime's fds", e)));
+        sys::exit_now(1)
+    }
     let err = match setup(o, ch, cgroup_tasks) {
         Ok((exec, host_pid)) => {
             // From here on `create` has returned: report to stderr, which is
@@ -42,6 +50,28 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
     };
     let _ = ch.send(&Msg::Error(err));
     sys::exit_now(1)
+}
+
+/// The fds init holds until its program is looked up: the passed ones, the
+/// sync socket, the fifos `start` talks through, the console socket and the log.
+fn set_up_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
+    let mut keep = exec_fds(o, ch);
+    keep.extend(o.console.map(|c| c.as_raw_fd()));
+    keep.extend(crate::logging::fd());
+    keep
+}
+
+/// The fds init still holds when it looks its program up and waits for
+/// `start`: the passed ones, the sync socket and the two fifos (none is a
+/// directory, so none can be walked out of the container).
+fn exec_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
+    let mut keep = super::passed_fds(o.preserve_fds);
+    keep.extend([
+        ch.raw(),
+        o.exec_fifo.as_raw_fd(),
+        o.start_fifo.as_raw_fd(),
+    ]);
+    keep
 }
 
 /// Runs the hooks of one kind from inside the container, with the state on stdin.
@@ -96,6 +126,8 @@ fn setup(
     }
     ch.expect(Msg::Go)?;
     crate::linux::cgroups::join_self(cgroup_tasks).map_err(|e| e.at("/linux/cgroupsPath"))?;
+    // The cgroup files are host files: done with them.
+    sys::close_fds_except(&set_up_fds(o, ch)).ctx("close cgroup files")?;
     if !privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
@@ -158,15 +190,7 @@ fn setup(
     )?;
 
     // LSM labels are written after the pivot, through procfs opened now.
-    let wants_labels = process
-        .apparmor_profile()
-        .as_deref()
-        .is_some_and(|p| !p.is_empty())
-        || process
-            .selinux_label()
-            .as_deref()
-            .is_some_and(|l| !l.is_empty());
-    let procfs = if wants_labels {
+    let procfs = if crate::linux::lsm::wants_labels(process) {
         Some(crate::linux::lsm::open_procfs()?)
     } else {
         None
@@ -190,54 +214,52 @@ fn setup(
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(p)?;
     }
-    let seccomp = o.seccomp;
     let exec = confine(
         process,
         "/process",
         userns,
-        o.preserve_fds,
-        seccomp,
-        procfs.as_ref().map(|p| p.as_fd()),
+        &exec_fds(o, ch),
+        o.seccomp,
+        procfs,
         ch,
     )?;
     ch.send(&Msg::Ready)?;
     Ok((exec, host_pid))
 }
 
-/// The last steps before execve, shared by init and exec: rlimits, user and
-/// capabilities, no_new_privs, umask, cwd, the program lookup, and closing
-/// every fd but stdio and the preserved ones (CVE-2024-21626).
+/// The last steps before execve, shared by init and exec: rlimits, LSM
+/// labels, user and capabilities, no_new_privs, umask and cwd; then every fd
+/// but stdio and `keep` is closed, and only then is the program looked up,
+/// so nothing the container controls (args, PATH, cwd) is resolved while an
+/// fd that leads out of it is open (CVE-2024-21626 and its cousins). The
+/// seccomp filter goes on as late as it can: right before execve, so that a
+/// profile never has to allow tong's own calls; only a notifying filter is
+/// loaded here, since its fd must reach the listener during set-up.
 pub fn confine(
     process: &Process,
     at: &str,
     userns: bool,
-    preserve_fds: u32,
-    seccomp: Option<&crate::linux::seccomp::Program>,
-    procfs: Option<std::os::fd::BorrowedFd>,
+    keep: &[RawFd],
+    filter: Option<&crate::linux::seccomp::Program>,
+    procfs: Option<OwnedFd>,
     ch: &Channel,
 ) -> Result<Exec> {
-    let filter = seccomp;
     let nnp = process.no_new_privileges() == Some(true);
     security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
-    let notify = filter.is_some_and(|f| f.flags & crate::linux::seccomp::NEW_LISTENER != 0);
-    if let (Some(f), true) = (&filter, !nnp || notify) {
-        // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it
-        // while we still have it (as runc does). A notifying filter is loaded
-        // here too, so its fd can reach the listener while the runtime waits.
-        if let Some(fd) = crate::linux::seccomp::load(f)? {
-            ch.send_with_fd(&Msg::SeccompFd, Some(fd.as_fd()))?;
-        }
-    }
     if let Some(p) = procfs {
         crate::linux::lsm::apply_exec_labels(
-            p,
+            p.as_fd(),
             process.apparmor_profile().as_deref(),
             process.selinux_label().as_deref(),
             at,
         )?;
     }
-    security::set_user_and_caps(process, at, userns)?;
+    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: keep it in
+    // the effective set until then. The exec'd program's capabilities are
+    // computed by execve from the bounding, inheritable and ambient sets, so
+    // this changes nothing for it.
+    security::set_user_and_caps(process, at, userns, filter.is_some() && !nnp)?;
     if nnp {
         security::set_no_new_privs()?;
     }
@@ -245,10 +267,18 @@ pub fn confine(
         process.user().umask().unwrap_or(0o022),
     ));
     enter_cwd(process, at)?;
+    crate::logging::close_in_child();
+    sys::close_fds_except(keep).ctx("close the runtime's fds")?;
     let mut exec = Exec::resolve(process, at)?;
-    sys::cloexec_from(3 + preserve_fds).ctx("mark fds close-on-exec")?;
-    // With no_new_privs the filter goes on last, right before execve.
-    exec.filter = filter.filter(|_| nnp && !notify).cloned();
+    let notify = filter.is_some_and(|f| f.flags & crate::linux::seccomp::NEW_LISTENER != 0);
+    match filter {
+        Some(f) if notify => {
+            if let Some(fd) = crate::linux::seccomp::load(f)? {
+                ch.send_with_fd(&Msg::SeccompFd, Some(fd.as_fd()))?;
+            }
+        }
+        f => exec.filter = f.cloned(),
+    }
     Ok(exec)
 }
 

@@ -14,7 +14,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
 use sync::{Channel, Msg};
@@ -41,6 +41,48 @@ pub struct InitOptions<'a> {
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
     /// Passes a seccomp notify fd from the child on to the profile's listener.
     pub on_seccomp_fd: &'a dyn Fn(Pid, BorrowedFd) -> Result<()>,
+}
+
+/// Which of fds 3.. the caller really passed (`--preserve-fds`, LISTEN_FDS).
+static PASSED: std::sync::OnceLock<Vec<RawFd>> = std::sync::OnceLock::new();
+
+/// Records which of fds 3..3+n the caller passed and fills the gaps with
+/// close-on-exec placeholders, so that no fd the runtime opens later (log,
+/// lock, host directories) takes a number in the preserved range and is
+/// handed to the container. Call before anything opens an fd.
+pub fn reserve_passed_fds(n: u32) {
+    let mut passed = Vec::new();
+    let mut null: Option<OwnedFd> = None;
+    for fd in 3..3 + n as RawFd {
+        if sys::fd_is_open(fd) {
+            passed.push(fd);
+            continue;
+        }
+        if null.is_none() {
+            null = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok();
+        }
+        if let Some(n) = &null {
+            // The lowest free number from `fd` up is `fd` itself; the
+            // placeholder lives as long as the runtime and never reaches
+            // a container (close-on-exec, and not in `passed`).
+            let _ = sys::dup_cloexec_at(n.as_fd(), fd);
+        }
+    }
+    let _ = PASSED.set(passed);
+}
+
+/// The passed fds among 3..3+n that a container process keeps.
+pub fn passed_fds(n: u32) -> Vec<RawFd> {
+    let end = 3 + n as RawFd;
+    match PASSED.get() {
+        Some(p) => p.iter().copied().filter(|&f| f < end).collect(),
+        None => (3..end).collect(),
+    }
 }
 
 /// A freshly created container init, blocked until `start`.

@@ -56,6 +56,11 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// The socket's number, for the list of fds a child keeps.
+    pub fn raw(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<()> {
         self.send_with_fd(msg, None)
     }
