@@ -157,6 +157,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "user namespace mappings specified, but user namespace isn't enabled in the config",
             ));
         }
+        check_mappings(
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            "/linux/uidMappings",
+        )?;
+        check_mappings(
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+            "/linux/gidMappings",
+        )?;
         let new_user = namespaces(spec)
             .iter()
             .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none());
@@ -245,6 +253,14 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
             format!("cwd {c:?} refers to a file descriptor and is not allowed"),
         ));
     }
+    // setresuid(-1) means "unchanged": an id of 4294967295 would leave the
+    // process root. Like runc, only 0..=2^31-1 are ids.
+    let user = process.user();
+    check_id(user.uid(), &format!("{at}/user/uid"))?;
+    check_id(user.gid(), &format!("{at}/user/gid"))?;
+    for (i, g) in user.additional_gids().iter().flatten().enumerate() {
+        check_id(*g, &format!("{at}/user/additionalGids/{i}"))?;
+    }
     let mut types = HashSet::new();
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if !types.insert(format!("{:?}", r.typ())) {
@@ -291,6 +307,38 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
                     format!("environment variable {e:?} has no '='"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The largest uid or gid tong sets or maps (runc's bound: ids are int32).
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+fn check_id(id: u32, at: &str) -> Result<()> {
+    if id > MAX_ID {
+        return Err(Error::field(
+            at,
+            format!("id {id} is out of range (0 to {MAX_ID})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Each mapping's first ids are valid ids and its range is not empty and
+/// stays below the kernel's (u32) id space.
+fn check_mappings(maps: &[oci_spec::runtime::LinuxIdMapping], at: &str) -> Result<()> {
+    for (i, m) in maps.iter().enumerate() {
+        check_id(m.container_id(), &format!("{at}/{i}/containerID"))?;
+        check_id(m.host_id(), &format!("{at}/{i}/hostID"))?;
+        let fits = |start: u32| {
+            m.size() > 0 && u64::from(start) + u64::from(m.size()) <= u64::from(u32::MAX)
+        };
+        if !fits(m.container_id()) || !fits(m.host_id()) {
+            return Err(Error::field(
+                format!("{at}/{i}/size"),
+                format!("mapping size {} is empty or runs past the id space", m.size()),
+            ));
         }
     }
     Ok(())
