@@ -167,7 +167,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     Ok(Program { bytes, flags })
 }
 
-const MAGIC: &[u8; 8] = b"TONGBPF1";
+const MAGIC: &[u8; 8] = b"TONGBPF2";
+
+/// The cache's directory under `--root`: `@` is not allowed in a container
+/// id, so no container's state directory can ever be this one.
+pub const CACHE_DIR: &str = "@seccomp-cache";
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     use sha2::Digest;
@@ -182,22 +186,33 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Encodes a cache entry: magic, the program's own hash, flags, program.
-fn encode(p: &Program) -> Vec<u8> {
+/// Encodes a cache entry: magic, a hash of the rest, the full inputs the
+/// program was compiled from, flags, program.
+fn encode(inputs: &[u8], p: &Program) -> Vec<u8> {
+    let len = (inputs.len() as u64).to_le_bytes();
+    let flags = p.flags.to_le_bytes();
     let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&sha256(&[&p.flags.to_le_bytes(), &p.bytes]));
-    out.extend_from_slice(&p.flags.to_le_bytes());
+    out.extend_from_slice(&sha256(&[&len, inputs, &flags, &p.bytes]));
+    out.extend_from_slice(&len);
+    out.extend_from_slice(inputs);
+    out.extend_from_slice(&flags);
     out.extend_from_slice(&p.bytes);
     out
 }
 
-/// Decodes and verifies a cache entry; None if it is not intact.
-fn decode(b: &[u8]) -> Option<Program> {
+/// Decodes and verifies a cache entry: intact, and compiled from exactly
+/// `inputs` (an entry copied from another profile's key is refused, so the
+/// cache can never change which filter a profile gets). None otherwise.
+fn decode(b: &[u8], inputs: &[u8]) -> Option<Program> {
     let (magic, rest) = b.split_at_checked(8)?;
     let (sum, rest) = rest.split_at_checked(32)?;
+    let (len, rest) = rest.split_at_checked(8)?;
+    let n = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+    let (stored, rest) = rest.split_at_checked(n)?;
     let (flags, bytes) = rest.split_at_checked(4)?;
     if magic != MAGIC
-        || sha256(&[flags, bytes]) != sum
+        || stored != inputs
+        || sha256(&[len, stored, flags, bytes]) != sum
         || bytes.is_empty()
         || !bytes.len().is_multiple_of(8)
     {
@@ -209,45 +224,89 @@ fn decode(b: &[u8]) -> Option<Program> {
     })
 }
 
+/// The cache directory, if it is ours alone: a real directory (no symlink),
+/// owned by us and writable by no one else. Made 0700 when missing.
+fn cache_dir(root: &std::path::Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let dir = root.join(CACHE_DIR);
+    let _ = std::fs::create_dir(root);
+    let _ = nix::unistd::mkdir(&dir, Mode::S_IRWXU);
+    let fd = open(
+        &dir,
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = nix::sys::stat::fstat(&fd).ok()?;
+    let ours = st.st_uid == nix::unistd::geteuid().as_raw() && st.st_mode & 0o022 == 0;
+    if !ours {
+        crate::logging::warn(&format!(
+            "seccomp cache {} is not tong's own (owner or mode); not using it",
+            dir.display()
+        ));
+        return None;
+    }
+    Some(fd)
+}
+
 /// The compiled program for a profile, from the cache under `root` when an
-/// intact entry exists; otherwise compiled and stored. The key covers the
-/// profile and the libseccomp version; an entry that fails its checksum is
-/// rebuilt, never trusted.
+/// entry compiled from the very same inputs exists; otherwise compiled and
+/// stored. The inputs are the profile, the libseccomp version, tong's own
+/// version and the architecture; the key is their hash, but a hit is only
+/// taken when the stored inputs equal ours byte for byte.
 pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
+    use std::io::{Read, Write};
     let profile = serde_json::to_vec(s).map_err(|e| err(AT, "serialize", e))?;
     let version = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
-    // The key covers what decides the program: profile, libseccomp, tong itself.
     let tong = concat!(env!("CARGO_PKG_VERSION"), " ", env!("TONG_COMMIT"));
-    let key = hex(&sha256(&[
-        version.as_bytes(),
-        tong.as_bytes(),
-        std::env::consts::ARCH.as_bytes(),
-        &profile,
-    ]));
-    let dir = root.join("seccomp-cache");
-    let path = dir.join(&key);
-    match std::fs::read(&path) {
-        Ok(b) => match decode(&b) {
+    let mut inputs = format!("{version}\n{tong}\n{}\n", std::env::consts::ARCH).into_bytes();
+    inputs.extend_from_slice(&profile);
+    let key = hex(&sha256(&[&inputs]));
+    let Some(dir) = cache_dir(root) else {
+        return compile(s);
+    };
+    let open_at = |name: &str, flags: nix::fcntl::OFlag| {
+        nix::fcntl::openat(
+            &dir,
+            name,
+            flags | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+    };
+    let mut entry = Vec::new();
+    match open_at(&key, nix::fcntl::OFlag::O_RDONLY)
+        .map(std::fs::File::from)
+        .map(|mut f| f.read_to_end(&mut entry))
+    {
+        Ok(Ok(_)) => match decode(&entry, &inputs) {
             Some(p) => {
                 crate::logging::log("debug", &format!("seccomp cache hit {key}"));
                 return Ok(p);
             }
-            None => {
-                crate::logging::warn(&format!("seccomp cache entry {key} is corrupt; rebuilding"))
-            }
+            None => crate::logging::warn(&format!(
+                "seccomp cache entry {key} is corrupt or not this profile's; rebuilding"
+            )),
         },
-        Err(_) => crate::logging::log("debug", &format!("seccomp cache miss {key}")),
+        _ => crate::logging::log("debug", &format!("seccomp cache miss {key}")),
     }
     let p = compile(s)?;
     // A cache that can't be written only costs speed.
-    let tmp = dir.join(format!(".{key}.{}", std::process::id()));
-    let stored = std::fs::create_dir_all(&dir)
-        .and_then(|_| std::fs::write(&tmp, encode(&p)))
-        .and_then(|_| std::fs::rename(&tmp, &path));
+    let tmp = format!(".{key}.{}", std::process::id());
+    let stored = open_at(
+        &tmp,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL,
+    )
+    .map_err(std::io::Error::from)
+    .and_then(|fd| std::fs::File::from(fd).write_all(&encode(&inputs, &p)))
+    .and_then(|()| {
+        nix::fcntl::renameat(&dir, tmp.as_str(), &dir, key.as_str())
+            .map_err(std::io::Error::from)
+    });
     if let Err(e) = stored {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = nix::unistd::unlinkat(&dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         crate::logging::warn(&format!("seccomp cache: {e}"));
     }
     Ok(p)
@@ -313,12 +372,14 @@ mod tests {
             bytes: vec![1, 2, 3, 4, 5, 6, 7, 8],
             flags: 2,
         };
-        let e = encode(&p);
-        assert_eq!(decode(&e), Some(p));
+        let e = encode(b"profile A", &p);
+        assert_eq!(decode(&e, b"profile A"), Some(p));
+        // Intact, but compiled from another profile: refused.
+        assert_eq!(decode(&e, b"profile B"), None);
         let mut bad = e.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert_eq!(decode(&bad), None);
-        assert_eq!(decode(&e[..10]), None);
+        assert_eq!(decode(&bad, b"profile A"), None);
+        assert_eq!(decode(&e[..10], b"profile A"), None);
     }
 }
