@@ -144,11 +144,11 @@ fn hook_state(s: &Saved, status: &str, pid: Option<Pid>) -> String {
     )
 }
 
-/// `LISTEN_FDS` from systemd socket activation, when it is meant for us.
-fn socket_activation_fds() -> u32 {
-    let pid_ok = std::env::var("LISTEN_PID")
-        .map(|p| p == std::process::id().to_string())
-        .unwrap_or(true);
+/// `LISTEN_FDS` from systemd socket activation, when it is meant for us:
+/// as sd_listen_fds(3), only with LISTEN_PID naming this very process, so a
+/// variable inherited from some other activated process hands nothing over.
+pub fn socket_activation_fds() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID").is_ok_and(|p| p == std::process::id().to_string());
     match std::env::var("LISTEN_FDS") {
         Ok(n) if pid_ok => n.parse().unwrap_or(0),
         _ => 0,
@@ -376,14 +376,30 @@ fn create_in(
 /// Writes the pid file atomically, as engines poll for it.
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let tmp = path.with_file_name(format!(
-        ".{}.tmp",
+        ".{}.{}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        std::process::id()
     ));
-    std::fs::write(&tmp, pid.as_raw().to_string())
-        .ctx(format!("write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).ctx(format!("write pid file {}", path.display()))
+    // Exclusive and not following a link: a file or symlink planted at the
+    // temporary name is an error, never a target we write through.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(pid.as_raw().to_string().as_bytes())
+    };
+    write().ctx(format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::from(e).context(format!("write pid file {}", path.display()))
+    })
 }
 
 /// `start`: releases init to exec the user's process.
@@ -810,7 +826,11 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         .as_ref()
         .map(|p| crate::linux::seccomp::cached(&ctx.root, p))
         .transpose()?;
-    let procfs = crate::linux::lsm::open_procfs()?;
+    let procfs = if crate::linux::lsm::wants_labels(&proc_spec) {
+        Some(crate::linux::lsm::open_procfs()?)
+    } else {
+        None
+    };
     let on_seccomp_fd = |pid: Pid, fd: std::os::fd::BorrowedFd| -> Result<()> {
         let st: serde_json::Value = serde_json::from_str(&hook_state(
             &saved,
@@ -828,7 +848,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
     let spawned = process::exec::spawn_exec(&process::exec::ExecOptions {
         on_seccomp_fd: &on_seccomp_fd,
         seccomp: seccomp.as_ref(),
-        procfs: Some(procfs.as_fd()),
+        procfs: procfs.as_ref().map(|p| p.as_fd()),
         init_pid: Pid::from_raw(saved.pid),
         init_pidfd: pidfd.as_fd(),
         process: &proc_spec,
