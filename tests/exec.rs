@@ -241,7 +241,8 @@ fn socket_activation_fds_are_passed() {
     let out = tong_with_fd3(
         &b,
         &b.dir.join("sock"),
-        "LISTEN_FDS=1",
+        // `exec` keeps the shell's pid: LISTEN_PID names tong itself.
+        "LISTEN_FDS=1 LISTEN_PID=$$",
         &format!("run --bundle {} {}", b.dir.display(), b.id),
     );
     assert_eq!(stdout(&out), "1 1\nactivated\n", "{}", stderr(&out));

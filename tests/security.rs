@@ -189,3 +189,231 @@ fn lsm_exec_label_reaches_the_process() {
         eprintln!("skipped SELinux label check: SELinux is not enabled in this kernel");
     }
 }
+
+/// A host directory with a program the container must never reach; its
+/// twin of the same name in the rootfs says the lookup stayed inside.
+fn victim_and_decoy(b: &Bundle) -> std::path::PathBuf {
+    let victim = std::env::temp_dir().join(format!("tong-victim-{}", b.id));
+    std::fs::create_dir_all(&victim).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (dir, word) in [(&victim, "ESCAPED"), (&b.rootfs().join("bin"), "INSIDE")] {
+        let p = dir.join("tongprobe");
+        std::fs::write(&p, format!("#!/bin/sh\necho {word}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    victim
+}
+
+/// A PATH whose first entries walk out of every fd number tong could hold
+/// (`/proc/self/fd/N/../..` reaches the host's / through a directory fd).
+fn escaping_path(victim: &std::path::Path) -> String {
+    let up = "/..".repeat(16);
+    let mut dirs: Vec<String> = (3..64)
+        .map(|n| format!("/proc/self/fd/{n}{up}{}", victim.display()))
+        .collect();
+    dirs.push("/bin".into());
+    dirs.join(":")
+}
+
+/// F1 (issue 11): the init held the host's cgroup v2 directory (and other
+/// runtime fds) while PATH was searched and execve ran, so a PATH through
+/// /proc/self/fd/N ran a host program. Step a regression would let through:
+/// any runtime directory fd open during the program lookup of create/start.
+#[test]
+fn f1_init_program_lookup_cannot_walk_runtime_fds() {
+    let b = Bundle::new("f1init", "true");
+    let victim = victim_and_decoy(&b);
+    let path = escaping_path(&victim);
+    b.edit(|c| {
+        c["process"]["args"] = json!(["tongprobe"]);
+        c["process"]["env"] = json!([format!("PATH={path}")]);
+    });
+    let out = b.run_ok();
+    std::fs::remove_dir_all(&victim).unwrap();
+    assert_eq!(out, "INSIDE\n");
+}
+
+/// F1 for `exec`: its child held the host's /proc (for LSM labels) while it
+/// looked the program up. Step a regression would let through: a host
+/// directory fd open in the exec'd process during lookup.
+#[test]
+fn f1_exec_program_lookup_cannot_walk_runtime_fds() {
+    let b = Bundle::new("f1exec", "echo ready; sleep 1000");
+    let victim = victim_and_decoy(&b);
+    let path = escaping_path(&victim);
+    let (mut child, _lines) = run_until_ready(&b);
+    let out = b.tong(&["exec", "--env", &format!("PATH={path}"), &b.id, "tongprobe"]);
+    let _ = b.tong(&["kill", &b.id, "KILL"]);
+    let _ = child.wait();
+    std::fs::remove_dir_all(&victim).unwrap();
+    assert_eq!(stdout(&out), "INSIDE\n", "{}", stderr(&out));
+}
+
+/// F1b: with a strict allowlist (no close_range, fcntl or openat), tong's
+/// own calls after the filter made every container fail. After the filter
+/// only execve may be needed, with and without no_new_privs.
+#[test]
+fn f1b_strict_seccomp_allowlist_needs_only_execve() {
+    for nnp in [false, true] {
+        let b = Bundle::new(&format!("f1b{nnp}"), "true");
+        b.edit(|c| {
+            c["process"]["args"] = json!(["/bin/echo", "confined"]);
+            c["process"]["noNewPrivileges"] = nnp.into();
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["execve", "brk", "arch_prctl", "set_tid_address",
+                    "write", "writev", "exit_group", "exit", "mprotect", "readlink",
+                    "prlimit64", "getrandom", "rseq", "set_robust_list", "clock_gettime",
+                    "getuid", "geteuid", "getpid"],
+                    "action": "SCMP_ACT_ALLOW"}]
+            });
+        });
+        assert_eq!(b.run_ok(), "confined\n", "noNewPrivileges {nnp}");
+    }
+}
+
+/// F2: a created container's waiting init held host fds (cgroup v2 dir, the
+/// lock, cgroup tasks files) and its exe was the host's tong binary, both
+/// reachable from a process with CAP_SYS_PTRACE. Step a regression would let
+/// through: a directory or cgroup/lock fd in the waiting init, or an exe
+/// that can be reopened for writing.
+#[test]
+fn f2_waiting_init_holds_nothing_of_the_host() {
+    let b = created("f2");
+    let script = "for f in /proc/1/fd/*; do [ -d $f/ ] && echo DIR $f; \
+        readlink $f | grep -E 'cgroup|lock' && echo HOSTFILE; done; \
+        readlink /proc/1/exe; (echo x >> /proc/1/exe) 2>/dev/null && echo WROTE; echo done";
+    let out = b.tong(&["exec", "--cap", "CAP_SYS_PTRACE", &b.id, "sh", "-c", script]);
+    // What the container reaches through /proc/1/exe is on a read-only mount,
+    // so it cannot be reopened for writing once tong stops running it.
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let exe = nix::sys::statvfs::statvfs(format!("/proc/{pid}/exe").as_str()).unwrap();
+    let _ = b.tong(&["delete", "--force", &b.id]);
+    let text = stdout(&out);
+    assert!(text.ends_with("done\n"), "{text}{}", stderr(&out));
+    assert!(!text.contains("DIR") && !text.contains("HOSTFILE"), "{text}");
+    assert!(!text.contains(TONG), "host binary path shown: {text}");
+    assert!(!text.contains("WROTE"), "{text}");
+    assert!(
+        exe.flags()
+            .contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "the waiting init runs a writable binary"
+    );
+    b.assert_nothing_left();
+}
+
+/// F3: uid or gid 4294967295 is "unchanged" to setresuid, so the process
+/// stayed root. Step a regression would let through: any id above 2^31-1.
+#[test]
+fn f3_ids_out_of_range_are_refused() {
+    let big = u32::MAX;
+    let cases: [(&str, fn(&mut serde_json::Value)); 4] = [
+        ("/process/user/uid", |c| c["process"]["user"]["uid"] = u32::MAX.into()),
+        ("/process/user/gid", |c| c["process"]["user"]["gid"] = u32::MAX.into()),
+        ("/process/user/additionalGids/1", |c| {
+            c["process"]["user"]["additionalGids"] = json!([1, 2147483648u32])
+        }),
+        ("/linux/uidMappings/0/hostID", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 4294967295u32, "size": 1}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+        }),
+    ];
+    for (at, edit) in cases {
+        let b = Bundle::new("f3", "id -u; touch /etc/owned");
+        b.edit(edit);
+        let out = b.run();
+        assert_eq!(out.status.code(), Some(1), "{at}: {}", stdout(&out));
+        assert!(stderr(&out).contains(at), "{at}: {}", stderr(&out));
+        assert!(!b.rootfs().join("etc/owned").exists());
+        b.assert_nothing_left();
+    }
+    let b = Bundle::new("f3exec", "echo ready; sleep 1000");
+    let (mut child, _lines) = run_until_ready(&b);
+    let out = b.tong(&["exec", "--user", &format!("{big}:{big}"), &b.id, "id", "-u"]);
+    let _ = b.tong(&["kill", &b.id, "KILL"]);
+    let _ = child.wait();
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stderr(&out).contains("out of range"), "{}", stderr(&out));
+}
+
+/// F7: the pid file's temporary name was created following a planted
+/// symlink, overwriting its target. Step a regression would let through:
+/// opening the temporary file without O_EXCL|O_NOFOLLOW.
+#[test]
+fn f7_pid_file_never_writes_through_a_planted_symlink() {
+    let dir = std::env::temp_dir().join(format!("tong-f7-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("victim");
+    std::fs::write(&target, "precious").unwrap();
+    let pidfile = dir.join("pid");
+    // Every name the temporary file could take, for this process.
+    for name in [".pid.tmp".to_string(), format!(".pid.{}.tmp", std::process::id())] {
+        std::os::unix::fs::symlink(&target, dir.join(name)).unwrap();
+    }
+    let r = tong::container::write_pid_file(&pidfile, nix::unistd::Pid::from_raw(4242));
+    let kept = std::fs::read_to_string(&target).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(r.is_err(), "wrote through a planted symlink");
+    assert_eq!(kept, "precious");
+}
+
+/// F8: LISTEN_FDS without LISTEN_PID (or with another process's) handed the
+/// caller's fd 3, a host directory here, to the container. Step a regression
+/// would let through: honouring LISTEN_FDS not meant for this very process.
+#[test]
+fn f8_listen_fds_need_listen_pid_of_tong() {
+    for env in ["LISTEN_FDS=1", "LISTEN_FDS=1 LISTEN_PID=1"] {
+        let b = Bundle::new("f8", "echo fds:$LISTEN_FDS; ls /proc/self/fd | tr '\\n' ' '");
+        let out = tong_with_fd3(
+            &b,
+            std::path::Path::new("/"),
+            env,
+            &format!("run --bundle {} {}", b.dir.display(), b.id),
+        );
+        // fds 0-2 and ls's own directory fd (3): nothing passed.
+        assert_eq!(stdout(&out), "fds:\n0 1 2 3 ", "{env}: {}", stderr(&out));
+    }
+}
+
+/// F9: a cache entry compiled from a permissive profile, copied under a
+/// strict profile's key, made the next container run with the permissive
+/// filter. Step a regression would let through: trusting an intact entry
+/// without checking which profile it was compiled from.
+#[test]
+fn f9_swapped_seccomp_cache_entry_is_not_used() {
+    let profile = |action: &str| {
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]})
+    };
+    let b = Bundle::new("f9", "mkdir /tmp/x 2>/dev/null && echo made || echo denied");
+    let cache = b.root.join("@seccomp-cache");
+    let entries = || -> std::collections::BTreeSet<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    b.edit(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["seccomp"] = profile("SCMP_ACT_LOG");
+    });
+    assert_eq!(b.run_ok(), "made\n");
+    let permissive = entries();
+    b.edit(|c| c["linux"]["seccomp"] = profile("SCMP_ACT_ERRNO"));
+    assert_eq!(b.run_ok(), "denied\n");
+    let strict: Vec<_> = entries().difference(&permissive).cloned().collect();
+    assert_eq!((permissive.len(), strict.len()), (1, 1), "one entry per profile");
+    std::fs::copy(permissive.iter().next().unwrap(), &strict[0]).unwrap();
+    assert_eq!(b.run_ok(), "denied\n", "swapped cache entry was loaded");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
+    // The cache's name is not a container id, so no container can take it.
+    let out = b.tong(&["create", "--bundle", b.dir.to_str().unwrap(), "@seccomp-cache"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid container id"), "{}", stderr(&out));
+}
