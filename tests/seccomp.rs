@@ -140,7 +140,7 @@ fn compiled_filters_are_cached_and_verified() {
     assert!(out.contains("Permission denied"), "{out}");
     assert!(log.contains("seccomp cache hit"), "{log}");
     // Corrupt the entry: it is detected, rebuilt, and the filter still holds.
-    let dir = b.root.join("seccomp-cache");
+    let dir = b.root.join("@seccomp-cache");
     let entry = std::fs::read_dir(&dir)
         .unwrap()
         .next()
@@ -153,7 +153,10 @@ fn compiled_filters_are_cached_and_verified() {
     std::fs::write(&entry, bytes).unwrap();
     let (out, log) = run(3);
     assert!(out.contains("Permission denied"), "{out}");
-    assert!(log.contains("is corrupt; rebuilding"), "{log}");
+    assert!(
+        log.contains("is corrupt or not this profile's; rebuilding"),
+        "{log}"
+    );
     let (_, log) = run(4);
     assert!(log.contains("seccomp cache hit"), "{log}");
 }

@@ -292,12 +292,14 @@ fn f2_waiting_init_holds_nothing_of_the_host() {
     let _ = b.tong(&["delete", "--force", &b.id]);
     let text = stdout(&out);
     assert!(text.ends_with("done\n"), "{text}{}", stderr(&out));
-    assert!(!text.contains("DIR") && !text.contains("HOSTFILE"), "{text}");
+    assert!(
+        !text.contains("DIR") && !text.contains("HOSTFILE"),
+        "{text}"
+    );
     assert!(!text.contains(TONG), "host binary path shown: {text}");
     assert!(!text.contains("WROTE"), "{text}");
     assert!(
-        exe.flags()
-            .contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        exe.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
         "the waiting init runs a writable binary"
     );
     b.assert_nothing_left();
@@ -309,8 +311,12 @@ fn f2_waiting_init_holds_nothing_of_the_host() {
 fn f3_ids_out_of_range_are_refused() {
     let big = u32::MAX;
     let cases: [(&str, fn(&mut serde_json::Value)); 4] = [
-        ("/process/user/uid", |c| c["process"]["user"]["uid"] = u32::MAX.into()),
-        ("/process/user/gid", |c| c["process"]["user"]["gid"] = u32::MAX.into()),
+        ("/process/user/uid", |c| {
+            c["process"]["user"]["uid"] = u32::MAX.into()
+        }),
+        ("/process/user/gid", |c| {
+            c["process"]["user"]["gid"] = u32::MAX.into()
+        }),
         ("/process/user/additionalGids/1", |c| {
             c["process"]["user"]["additionalGids"] = json!([1, 2147483648u32])
         }),
@@ -353,7 +359,10 @@ fn f7_pid_file_never_writes_through_a_planted_symlink() {
     std::fs::write(&target, "precious").unwrap();
     let pidfile = dir.join("pid");
     // Every name the temporary file could take, for this process.
-    for name in [".pid.tmp".to_string(), format!(".pid.{}.tmp", std::process::id())] {
+    for name in [
+        ".pid.tmp".to_string(),
+        format!(".pid.{}.tmp", std::process::id()),
+    ] {
         std::os::unix::fs::symlink(&target, dir.join(name)).unwrap();
     }
     let r = tong::container::write_pid_file(&pidfile, nix::unistd::Pid::from_raw(4242));
@@ -369,7 +378,10 @@ fn f7_pid_file_never_writes_through_a_planted_symlink() {
 #[test]
 fn f8_listen_fds_need_listen_pid_of_tong() {
     for env in ["LISTEN_FDS=1", "LISTEN_FDS=1 LISTEN_PID=1"] {
-        let b = Bundle::new("f8", "echo fds:$LISTEN_FDS; ls /proc/self/fd | tr '\\n' ' '");
+        let b = Bundle::new(
+            "f8",
+            "echo fds:$LISTEN_FDS; ls /proc/self/fd | tr '\\n' ' '",
+        );
         let out = tong_with_fd3(
             &b,
             std::path::Path::new("/"),
@@ -407,13 +419,26 @@ fn f9_swapped_seccomp_cache_entry_is_not_used() {
     b.edit(|c| c["linux"]["seccomp"] = profile("SCMP_ACT_ERRNO"));
     assert_eq!(b.run_ok(), "denied\n");
     let strict: Vec<_> = entries().difference(&permissive).cloned().collect();
-    assert_eq!((permissive.len(), strict.len()), (1, 1), "one entry per profile");
+    assert_eq!(
+        (permissive.len(), strict.len()),
+        (1, 1),
+        "one entry per profile"
+    );
     std::fs::copy(permissive.iter().next().unwrap(), &strict[0]).unwrap();
     assert_eq!(b.run_ok(), "denied\n", "swapped cache entry was loaded");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
     // The cache's name is not a container id, so no container can take it.
-    let out = b.tong(&["create", "--bundle", b.dir.to_str().unwrap(), "@seccomp-cache"]);
+    let out = b.tong(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "@seccomp-cache",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid container id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid container id"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -256,10 +256,9 @@ impl Cli {
     /// (`--preserve-fds`, plus LISTEN_FDS for a new container).
     pub fn passed_fd_count(&self) -> u32 {
         match &self.cmd {
-            Some(Cmd::Create(a)) | Some(Cmd::Run { create: a, .. }) => {
-                a.preserve_fds
-                    .saturating_add(container::socket_activation_fds())
-            }
+            Some(Cmd::Create(a)) | Some(Cmd::Run { create: a, .. }) => a
+                .preserve_fds
+                .saturating_add(container::socket_activation_fds()),
             Some(Cmd::Exec(a)) => a.preserve_fds,
             _ => 0,
         }

@@ -23,7 +23,9 @@ pub fn selinux_enabled() -> bool {
 /// Whether the process asks for an AppArmor profile or SELinux label, and so
 /// needs the host's procfs until its labels are written.
 pub fn wants_labels(p: &oci_spec::runtime::Process) -> bool {
-    p.apparmor_profile().as_deref().is_some_and(|a| !a.is_empty())
+    p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|a| !a.is_empty())
         || p.selinux_label().as_deref().is_some_and(|l| !l.is_empty())
 }
 

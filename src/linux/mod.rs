@@ -6,6 +6,6 @@ pub mod lsm;
 pub mod namespaces;
 pub mod rootfs;
 pub mod seccomp;
-pub mod selfclone;
 pub mod security;
+pub mod selfclone;
 pub mod sys;

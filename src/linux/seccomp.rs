@@ -302,8 +302,7 @@ pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
     .map_err(std::io::Error::from)
     .and_then(|fd| std::fs::File::from(fd).write_all(&encode(&inputs, &p)))
     .and_then(|()| {
-        nix::fcntl::renameat(&dir, tmp.as_str(), &dir, key.as_str())
-            .map_err(std::io::Error::from)
+        nix::fcntl::renameat(&dir, tmp.as_str(), &dir, key.as_str()).map_err(std::io::Error::from)
     });
     if let Err(e) = stored {
         let _ = nix::unistd::unlinkat(&dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);

@@ -106,14 +106,12 @@ fn read_only_bind() -> std::result::Result<OwnedFd, Errno> {
 /// A memfd holding a copy of the binary, sealed against every change.
 fn sealed_memfd(exe: &OwnedFd) -> Result<OwnedFd> {
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(
-        c"tong",
-        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    )
-    .map_err(|e| Error::sys("memfd_create", e))?;
+    let fd = memfd_create(c"tong", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
+        .map_err(|e| Error::sys("memfd_create", e))?;
     let mut src = std::fs::File::from(exe.try_clone().map_err(Error::from)?);
     let mut dst = std::fs::File::from(fd);
-    std::io::copy(&mut src, &mut dst).map_err(|e| Error::from(e).context("copy the runtime binary"))?;
+    std::io::copy(&mut src, &mut dst)
+        .map_err(|e| Error::from(e).context("copy the runtime binary"))?;
     let fd = OwnedFd::from(dst);
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     nix::fcntl::fcntl(

@@ -132,11 +132,7 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
 /// through `/proc/self/fd/N`. The caller must not drop an owner of a closed
 /// fd afterwards.
 pub fn close_fds_except(keep: &[RawFd]) -> Result<(), Errno> {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter(|&&f| f > 2)
-        .map(|&f| f as u32)
-        .collect();
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
     keep.sort_unstable();
     keep.dedup();
     let mut next = 3u32;

@@ -66,11 +66,7 @@ fn set_up_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
 /// directory, so none can be walked out of the container).
 fn exec_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
     let mut keep = super::passed_fds(o.preserve_fds);
-    keep.extend([
-        ch.raw(),
-        o.exec_fifo.as_raw_fd(),
-        o.start_fifo.as_raw_fd(),
-    ]);
+    keep.extend([ch.raw(), o.exec_fifo.as_raw_fd(), o.start_fifo.as_raw_fd()]);
     keep
 }
 
@@ -228,9 +224,9 @@ fn setup(
 }
 
 /// The last steps before execve, shared by init and exec: rlimits, LSM
-/// labels, user and capabilities, no_new_privs, umask and cwd; then every fd
-/// but stdio and `keep` is closed, and only then is the program looked up,
-/// so nothing the container controls (args, PATH, cwd) is resolved while an
+/// labels, user and capabilities, no_new_privs, umask; then every fd but
+/// stdio and `keep` is closed, and only then are the cwd and the program
+/// looked up, so nothing the container controls (args, PATH, cwd) is resolved while an
 /// fd that leads out of it is open (CVE-2024-21626 and its cousins). The
 /// seccomp filter goes on as late as it can: right before execve, so that a
 /// profile never has to allow tong's own calls; only a notifying filter is
@@ -266,9 +262,9 @@ pub fn confine(
     nix::sys::stat::umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    enter_cwd(process, at)?;
     crate::logging::close_in_child();
     sys::close_fds_except(keep).ctx("close the runtime's fds")?;
+    enter_cwd(process, at)?;
     let mut exec = Exec::resolve(process, at)?;
     let notify = filter.is_some_and(|f| f.flags & crate::linux::seccomp::NEW_LISTENER != 0);
     match filter {

@@ -337,7 +337,10 @@ fn check_mappings(maps: &[oci_spec::runtime::LinuxIdMapping], at: &str) -> Resul
         if !fits(m.container_id()) || !fits(m.host_id()) {
             return Err(Error::field(
                 format!("{at}/{i}/size"),
-                format!("mapping size {} is empty or runs past the id space", m.size()),
+                format!(
+                    "mapping size {} is empty or runs past the id space",
+                    m.size()
+                ),
             ));
         }
     }
