@@ -174,6 +174,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "user namespaces enabled, but no uid and gid mappings are set",
             ));
         }
+        if let Some(r) = linux.resources() {
+            crate::linux::cgroups::validate(r)?;
+        }
         if let Some(sysctl) = linux.sysctl() {
             for key in sysctl.keys() {
                 check_sysctl(spec, key)

@@ -11,7 +11,7 @@ use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// A mounted cgroup hierarchy as the runtime sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,24 +112,91 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
     Ok(parse_hierarchies(&mi, &cg))
 }
 
+/// `path` cleaned lexically as if it started at `/` (Go's `filepath.Clean`
+/// of `"/" + path`): `.` and empty names go, and `..` removes the name
+/// before it but never climbs above the root. So a cleaned path joined onto
+/// a hierarchy's mount point stays inside that hierarchy.
+pub fn clean_path(path: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in path.split('/') {
+        match name {
+            "" | "." => {}
+            ".." => {
+                names.pop();
+            }
+            n => names.push(n),
+        }
+    }
+    format!("/{}", names.join("/"))
+}
+
 /// The cgroup path for a container: `linux.cgroupsPath` made absolute the way
 /// runc does (relative paths hang below the runtime's own cgroup), or a
-/// default under the `tong` parent.
+/// default under the `tong` parent. Always clean: see [`clean_path`].
 pub fn container_path(cgroups_path: Option<&Path>, id: &str, own: &str) -> String {
-    match cgroups_path {
-        Some(p) if p.is_absolute() => p.to_string_lossy().into_owned(),
-        Some(p) if !p.as_os_str().is_empty() => {
-            format!("{}/{}", own.trim_end_matches('/'), p.to_string_lossy())
-        }
-        _ => format!("/tong/{id}"),
+    let p = cgroups_path.map(|p| p.to_string_lossy());
+    match p.as_deref() {
+        Some(p) if p.starts_with('/') => clean_path(p),
+        // Cleaned on its own first, so that its `..` cannot eat into `own`.
+        Some(p) if !p.is_empty() => clean_path(&format!("{own}/{}", clean_path(p))),
+        _ => clean_path(&format!("/tong/{id}")),
     }
 }
 
 /// The directories of one container's cgroup, one per hierarchy.
 pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
+    let path = clean_path(path);
     hier.iter()
         .map(|h| h.mountpoint.join(path.trim_start_matches('/')))
         .collect()
+}
+
+fn is_cgroupfs(s: &nix::sys::statfs::Statfs) -> bool {
+    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let t = s.filesystem_type();
+    t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
+}
+
+/// A path with no `..` (nor `.`) in it, so it means what it says.
+fn is_plain(d: &Path) -> bool {
+    d.is_absolute()
+        && d.components()
+            .all(|c| !matches!(c, Component::ParentDir | Component::CurDir))
+}
+
+fn not_a_cgroup(d: &Path) -> Error {
+    Error::new(format!(
+        "{} is not a cgroup: refusing to use it as the container's cgroup",
+        d.display()
+    ))
+}
+
+/// Checks that `d` is a container's cgroup directory: named without `..`, on
+/// a cgroup filesystem, and not the root of its hierarchy. The directories a
+/// state file names are checked before use, since such a file may come from
+/// an older tong (which followed `..` out of the cgroup mount) or be edited.
+pub fn check_dir(d: &Path) -> Result<()> {
+    if !is_plain(d) {
+        return Err(not_a_cgroup(d));
+    }
+    let fs = nix::sys::statfs::statfs(d).ctx(format!("statfs {}", d.display()))?;
+    if !is_cgroupfs(&fs) {
+        return Err(not_a_cgroup(d));
+    }
+    let dev = |p: &Path| nix::sys::stat::stat(p).map(|s| s.st_dev);
+    let parent = d.parent().unwrap_or(d);
+    if parent == d || dev(d).ctx(format!("stat {}", d.display()))? != dev(parent).unwrap_or(0) {
+        return Err(Error::new(format!(
+            "{} is the root of a cgroup hierarchy, not a container's cgroup",
+            d.display()
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_dir`] for each directory.
+pub fn check_dirs(dirs: &[PathBuf]) -> Result<()> {
+    dirs.iter().try_for_each(|d| check_dir(d))
 }
 
 /// Creates the directories; a cpuset directory inherits its parent's cpus and mems
@@ -156,43 +223,58 @@ fn is_v1_cpuset(dir: &Path) -> bool {
     dir.join("cpuset.cpus").exists() && !dir.join("cgroup.controllers").exists()
 }
 
+/// Creates `d` and any missing parents one name at a time, each with
+/// mkdirat in a directory already opened and checked to be on a cgroup
+/// filesystem, and opened again without following symlinks: nothing is
+/// made or entered outside the hierarchy, whatever the path says.
 fn create_one(d: &Path) -> Result<()> {
-    // Usually the parent exists: one mkdir, then a look at what was made.
-    match std::fs::create_dir(d) {
-        Ok(()) => {
-            if is_v1_cpuset(d) {
-                fill_cpuset(d)?;
-            }
-            return Ok(());
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::from(e).context(format!("mkdir {}", d.display()))),
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    if !is_plain(d) {
+        return Err(not_a_cgroup(d));
     }
     // The nearest existing directory tells which hierarchy this is.
-    if d.ancestors().find(|a| a.exists()).is_some_and(is_v1_cpuset) {
-        create_cpuset_dirs(d)?;
-        fill_cpuset(d)
-    } else {
-        std::fs::create_dir_all(d).ctx(format!("mkdir {}", d.display()))
+    let Some(base) = d.ancestors().find(|a| a.exists()) else {
+        return Err(not_a_cgroup(d));
+    };
+    let missing: Vec<&std::ffi::OsStr> = d
+        .strip_prefix(base)
+        .map(|rest| rest.iter().collect())
+        .unwrap_or_default();
+    if missing.is_empty() {
+        // An existing cgroup (a shared parent, or joined on purpose).
+        return check_dir(d);
     }
-}
-
-/// Creates missing cpuset directories; the parents we create get
-/// cgroup.clone_children, so later containers inherit cpus and mems at mkdir
-/// instead of paying for cpuset writes (each rebuilds scheduler domains).
-fn create_cpuset_dirs(d: &Path) -> Result<()> {
-    let missing: Vec<&Path> = d.ancestors().take_while(|a| !a.exists()).collect();
-    for (i, dir) in missing.iter().rev().enumerate() {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::from(e).context(format!("mkdir {}", dir.display()))),
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut fd =
+        nix::fcntl::open(base, dir_flags, Mode::empty()).ctx(format!("open {}", base.display()))?;
+    let on_cgroupfs = |fd: &OwnedFd| nix::sys::statfs::fstatfs(fd).is_ok_and(|s| is_cgroupfs(&s));
+    if !on_cgroupfs(&fd) {
+        return Err(not_a_cgroup(d));
+    }
+    let cpuset = is_v1_cpuset(base);
+    let mut cur = base.to_path_buf();
+    for (i, name) in missing.iter().enumerate() {
+        cur.push(name);
+        let made = match nix::sys::stat::mkdirat(&fd, *name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            Err(e) => return Err(Error::sys(format!("mkdir {}", cur.display()), e)),
+        };
+        fd = openat(&fd, *name, dir_flags, Mode::empty()).ctx(format!("open {}", cur.display()))?;
+        if !on_cgroupfs(&fd) {
+            return Err(not_a_cgroup(&cur));
         }
+        // v1 refuses tasks in an empty cpuset. The parents we create get
+        // cgroup.clone_children, so later containers inherit cpus and mems
+        // at mkdir instead of paying for cpuset writes (each rebuilds
+        // scheduler domains).
         let is_leaf = i + 1 == missing.len();
-        if !is_leaf {
-            fill_cpuset(dir)?;
-            let _ = std::fs::write(dir.join("cgroup.clone_children"), "1");
+        if cpuset && (made || is_leaf) {
+            fill_cpuset(&cur)?;
+            if made && !is_leaf {
+                let _ = std::fs::write(cur.join("cgroup.clone_children"), "1");
+            }
         }
     }
     Ok(())
@@ -231,18 +313,25 @@ pub fn open_tasks(dirs: &[PathBuf]) -> Result<(Vec<OwnedFd>, Vec<PathBuf>)> {
         match open_for_writing(&p) {
             Ok(fd) => fds.push(fd),
             Err(Errno::ENOENT) if d.is_dir() => rest.push(d.clone()),
+            Err(Errno::EXDEV) => return Err(not_a_cgroup(d)),
             Err(e) => return Err(Error::sys(format!("open {}", p.display()), e)),
         }
     }
     Ok((fds, rest))
 }
 
+/// Opens a cgroup control file; one that is not on a cgroup filesystem
+/// (a plain file where a cgroup was expected) is refused as EXDEV.
 fn open_for_writing(p: &Path) -> nix::Result<OwnedFd> {
-    nix::fcntl::open(
+    let fd = nix::fcntl::open(
         p,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
         nix::sys::stat::Mode::empty(),
-    )
+    )?;
+    if !is_cgroupfs(&nix::sys::statfs::fstatfs(&fd)?) {
+        return Err(Errno::EXDEV);
+    }
+    Ok(fd)
 }
 
 /// Moves the calling thread (a single-threaded process) into the cgroups
@@ -259,7 +348,10 @@ pub fn open_procs(dirs: &[PathBuf]) -> Result<Vec<OwnedFd>> {
     dirs.iter()
         .map(|d| {
             let p = d.join("cgroup.procs");
-            open_for_writing(&p).ctx(format!("open {}", p.display()))
+            open_for_writing(&p).map_err(|e| match e {
+                Errno::EXDEV => not_a_cgroup(d),
+                e => Error::sys(format!("open {}", p.display()), e),
+            })
         })
         .collect()
 }
@@ -280,6 +372,7 @@ pub fn add(dirs: &[PathBuf], pid: Pid) -> Result<()> {
 
 /// The pids in the container's cgroup.
 pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
+    check_dirs(dirs)?;
     let mut out = Vec::new();
     // The pids or freezer hierarchy has every task; any will do if those are absent.
     let dir = dirs
@@ -299,9 +392,18 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
 }
 
 /// Removes the directories. A cgroup whose last task has just exited can be
-/// busy for a moment, so EBUSY is retried a bounded number of times.
+/// busy for a moment, so EBUSY is retried a bounded number of times. A
+/// directory that is not a container's cgroup (see [`check_dir`]) is left
+/// alone with a warning: nothing of the container can be in it.
 pub fn destroy(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
+        if !d.exists() {
+            continue;
+        }
+        if let Err(e) = check_dir(d) {
+            crate::logging::warn(&format!("not removing it: {e}"));
+            continue;
+        }
         // Usually the directory is empty and goes at once.
         if matches!(
             std::fs::remove_dir(d).map_err(|e| e.raw_os_error()),
@@ -382,6 +484,14 @@ fn split<'a>(dirs: &'a [PathBuf], hier: &'a [Hierarchy]) -> Split<'a> {
 }
 
 fn write_file(dir: &Path, file: &str, value: &str, ctrl: &str) -> Result<()> {
+    // File names come from the config too (unified keys, page sizes): a
+    // name, never a path.
+    if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+        return Err(Error::field(
+            format!("/linux/resources/{}", section(ctrl)),
+            format!("{file:?} is not a cgroup file name"),
+        ));
+    }
     let p = dir.join(file);
     std::fs::write(&p, value)
         .map_err(|e| Error::from(e).context(format!("write {value:?} to {}", p.display())))
@@ -421,8 +531,39 @@ fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Resul
 
 /// Writes `linux.resources` into the container's cgroup, on whichever
 /// drivers the host has: v1 controllers on v1, the rest on the v2 hierarchy.
+/// Checks the values first (see [`validate`]): nothing is written if any is wrong.
 pub fn apply(dirs: &[PathBuf], r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    validate(r)?;
+    check_dirs(dirs)?;
     apply_in(&hierarchies()?, dirs, r)
+}
+
+/// The host's huge page sizes as the hugetlb cgroup names them (`2MB`, `1GB`).
+pub fn hugepage_sizes() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let kb = name.strip_prefix("hugepages-")?.strip_suffix("kB")?;
+            kb.parse().ok().map(resources::hugepage_name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`resources::validate`] against this host's huge page sizes: every
+/// value the kernel would refuse or silently change is an error naming its
+/// field, found before anything is created.
+pub fn validate(r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let sizes = r
+        .hugepage_limits()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+        .then(hugepage_sizes);
+    resources::validate(r, sizes.as_deref())
 }
 
 /// [`apply`] against given hierarchies (a fake tree in tests).
@@ -441,6 +582,34 @@ pub fn apply_in(
     if !s.v1.is_empty() {
         refuse_unavailable(&s, &writes)?;
     }
+    // What goes to v2 (all of it on a pure v2 host; on a hybrid one what v1
+    // lacks), checked before anything is written.
+    let v2 = match s.v2 {
+        Some((d, mountpoint)) => {
+            let writes: Vec<_> = resources::v2_writes(r)
+                .into_iter()
+                .filter(|(ctrl, _, _)| on_v1(ctrl).is_none())
+                .collect();
+            let available =
+                std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+            if !s.v1.is_empty() {
+                refuse_unified_off_v2(r, &available, &on_v1)?;
+            }
+            Some((d, mountpoint, writes, available))
+        }
+        None => {
+            if let Some(k) = r.unified().iter().flat_map(|u| u.keys()).next() {
+                return Err(Error::field(
+                    format!(
+                        "/linux/resources/unified/{}",
+                        k.replace('~', "~0").replace('/', "~1")
+                    ),
+                    "unified resources need cgroup v2, and this host has no cgroup2 mount",
+                ));
+            }
+            None
+        }
+    };
     if let Some(d) = on_v1("memory") {
         order_memsw(d, &mut writes);
     }
@@ -449,11 +618,7 @@ pub fn apply_in(
             write_file(d, &file, &value, ctrl)?;
         }
     }
-    if let Some((d, mountpoint)) = s.v2 {
-        let writes: Vec<_> = resources::v2_writes(r)
-            .into_iter()
-            .filter(|(ctrl, _, _)| on_v1(ctrl).is_none())
-            .collect();
+    if let Some((d, mountpoint, writes, available)) = v2 {
         let mut ctrls: Vec<&str> = writes
             .iter()
             .map(|(c, _, _)| *c)
@@ -461,7 +626,6 @@ pub fn apply_in(
             .collect();
         ctrls.dedup();
         enable_v2_controllers(d, mountpoint, &ctrls)?;
-        let available = std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
         // Pure v2 has no devices controller: device rules become an eBPF program.
         if on_v1("devices").is_none() {
             if let Some(rules) = r.devices().as_deref() {
@@ -469,11 +633,47 @@ pub fn apply_in(
             }
         }
         for (ctrl, file, value) in writes {
-            // In a hybrid host most controllers live on v1 only; skip what v2 lacks.
-            if s.v1.is_empty() || available.split_whitespace().any(|a| a == ctrl) {
+            // In a hybrid host most controllers live on v1 only; v2 gets
+            // what it has (the unified keys were checked above).
+            if s.v1.is_empty()
+                || available.split_whitespace().any(|a| a == ctrl)
+                || (ctrl.is_empty() && file.starts_with("cgroup."))
+            {
                 write_file(d, &file, &value, ctrl)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// On a hybrid host a `unified` key can only be applied when its controller
+/// is on the cgroup2 mount (or it is a `cgroup.*` file); anything else would
+/// be dropped without a word.
+fn refuse_unified_off_v2<'a>(
+    r: &oci_spec::runtime::LinuxResources,
+    v2_available: &str,
+    on_v1: &dyn Fn(&str) -> Option<&'a Path>,
+) -> Result<()> {
+    let mut keys: Vec<&String> = r.unified().iter().flat_map(|u| u.keys()).collect();
+    keys.sort();
+    for k in keys {
+        let ctrl = k.split('.').next().unwrap_or("");
+        let why = if ctrl == "cgroup" {
+            continue;
+        } else if on_v1(ctrl).is_some() {
+            format!("{ctrl} is a cgroup v1 controller on this host")
+        } else if !v2_available.split_whitespace().any(|a| a == ctrl) {
+            format!("this host's cgroup v2 has no {ctrl} controller")
+        } else {
+            continue;
+        };
+        return Err(Error::field(
+            format!(
+                "/linux/resources/unified/{}",
+                k.replace('~', "~0").replace('/', "~1")
+            ),
+            format!("cannot apply unified resource {k:?}: {why}"),
+        ));
     }
     Ok(())
 }
@@ -535,6 +735,9 @@ fn order_memsw(dir: &Path, writes: &mut [resources::Write]) {
 /// SIGKILLs every process in the container at once through v2's cgroup.kill
 /// (no fork can slip past it). False when the host has no such file.
 pub fn kill_all(dirs: &[PathBuf]) -> bool {
+    if check_dirs(dirs).is_err() {
+        return false;
+    }
     dirs.iter()
         .map(|d| d.join("cgroup.kill"))
         .find(|f| f.exists())
@@ -573,6 +776,7 @@ pub fn attach_device_program(
 /// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
 /// and waits until the kernel reports the new state.
 pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
+    check_dirs(dirs)?;
     let hier = hierarchies()?;
     let s = split(dirs, &hier);
     if let Some((_, d)) =
@@ -645,6 +849,60 @@ mod tests {
     }
 
     #[test]
+    fn cleaning_never_climbs_above_the_root() {
+        assert_eq!(clean_path("/../../../../tmp/x"), "/tmp/x");
+        assert_eq!(clean_path("a/./b//../c/"), "/a/c");
+        assert_eq!(clean_path(".."), "/");
+        assert_eq!(clean_path(""), "/");
+        let own = "/own";
+        let c = |p: &str| container_path(Some(Path::new(p)), "c", own);
+        assert_eq!(c("/../../../../tmp/x"), "/tmp/x");
+        assert_eq!(c("/a/../../b"), "/b");
+        // A relative path cannot eat into the runtime's own cgroup.
+        assert_eq!(c("../../../x"), "/own/x");
+        assert_eq!(c("x/../../y"), "/own/y");
+        // /proc/self/cgroup shows `..` for cgroups outside a cgroup namespace.
+        assert_eq!(
+            container_path(Some(Path::new("x")), "c", "/../../up"),
+            "/up/x"
+        );
+        let h = parse_hierarchies(MOUNTINFO, SELF);
+        for p in ["/../../../etc", "../../..", "/a/../../../.."] {
+            for (d, h) in dirs_for(&h, &c(p)).iter().zip(&h) {
+                assert!(is_plain(d) && d.starts_with(&h.mountpoint), "{p}: {d:?}");
+            }
+        }
+        // dirs_for cleans whatever it is given.
+        assert_eq!(
+            dirs_for(&h, "/../../../tmp/x")[3],
+            Path::new("/sys/fs/cgroup/memory/tmp/x")
+        );
+    }
+
+    /// Outside a cgroup filesystem nothing is created, joined or removed.
+    #[test]
+    fn refuses_directories_outside_cgroupfs() {
+        let root = std::env::temp_dir().join(format!("tong-not-cg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("fake/sub")).unwrap();
+        std::fs::write(root.join("fake/tasks"), "").unwrap();
+        std::fs::write(root.join("fake/cgroup.procs"), "1\n").unwrap();
+        let e = create(&[root.join("new/leaf")]).unwrap_err();
+        assert!(e.msg.contains("is not a cgroup"), "{e}");
+        assert!(!root.join("new").exists());
+        let fake = vec![root.join("fake")];
+        assert!(create(&fake).is_err());
+        assert!(check_dir(&root.join("fake/sub/..")).is_err());
+        assert!(open_tasks(&fake).is_err());
+        assert!(open_procs(&fake).is_err());
+        assert!(procs(&fake).is_err());
+        assert!(!kill_all(&fake));
+        destroy(&fake).unwrap();
+        assert!(root.join("fake/sub").is_dir());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn paths_like_runc() {
         assert_eq!(container_path(Some(Path::new("/x/y")), "c", "/own"), "/x/y");
         assert_eq!(
@@ -706,6 +964,38 @@ mod apply_tests {
         // v2 never gets what v1 owns.
         assert!(!root.join("unified/c1/memory.max").exists());
         assert!(!root.join("unified/c1/pids.max").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A unified key is a file name: on a pure v2 host `../x` would write
+    /// beside the container's cgroup.
+    #[test]
+    fn unified_key_cannot_name_a_path() {
+        let root = std::env::temp_dir().join(format!("tong-fake-unified-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in [root.clone(), dir.clone()] {
+            std::fs::write(d.join("cgroup.controllers"), "memory").unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        let hier = vec![Hierarchy {
+            mountpoint: root.clone(),
+            options: String::new(),
+            is_v2: true,
+            own_path: "/".into(),
+        }];
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(
+            serde_json::json!({"unified": {"../escaped": "x", "memory.high": "1"}}),
+        )
+        .unwrap();
+        assert!(apply_in(&hier, std::slice::from_ref(&dir), &r).is_err());
+        assert!(!root.join("escaped").exists());
+        let e = validate(&r).unwrap_err();
+        assert_eq!(
+            e.pointer.as_deref(),
+            Some("/linux/resources/unified/..~1escaped")
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -774,6 +1064,7 @@ mod apply_tests {
 
 /// Statistics of the container's cgroup in runc's `events` format.
 pub fn stats(dirs: &[PathBuf]) -> Result<serde_json::Value> {
+    check_dirs(dirs)?;
     let hier = hierarchies()?;
     let s = split(dirs, &hier);
     let on_v1 = |ctrl: &str| {
@@ -819,6 +1110,7 @@ fn oom_kills(events: &Path) -> u64 {
 impl OomWatch {
     pub fn new(dirs: &[PathBuf]) -> Result<OomWatch> {
         use std::os::fd::AsRawFd;
+        check_dirs(dirs)?;
         let hier = hierarchies()?;
         let s = split(dirs, &hier);
         if let Some((_, d)) = s.v1.iter().find(|(cs, _)| cs.iter().any(|c| c == "memory")) {
