@@ -102,3 +102,94 @@ fn f4_device_node_swapped_for_symlink_never_chmods_a_host_file() {
         swapped.load(Ordering::Relaxed)
     );
 }
+
+/// F6: a read-only path reached through a symlink with more `..` than the
+/// rootfs is deep. Like a chroot, `..` stops at the container's root, so the
+/// path the container sees is made read-only; it used to be skipped silently.
+#[test]
+fn f6_readonly_path_through_escaping_symlink_is_read_only() {
+    let b = Bundle::new("f6ro", "touch /etc/rw/f 2>&1; touch /rolink/g 2>&1; true");
+    b.edit(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["readonlyPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push("/rolink".into());
+    });
+    std::fs::create_dir(b.rootfs().join("etc/rw")).unwrap();
+    std::os::unix::fs::symlink("../../../../etc/rw", b.rootfs().join("rolink")).unwrap();
+    let out = b.run_ok();
+    assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
+    assert!(!b.rootfs().join("etc/rw/f").exists(), "{out}");
+    assert!(!b.rootfs().join("etc/rw/g").exists(), "{out}");
+}
+
+/// F6: a masked path through `etc/esc -> ../../../../../etc`: the file the
+/// container sees at /etc/secret must be masked, not left readable.
+#[test]
+fn f6_masked_path_through_escaping_symlink_is_masked() {
+    let b = Bundle::new("f6mask", "cat /etc/secret; echo; stat -c %t:%T /etc/secret");
+    std::fs::write(b.rootfs().join("etc/secret"), "hidden").unwrap();
+    std::os::unix::fs::symlink("../../../../../etc", b.rootfs().join("etc/esc")).unwrap();
+    b.edit(|c| {
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push("/etc/esc/secret".into());
+    });
+    let out = b.run_ok();
+    assert_eq!(out, "\n1:3\n", "the secret is readable");
+}
+
+/// F6: masking fails closed. Only a path that does not exist is skipped; any
+/// other failure to resolve it (here a symlink loop) stops the container,
+/// naming the field.
+#[test]
+fn f6_unresolvable_masked_or_readonly_path_fails_create() {
+    for field in ["maskedPaths", "readonlyPaths"] {
+        let b = Bundle::new("f6loop", "true");
+        std::os::unix::fs::symlink("loop2", b.rootfs().join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", b.rootfs().join("loop2")).unwrap();
+        b.edit(|c| {
+            let a = c["linux"][field].as_array_mut().unwrap();
+            a.push("/loop1/x".into());
+            // A missing path is still fine.
+            a.push("/no/such/path".into());
+        });
+        let n = b.config()["linux"][field].as_array().unwrap().len() - 2;
+        let out = b.create();
+        assert_eq!(out.status.code(), Some(1), "{field}: create succeeded");
+        let e = stderr(&out);
+        assert!(
+            e.contains(&format!("/linux/{field}/{n}")) && e.contains("too many"),
+            "{field}: {e}"
+        );
+        b.assert_nothing_left();
+    }
+}
+
+/// A mount target through a symlink with more `..` than the rootfs is deep:
+/// `..` stops at the container's root like a chroot (as runc, crun and youki
+/// do), so the mount lands inside the rootfs and never beside it.
+/// (Moved here from tests/errors.rs, which expected such a target to be refused.)
+#[test]
+fn mount_target_dotdot_symlink_is_clamped_to_the_rootfs() {
+    let b = Bundle::new("clamp", "grep -c ' /outside/x tmpfs ' /proc/mounts");
+    let outside = b.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // rootfs/evil -> ../outside: on the host that is <bundle>/outside.
+    std::os::unix::fs::symlink("../outside", b.rootfs().join("evil")).unwrap();
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    assert_eq!(b.run_ok(), "1\n");
+    assert!(
+        !outside.join("x").exists(),
+        "a directory was created outside the rootfs"
+    );
+    assert!(b.rootfs().join("outside/x").is_dir());
+    b.assert_nothing_left();
+}

@@ -327,10 +327,11 @@ fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
 }
 
 /// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
+/// The path is resolved as the container sees it; only a path that does not
+/// exist is skipped, any other failure is an error (never fail open).
 fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
-    let target = match resolve(root, path, Create::No) {
-        Ok(t) => t,
-        Err(_) => return Ok(()), // nothing to hide
+    let Some(target) = resolve::lookup(root, path)? else {
+        return Ok(()); // nothing to hide
     };
     let st = fstat(target.as_fd()).ctx(format!("stat {}", path.display()))?;
     let t = fd_path(target.as_fd());
@@ -365,10 +366,10 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
 }
 
 /// Makes a path read-only by binding it onto itself and remounting.
+/// Like [`mask`], only a path that does not exist is skipped.
 fn readonly(root: BorrowedFd, path: &Path) -> Result<()> {
-    let target = match resolve(root, path, Create::No) {
-        Ok(t) => t,
-        Err(_) => return Ok(()),
+    let Some(target) = resolve::lookup(root, path)? else {
+        return Ok(());
     };
     let t = fd_path(target.as_fd());
     mount(
