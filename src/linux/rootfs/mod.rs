@@ -184,13 +184,17 @@ fn apply_propagation_and_attrs(target: BorrowedFd, opts: &MountOptions) -> Resul
 /// Remounts a bind mount with new flags, keeping the flags the kernel locks
 /// (in a user namespace nosuid/nodev/noexec/atime of the source can't be dropped).
 fn remount(target: BorrowedFd, flags: MsFlags) -> Result<()> {
-    let path = fd_path(target);
+    remount_at(&fd_path(target), target, flags)
+}
+
+/// [`remount`] of the mount at `path`, which must name `target`'s mount.
+fn remount_at(path: &str, target: BorrowedFd, flags: MsFlags) -> Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    match mount(NONE, path.as_str(), NONE, base | flags, NONE) {
+    match mount(NONE, path, NONE, base | flags, NONE) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EPERM) => {
             let locked = locked_flags(target)?;
-            mount(NONE, path.as_str(), NONE, base | flags | locked, NONE).ctx("remount")
+            mount(NONE, path, NONE, base | flags | locked, NONE).ctx("remount")
         }
         Err(e) => Err(Error::sys("remount", e)),
     }
@@ -411,7 +415,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
             Mode::empty(),
         )
         .ctx("open /")?;
-        remount(root.as_fd(), MsFlags::MS_RDONLY)
+        // By "/" itself, not /proc/self/fd/N: after the pivot /proc is the
+        // container's, and without a procfs mount it is the image's files.
+        remount_at("/", root.as_fd(), MsFlags::MS_RDONLY)
             .map_err(|e| e.context("make rootfs read-only").at("/root/readonly"))?;
     }
     if let Some(f) = spec
