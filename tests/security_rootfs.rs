@@ -8,6 +8,16 @@ use serde_json::json;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
+/// Index of the config's mount at `dest`.
+fn mount_index(b: &Bundle, dest: &str) -> usize {
+    b.config()["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["destination"] == dest)
+        .unwrap()
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
@@ -166,6 +176,87 @@ fn f6_unresolvable_masked_or_readonly_path_fails_create() {
         );
         b.assert_nothing_left();
     }
+}
+
+/// F10 (CVE-2019-19921 family): procfs and sysfs go only onto real
+/// directories. A /proc or /sys in the image that is a symlink (absolute or
+/// relative) or not a directory is refused, naming the mount's destination.
+#[test]
+fn f10_symlinked_proc_and_sys_are_refused() {
+    for (dir, link) in [
+        ("proc", Some("/fakeproc")),
+        ("sys", Some("../../fakesys")),
+        ("proc", None),
+    ] {
+        let b = Bundle::new("f10", "true");
+        let fake = b.rootfs().join(format!("fake{dir}"));
+        std::fs::create_dir(&fake).unwrap();
+        std::fs::remove_dir(b.rootfs().join(dir)).unwrap();
+        match link {
+            Some(l) => std::os::unix::fs::symlink(l, b.rootfs().join(dir)).unwrap(),
+            None => std::fs::write(b.rootfs().join(dir), "").unwrap(),
+        }
+        let n = mount_index(&b, &format!("/{dir}"));
+        let out = b.create();
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "/{dir} -> {link:?} accepted");
+        assert!(
+            e.contains(&format!("/mounts/{n}/destination")) && e.contains("real directory"),
+            "{e}"
+        );
+        b.assert_nothing_left();
+        assert_eq!(std::fs::read_dir(&fake).unwrap().count(), 0, "{e}");
+    }
+}
+
+/// CVE-2019-16884 family: a fake /proc in the image must not redirect the
+/// runtime's procfs writes (oom_score_adj, sysctls). A symlinked /proc is
+/// refused outright (F10, above); a plain directory with fake files, left
+/// without a procfs mount, must not receive the writes either.
+/// (Moved here from tests/security.rs, which expected the symlink to be followed.)
+#[test]
+fn cve_2019_16884_fake_proc_does_not_redirect_writes() {
+    let b = Bundle::new(
+        "cve16884",
+        "cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward",
+    );
+    b.edit(|c| {
+        c["process"]["oomScoreAdj"] = 77.into();
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    // Symlinked: refused before anything is written.
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("fakeproc")).unwrap();
+    std::os::unix::fs::symlink("/fakeproc", b.rootfs().join("proc")).unwrap();
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1), "symlinked /proc accepted");
+    b.assert_nothing_left();
+    assert_eq!(
+        std::fs::read_dir(b.rootfs().join("fakeproc"))
+            .unwrap()
+            .count(),
+        0,
+        "something was written into the image"
+    );
+
+    // A plain directory of fake files and no procfs mount: the writes go to
+    // the real procfs, the container reads its image's files untouched.
+    std::fs::remove_file(b.rootfs().join("proc")).unwrap();
+    for (f, v) in [
+        ("proc/self/oom_score_adj", "fake-oom\n"),
+        ("proc/sys/net/ipv4/ip_forward", "fake-fwd\n"),
+    ] {
+        let p = b.rootfs().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, v).unwrap();
+    }
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "proc");
+    });
+    assert_eq!(b.run_ok(), "fake-oom\nfake-fwd\n");
 }
 
 /// A mount target through a symlink with more `..` than the rootfs is deep:

@@ -63,7 +63,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let mut dev_is_bind = false;
     for (i, m) in mounts.iter().enumerate() {
         let at = format!("/mounts/{i}");
-        mount_one(s, root.as_fd(), m).map_err(|e| {
+        mount_one(s, root.as_fd(), m, &at).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
         })?;
@@ -97,7 +97,8 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
-fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
+/// Mounts one entry of `mounts`; `at` is its JSON pointer.
+fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount, at: &str) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -134,7 +135,16 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
             return Ok(());
         }
     } else {
-        let target = resolve(root, dest, Create::Dir)?;
+        let target = if matches!(typ, "proc" | "sysfs") {
+            // Never through a symlink (CVE-2019-19921 family): the container's
+            // /proc and /sys must be these filesystems, not a link to them.
+            resolve::resolve_real_dir(root, dest).map_err(|e| {
+                e.context(format!("{typ} must be mounted on a real directory"))
+                    .at(format!("{at}/destination"))
+            })?
+        } else {
+            resolve(root, dest, Create::Dir)?
+        };
         let source = m
             .source()
             .as_ref()
