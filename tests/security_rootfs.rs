@@ -284,3 +284,93 @@ fn mount_target_dotdot_symlink_is_clamped_to_the_rootfs() {
     assert!(b.rootfs().join("outside/x").is_dir());
     b.assert_nothing_left();
 }
+
+/// Same class as F4: `tmpcopyup` copies the image's directory into the new
+/// tmpfs before pivot_root. A host-side loop in a shared volume keeps
+/// exchanging a subdirectory with a symlink to a host directory; the copy
+/// must never follow it and bring the host's files into the container.
+#[test]
+fn tmpcopyup_never_follows_a_swapped_symlink_to_the_host() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const ROUNDS: usize = 60;
+    let b = Bundle::new("copyrace", "ls -R /data/cache 2>&1; true");
+    let shared = b.dir.join("shared");
+    let cache = shared.join("cache");
+    std::fs::create_dir_all(cache.join("sub/inner")).unwrap();
+    std::fs::write(cache.join("sub/inner/file"), "image").unwrap();
+    let host = b.dir.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("HOSTSECRET"), "host").unwrap();
+    std::os::unix::fs::symlink(&host, cache.join("other")).unwrap();
+    b.edit(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "bind",
+                      "source": shared.to_str().unwrap(), "options": ["rbind"]}));
+        m.push(
+            json!({"destination": "/data/cache", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["tmpcopyup"]}),
+        );
+    });
+    for round in 0..ROUNDS {
+        let stop = Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (stop, cache) = (stop.clone(), cache.clone());
+            std::thread::spawn(move || {
+                let (a, z) = (cache.join("sub"), cache.join("other"));
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = nix::fcntl::renameat2(
+                        nix::fcntl::AT_FDCWD,
+                        &a,
+                        nix::fcntl::AT_FDCWD,
+                        &z,
+                        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                    );
+                }
+            })
+        };
+        let out = b.run();
+        stop.store(true, Ordering::Relaxed);
+        racer.join().unwrap();
+        let _ = b.tong(&["delete", "--force", &b.id]);
+        // Its contents in the container, or its names in tong's error: the
+        // copy read the host directory.
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !all.contains("HOSTSECRET"),
+            "round {round}: a host directory was copied into the container\n{all}"
+        );
+    }
+}
+
+/// `tmpcopyup` still copies files, directories, symlinks and their modes.
+#[test]
+fn tmpcopyup_copies_files_dirs_links_and_modes() {
+    let b = Bundle::new(
+        "copyup",
+        "grep -c ' /data tmpfs ' /proc/mounts; cat /data/d/f; stat -c '%n %a %F' /data/d /data/d/f /data/l; readlink /data/l",
+    );
+    std::fs::create_dir_all(b.rootfs().join("data/d")).unwrap();
+    std::fs::write(b.rootfs().join("data/d/f"), "copied\n").unwrap();
+    std::fs::set_permissions(
+        b.rootfs().join("data/d/f"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        b.rootfs().join("data/d"),
+        std::fs::Permissions::from_mode(0o710),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", b.rootfs().join("data/l")).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "tmpfs", "source": "tmpfs",
+            "options": ["tmpcopyup"]
+        }));
+    });
+    assert_eq!(
+        b.run_ok(),
+        "1\ncopied\n/data/d 710 directory\n/data/d/f 640 regular file\n/data/l 777 symbolic link\n/etc/passwd\n"
+    );
+}

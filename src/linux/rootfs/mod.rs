@@ -313,28 +313,94 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
 }
 
 /// Copies a directory's contents (the tmpfs `tmpcopyup` extension).
+/// `from` is the directory under the new mount, `to` the new tmpfs.
+///
+/// The source may be a shared volume changing under us, and this runs before
+/// the pivot: every entry is opened `O_NOFOLLOW` relative to its directory's
+/// fd and handled by what that fd is, so a directory swapped for a symlink
+/// is copied as the symlink, never followed to the host.
 fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> Result<()> {
-    let src = fd_path(from);
-    let dst = fd_path(to);
-    copy_dir(Path::new(&src), Path::new(&dst))
+    let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let src = nix::fcntl::openat(from, ".", dir, Mode::empty()).ctx("open tmpcopyup source")?;
+    let dst = nix::fcntl::openat(to, ".", dir, Mode::empty()).ctx("open tmpcopyup target")?;
+    copy_dir(src, dst.as_fd(), "")
 }
 
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::{symlink, PermissionsExt};
-    for entry in std::fs::read_dir(src).ctx(format!("read {}", src.display()))? {
-        let entry = entry.ctx("read dir entry")?;
-        let ft = entry.file_type().ctx("file type")?;
-        let to = dst.join(entry.file_name());
-        if ft.is_symlink() {
-            let l = std::fs::read_link(entry.path()).ctx("readlink")?;
-            symlink(l, &to).ctx(format!("symlink {}", to.display()))?;
-        } else if ft.is_dir() {
-            let mode = entry.metadata().ctx("stat")?.permissions().mode();
-            std::fs::create_dir(&to).ctx(format!("mkdir {}", to.display()))?;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).ctx("chmod")?;
-            copy_dir(&entry.path(), &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(entry.path(), &to).ctx(format!("copy {}", to.display()))?;
+fn copy_dir(src: OwnedFd, dst: BorrowedFd, at: &str) -> Result<()> {
+    use nix::fcntl::{openat, readlinkat};
+    use nix::sys::stat::{fchmod, mkdirat};
+    let mut list = nix::dir::Dir::from_fd(src).ctx(format!("read {at}/"))?;
+    let mut names = Vec::new();
+    for entry in list.iter() {
+        let entry = entry.ctx(format!("read {at}/"))?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    for name in names {
+        let what = format!("{at}/{}", name.to_string_lossy());
+        let fd = match openat(
+            list.as_fd(),
+            name.as_c_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => continue, // gone meanwhile
+            Err(e) => return Err(Error::sys(format!("open {what}"), e)),
+        };
+        let st = fstat(fd.as_fd()).ctx(format!("stat {what}"))?;
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFLNK => {
+                let l = readlinkat(fd.as_fd(), "").ctx(format!("readlink {what}"))?;
+                nix::unistd::symlinkat(l.as_os_str(), dst, name.as_c_str())
+                    .ctx(format!("symlink {what}"))?;
+            }
+            SFlag::S_IFDIR => {
+                let sub = openat(
+                    fd.as_fd(),
+                    ".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                mkdirat(dst, name.as_c_str(), mode).ctx(format!("mkdir {what}"))?;
+                let to = openat(
+                    dst,
+                    name.as_c_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                fchmod(to.as_fd(), mode).ctx(format!("chmod {what}"))?;
+                copy_dir(sub, to.as_fd(), &what)?;
+            }
+            SFlag::S_IFREG => {
+                // Reopened through the O_PATH fd: the same file, read-only.
+                let from = nix::fcntl::open(
+                    fd_path(fd.as_fd()).as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                let to = openat(
+                    dst,
+                    name.as_c_str(),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    mode,
+                )
+                .ctx(format!("create {what}"))?;
+                fchmod(to.as_fd(), mode).ctx(format!("chmod {what}"))?;
+                std::io::copy(&mut std::fs::File::from(from), &mut std::fs::File::from(to))
+                    .ctx(format!("copy {what}"))?;
+            }
+            _ => {} // devices, fifos and sockets are not copied
         }
     }
     Ok(())
