@@ -3,11 +3,13 @@
 use super::resolve::{fd_path, resolve, Create};
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{fchmodat, fstat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 struct Dev {
@@ -112,28 +114,69 @@ fn create(root: BorrowedFd, d: &Dev, userns: bool) -> Result<()> {
             Err(Errno::EEXIST) => return Ok(()),
             Err(e) => return Err(Error::sys(format!("mknod {what}"), e)),
         }
+        // The directory may be shared with someone who swaps the new node for
+        // a symlink (this runs before pivot_root: following it would reach
+        // the host). Change the node through an fd of it, never by name.
+        let node = open_node(dir.as_fd(), name).ctx(format!("open {what}"))?;
+        let st = fstat(node.as_fd()).ctx(format!("stat {what}"))?;
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let same_dev = d.kind == SFlag::S_IFIFO || st.st_rdev == makedev(d.major, d.minor);
+        if kind != d.kind || !same_dev {
+            return Err(Error::new(format!(
+                "device node {what} was replaced while it was created (by a symlink or another file); refusing to change it"
+            )));
+        }
         // mknod honours the umask; the spec's mode is exact.
-        fchmodat(dir.as_fd(), name, mode, FchmodatFlags::NoFollowSymlink)
-            .or_else(|e| {
-                if e == Errno::EOPNOTSUPP {
-                    fchmodat(dir.as_fd(), name, mode, FchmodatFlags::FollowSymlink)
-                } else {
-                    Err(e)
-                }
-            })
-            .ctx(format!("chmod {what}"))?;
+        fchmodat(
+            nix::fcntl::AT_FDCWD,
+            fd_path(node.as_fd()).as_str(),
+            mode,
+            FchmodatFlags::FollowSymlink,
+        )
+        .ctx(format!("chmod {what}"))?;
         fchownat(
-            dir.as_fd(),
-            name,
+            node.as_fd(),
+            "",
             Some(Uid::from_raw(d.uid)),
             Some(Gid::from_raw(d.gid)),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            AtFlags::AT_EMPTY_PATH,
         )
         .ctx(format!("chown {what}"))?;
         return Ok(());
     }
-    // In a user namespace mknod is not allowed: bind the host's node instead.
-    let target = resolve(root, &d.path, Create::File)?;
+    // In a user namespace mknod is not allowed: bind the host's node instead,
+    // onto a file made (or found) at the path itself. An entry of the image
+    // that is a symlink is left alone, as an existing node is left by mknod.
+    let target = match open_node(dir.as_fd(), name) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => {
+            match openat(
+                dir.as_fd(),
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            ) {
+                Ok(_) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::sys(format!("create {what}"), e)),
+            }
+            open_node(dir.as_fd(), name).ctx(format!("open {what}"))?
+        }
+        Err(e) => return Err(Error::sys(format!("open {what}"), e)),
+    };
+    let st = fstat(target.as_fd()).ctx(format!("stat {what}"))?;
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    if kind == SFlag::S_IFLNK {
+        return Ok(());
+    }
+    if kind == SFlag::S_IFDIR {
+        return Err(Error::new(format!(
+            "cannot bind device {what} over a directory"
+        )));
+    }
     mount(
         Some(&d.path),
         fd_path(target.as_fd()).as_str(),
@@ -142,6 +185,16 @@ fn create(root: BorrowedFd, d: &Dev, userns: bool) -> Result<()> {
         None::<&str>,
     )
     .ctx(format!("bind device {what}"))
+}
+
+/// An `O_PATH` fd of `name` in `dir` itself, never of what a symlink there points to.
+fn open_node(dir: BorrowedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
+    openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// /dev/fd, /dev/std*, /dev/core and, with a devpts mount, /dev/ptmx.

@@ -63,7 +63,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let mut dev_is_bind = false;
     for (i, m) in mounts.iter().enumerate() {
         let at = format!("/mounts/{i}");
-        mount_one(s, root.as_fd(), m).map_err(|e| {
+        mount_one(s, root.as_fd(), m, &at).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
         })?;
@@ -97,7 +97,8 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
-fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
+/// Mounts one entry of `mounts`; `at` is its JSON pointer.
+fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount, at: &str) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -134,7 +135,16 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount) -> Result<()> {
             return Ok(());
         }
     } else {
-        let target = resolve(root, dest, Create::Dir)?;
+        let target = if matches!(typ, "proc" | "sysfs") {
+            // Never through a symlink (CVE-2019-19921 family): the container's
+            // /proc and /sys must be these filesystems, not a link to them.
+            resolve::resolve_real_dir(root, dest).map_err(|e| {
+                e.context(format!("{typ} must be mounted on a real directory"))
+                    .at(format!("{at}/destination"))
+            })?
+        } else {
+            resolve(root, dest, Create::Dir)?
+        };
         let source = m
             .source()
             .as_ref()
@@ -184,13 +194,17 @@ fn apply_propagation_and_attrs(target: BorrowedFd, opts: &MountOptions) -> Resul
 /// Remounts a bind mount with new flags, keeping the flags the kernel locks
 /// (in a user namespace nosuid/nodev/noexec/atime of the source can't be dropped).
 fn remount(target: BorrowedFd, flags: MsFlags) -> Result<()> {
-    let path = fd_path(target);
+    remount_at(&fd_path(target), target, flags)
+}
+
+/// [`remount`] of the mount at `path`, which must name `target`'s mount.
+fn remount_at(path: &str, target: BorrowedFd, flags: MsFlags) -> Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    match mount(NONE, path.as_str(), NONE, base | flags, NONE) {
+    match mount(NONE, path, NONE, base | flags, NONE) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EPERM) => {
             let locked = locked_flags(target)?;
-            mount(NONE, path.as_str(), NONE, base | flags | locked, NONE).ctx("remount")
+            mount(NONE, path, NONE, base | flags | locked, NONE).ctx("remount")
         }
         Err(e) => Err(Error::sys("remount", e)),
     }
@@ -299,38 +313,105 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
 }
 
 /// Copies a directory's contents (the tmpfs `tmpcopyup` extension).
+/// `from` is the directory under the new mount, `to` the new tmpfs.
+///
+/// The source may be a shared volume changing under us, and this runs before
+/// the pivot: every entry is opened `O_NOFOLLOW` relative to its directory's
+/// fd and handled by what that fd is, so a directory swapped for a symlink
+/// is copied as the symlink, never followed to the host.
 fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> Result<()> {
-    let src = fd_path(from);
-    let dst = fd_path(to);
-    copy_dir(Path::new(&src), Path::new(&dst))
+    let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let src = nix::fcntl::openat(from, ".", dir, Mode::empty()).ctx("open tmpcopyup source")?;
+    let dst = nix::fcntl::openat(to, ".", dir, Mode::empty()).ctx("open tmpcopyup target")?;
+    copy_dir(src, dst.as_fd(), "")
 }
 
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::{symlink, PermissionsExt};
-    for entry in std::fs::read_dir(src).ctx(format!("read {}", src.display()))? {
-        let entry = entry.ctx("read dir entry")?;
-        let ft = entry.file_type().ctx("file type")?;
-        let to = dst.join(entry.file_name());
-        if ft.is_symlink() {
-            let l = std::fs::read_link(entry.path()).ctx("readlink")?;
-            symlink(l, &to).ctx(format!("symlink {}", to.display()))?;
-        } else if ft.is_dir() {
-            let mode = entry.metadata().ctx("stat")?.permissions().mode();
-            std::fs::create_dir(&to).ctx(format!("mkdir {}", to.display()))?;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).ctx("chmod")?;
-            copy_dir(&entry.path(), &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(entry.path(), &to).ctx(format!("copy {}", to.display()))?;
+fn copy_dir(src: OwnedFd, dst: BorrowedFd, at: &str) -> Result<()> {
+    use nix::fcntl::{openat, readlinkat};
+    use nix::sys::stat::{fchmod, mkdirat};
+    let mut list = nix::dir::Dir::from_fd(src).ctx(format!("read {at}/"))?;
+    let mut names = Vec::new();
+    for entry in list.iter() {
+        let entry = entry.ctx(format!("read {at}/"))?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    for name in names {
+        let what = format!("{at}/{}", name.to_string_lossy());
+        let fd = match openat(
+            list.as_fd(),
+            name.as_c_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => continue, // gone meanwhile
+            Err(e) => return Err(Error::sys(format!("open {what}"), e)),
+        };
+        let st = fstat(fd.as_fd()).ctx(format!("stat {what}"))?;
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFLNK => {
+                let l = readlinkat(fd.as_fd(), "").ctx(format!("readlink {what}"))?;
+                nix::unistd::symlinkat(l.as_os_str(), dst, name.as_c_str())
+                    .ctx(format!("symlink {what}"))?;
+            }
+            SFlag::S_IFDIR => {
+                let sub = openat(
+                    fd.as_fd(),
+                    ".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                mkdirat(dst, name.as_c_str(), mode).ctx(format!("mkdir {what}"))?;
+                let to = openat(
+                    dst,
+                    name.as_c_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                fchmod(to.as_fd(), mode).ctx(format!("chmod {what}"))?;
+                copy_dir(sub, to.as_fd(), &what)?;
+            }
+            SFlag::S_IFREG => {
+                // Reopened through the O_PATH fd: the same file, read-only.
+                let from = nix::fcntl::open(
+                    fd_path(fd.as_fd()).as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(format!("open {what}"))?;
+                let to = openat(
+                    dst,
+                    name.as_c_str(),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    mode,
+                )
+                .ctx(format!("create {what}"))?;
+                fchmod(to.as_fd(), mode).ctx(format!("chmod {what}"))?;
+                std::io::copy(&mut std::fs::File::from(from), &mut std::fs::File::from(to))
+                    .ctx(format!("copy {what}"))?;
+            }
+            _ => {} // devices, fifos and sockets are not copied
         }
     }
     Ok(())
 }
 
 /// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
+/// The path is resolved as the container sees it; only a path that does not
+/// exist is skipped, any other failure is an error (never fail open).
 fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
-    let target = match resolve(root, path, Create::No) {
-        Ok(t) => t,
-        Err(_) => return Ok(()), // nothing to hide
+    let Some(target) = resolve::lookup(root, path)? else {
+        return Ok(()); // nothing to hide
     };
     let st = fstat(target.as_fd()).ctx(format!("stat {}", path.display()))?;
     let t = fd_path(target.as_fd());
@@ -365,10 +446,10 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<()> {
 }
 
 /// Makes a path read-only by binding it onto itself and remounting.
+/// Like [`mask`], only a path that does not exist is skipped.
 fn readonly(root: BorrowedFd, path: &Path) -> Result<()> {
-    let target = match resolve(root, path, Create::No) {
-        Ok(t) => t,
-        Err(_) => return Ok(()),
+    let Some(target) = resolve::lookup(root, path)? else {
+        return Ok(());
     };
     let t = fd_path(target.as_fd());
     mount(
@@ -410,7 +491,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
             Mode::empty(),
         )
         .ctx("open /")?;
-        remount(root.as_fd(), MsFlags::MS_RDONLY)
+        // By "/" itself, not /proc/self/fd/N: after the pivot /proc is the
+        // container's, and without a procfs mount it is the image's files.
+        remount_at("/", root.as_fd(), MsFlags::MS_RDONLY)
             .map_err(|e| e.context("make rootfs read-only").at("/root/readonly"))?;
     }
     if let Some(f) = spec
