@@ -275,7 +275,8 @@ fn f2_waiting_init_holds_nothing_of_the_host() {
 #[test]
 fn f3_ids_out_of_range_are_refused() {
     let big = u32::MAX;
-    let cases: [(&str, fn(&mut serde_json::Value)); 4] = [
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 4] = [
         ("/process/user/uid", |c| {
             c["process"]["user"]["uid"] = u32::MAX.into()
         }),
