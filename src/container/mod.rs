@@ -39,6 +39,8 @@ pub struct CreateOpts {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// A `create` is still making it (the spec's "creating").
+    Creating,
     Created,
     Running,
     Paused,
@@ -48,6 +50,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -79,12 +82,7 @@ fn live_pid(s: &Saved) -> Option<Pid> {
     if s.pid <= 0 {
         return None;
     }
-    match process::stat(pid) {
-        Some((state, start)) if start == s.start_time && !matches!(state, 'Z' | 'X' | 'x') => {
-            Some(pid)
-        }
-        _ => None,
-    }
+    is_alive(s.pid, s.start_time).then_some(pid)
 }
 
 /// Only the freezer's directory is read: v1's `freezer` hierarchy, or the
@@ -105,7 +103,23 @@ fn is_frozen(dirs: &[PathBuf]) -> bool {
     }
 }
 
+/// Whether the process is still the one recorded (same pid, same start).
+fn is_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0
+        && process::stat(Pid::from_raw(pid))
+            .is_some_and(|(st, t)| t == start_time && !matches!(st, 'Z' | 'X' | 'x'))
+}
+
 pub fn status_of(dir: &Path, s: &Saved) -> (Status, Option<Pid>) {
+    if let Some(c) = s.creator {
+        // Half-made: creating while its `create` lives; once that died, the
+        // container is stopped for good and only `delete` is left to do.
+        return if is_alive(c.pid, c.start_time) {
+            (Status::Creating, live_pid(s))
+        } else {
+            (Status::Stopped, None)
+        };
+    }
     match live_pid(s) {
         None => (Status::Stopped, None),
         Some(p) if dir.join(state::FIFO).exists() => (Status::Created, Some(p)),
@@ -227,12 +241,39 @@ pub fn create_with_console(
             "cannot use console socket if tong will not detach or allocate tty",
         ));
     }
-    let dir = Dir::create(&ctx.root, &o.id)?;
+    let me = Pid::this();
+    let saved = Saved {
+        id: o.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup_dirs: vec![],
+        oci_version: bundle.spec.version().clone(),
+        creator: Some(state::Creator {
+            pid: me.as_raw(),
+            start_time: process::start_time(me).unwrap_or(0),
+        }),
+        config: serde_json::to_value(&bundle.spec).unwrap_or_default(),
+    };
+    let dir = Dir::create(&ctx.root, &o.id, &saved)?;
     let mut undo = Undo {
         cgroup_dirs: vec![],
         dir: None,
     };
-    let r = create_in(ctx, &bundle, o, &dir, &mut undo, console, seccomp.as_ref());
+    let r = create_in(
+        ctx,
+        &bundle,
+        o,
+        &dir,
+        saved,
+        &mut undo,
+        console,
+        seccomp.as_ref(),
+    );
     match r {
         Ok(pid) => Ok((pid, terminal)),
         Err(e) => {
@@ -243,11 +284,16 @@ pub fn create_with_console(
     }
 }
 
+/// Everything `create` makes, each recorded in the state before it exists
+/// (cgroup paths, then the init's pid), so a create killed at any point
+/// leaves a container that `delete --force` removes completely.
+#[allow(clippy::too_many_arguments)]
 fn create_in(
     ctx: &Ctx,
     bundle: &Bundle,
     o: &CreateOpts,
     dir: &Dir,
+    saved: Saved,
     undo: &mut Undo,
     console: Option<std::os::unix::net::UnixStream>,
     seccomp: Option<&crate::linux::seccomp::Program>,
@@ -279,6 +325,9 @@ fn create_in(
         cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
     let mut dirs = cgroups::dirs_for(&hier, &cg_path);
     undo.cgroup_dirs = dirs.clone();
+    let saved = std::cell::RefCell::new(saved);
+    saved.borrow_mut().cgroup_dirs = dirs.clone();
+    dir.save_state(&saved.borrow())?;
     if let Err(e) = cgroups::create(&dirs) {
         if !ctx.rootless {
             return Err(e.at("/linux/cgroupsPath"));
@@ -297,28 +346,26 @@ fn create_in(
         r.set_devices(Some(rules));
         cgroups::apply_in(&hier, &dirs, &r)?;
     }
+    // A process born into a frozen cgroup never runs: set-up would hang.
+    if let Some(d) = cgroups::frozen_dir(&dirs) {
+        return Err(Error::field(
+            "/linux/cgroupsPath",
+            format!(
+                "cgroup {} is frozen: refusing to create a container in it (thaw it first)",
+                d.display()
+            ),
+        ));
+    }
     logging::stage("cgroup", t);
 
-    let config_json = serde_json::to_value(&bundle.spec).unwrap_or_default();
-    let annotations = bundle.spec.annotations().clone().unwrap_or_default();
-    let mut saved = Saved {
-        id: o.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-        owner: String::new(),
-        annotations,
-        cgroup_dirs: dirs.clone(),
-        oci_version: bundle.spec.version().clone(),
-        config: config_json,
-    };
+    if dirs.is_empty() {
+        saved.borrow_mut().cgroup_dirs.clear();
+    }
     let spec_hooks = bundle.spec.hooks().clone();
     let on_mounts_ready = |pid: Pid| -> Result<()> {
         let t = Instant::now();
         if let Some(h) = &spec_hooks {
-            let st = hook_state(&saved, "creating", Some(pid));
+            let st = hook_state(&saved.borrow(), "creating", Some(pid));
             hooks::run_all(h.prestart().as_ref(), &st, "prestart")?;
             hooks::run_all(h.create_runtime().as_ref(), &st, "createRuntime")?;
         }
@@ -336,13 +383,23 @@ fn create_in(
     let profile = linux.and_then(|l| l.seccomp().as_ref());
     let on_seccomp_fd = |pid: Pid, fd: std::os::fd::BorrowedFd| -> Result<()> {
         let st: serde_json::Value =
-            serde_json::from_str(&hook_state(&saved, "creating", Some(pid))).unwrap_or_default();
+            serde_json::from_str(&hook_state(&saved.borrow(), "creating", Some(pid)))
+                .unwrap_or_default();
         match profile {
             Some(p) => crate::linux::seccomp::send_to_listener(p, fd, pid.as_raw(), st),
             None => Ok(()),
         }
     };
+    // The init's pid goes into the state as soon as it exists.
+    let on_pid = |pid: Pid| -> Result<()> {
+        let mut s = saved.borrow_mut();
+        s.pid = pid.as_raw();
+        s.start_time = process::start_time(pid)
+            .ok_or_else(|| Error::new("container init exited during set-up"))?;
+        dir.save_state(&s)
+    };
     let spawned = process::spawn_init(&InitOptions {
+        on_pid: &on_pid,
         on_seccomp_fd: &on_seccomp_fd,
         console: console.as_ref().map(|c| c.as_fd()),
         id: &o.id,
@@ -356,13 +413,18 @@ fn create_in(
         cgroup_dirs: &dirs,
         on_mounts_ready: &on_mounts_ready,
     })?;
-    let mut finish = || -> Result<()> {
-        saved.pid = spawned.pid.as_raw();
-        saved.start_time = process::start_time(spawned.pid)
-            .ok_or_else(|| Error::new("container init exited during set-up"))?;
-        dir.save(&saved)?;
+    let finish = || -> Result<()> {
+        let mut s = saved.borrow_mut();
+        s.creator = None;
+        dir.save_state(&s)?;
         if let Some(p) = &o.pid_file {
             write_pid_file(p, spawned.pid)?;
+        }
+        // Only now may init wait for `start`: had we died before this, it
+        // would have seen its sync socket close and gone.
+        if let Some(ch) = &spawned.sync {
+            ch.send(&process::sync::Msg::Committed)
+                .ctx("container init exited during set-up")?;
         }
         Ok(())
     };
@@ -530,7 +592,12 @@ pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
     sys::pidfd_send_signal(pidfd.as_fd(), sig).map_err(|e| match e {
         Errno::ESRCH => Error::new("no such process"),
         e => Error::sys("kill", e),
-    })
+    })?;
+    // A frozen process cannot die: SIGKILL thaws it, as runc does.
+    if sig == libc::SIGKILL && cgroups::frozen_dir(&s.cgroup_dirs).is_some() {
+        cgroups::freeze(&s.cgroup_dirs, false)?;
+    }
+    Ok(())
 }
 
 fn signal_all(dirs: &[PathBuf], sig: i32) -> Result<()> {
@@ -584,12 +651,23 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
     }
     // With a shared pid namespace, other processes may outlive init.
     let _ = signal_all(&s.cgroup_dirs, libc::SIGKILL);
-    if st == Status::Paused {
-        // Frozen processes die only once thawed.
-        cgroups::freeze(&s.cgroup_dirs, false)?;
+    // Frozen processes die only once thawed: by our pause (whatever the
+    // status says, a created container can be paused too) or by someone
+    // else's freezer above ours, which we cannot thaw; then say so rather
+    // than wait forever.
+    if pidfd.is_some() && cgroups::frozen_dir(&s.cgroup_dirs).is_some() {
+        let _ = cgroups::freeze(&s.cgroup_dirs, false);
     }
     if let Some(fd) = &pidfd {
-        process::wait_exit(fd.as_fd());
+        if !process::wait_exit_for(fd.as_fd(), std::time::Duration::from_secs(10)) {
+            return Err(Error::new(format!(
+                "container {id} did not exit after SIGKILL: {}",
+                match cgroups::frozen_dir(&s.cgroup_dirs) {
+                    Some(d) => format!("its cgroup {} is frozen", d.display()),
+                    None => "its processes are stuck in the kernel".into(),
+                }
+            )));
+        }
     }
     cgroups::destroy(&s.cgroup_dirs)?;
     if let Some(h) = hooks_of(&s) {

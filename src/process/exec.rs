@@ -121,7 +121,11 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     };
     drop(child);
     drop(tasks);
-    let spawned = Spawned { pid, pidfd };
+    let spawned = Spawned {
+        pid,
+        pidfd,
+        sync: None,
+    };
     let drive = || -> Result<()> {
         cgroups::write_pid(&v2_procs, spawned.pid)?;
         parent.send(&Msg::Go)?;
@@ -140,6 +144,10 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     };
     if let Err(e) = drive() {
         super::kill_and_reap(&spawned);
+        // The container died under us: that, not the socket's error, is why.
+        if super::wait_exit_for(o.init_pidfd, std::time::Duration::ZERO) {
+            return Err(Error::new("container not running"));
+        }
         return Err(e);
     }
     Ok(spawned)

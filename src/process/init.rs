@@ -24,6 +24,11 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
     }
     let err = match setup(o, ch, cgroup_tasks) {
         Ok((exec, host_pid)) => {
+            // A runtime that died before recording us leaves no one to
+            // start or delete us: the socket closes and we go.
+            if ch.expect(Msg::Committed).is_err() {
+                sys::exit_now(1)
+            }
             // From here on `create` has returned: report to stderr, which is
             // the container's own output.
             let e = wait_for_start(o)

@@ -37,6 +37,8 @@ pub struct InitOptions<'a> {
     /// Join a new session keyring named after the container, unless `--no-new-keyring`.
     pub keyring: Option<String>,
     pub cgroup_dirs: &'a [PathBuf],
+    /// Records the init's pid, before anything else happens to it.
+    pub on_pid: &'a dyn Fn(Pid) -> Result<()>,
     /// Runs the createRuntime hooks in the runtime, between mounts and pivot.
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
     /// Passes a seccomp notify fd from the child on to the profile's listener.
@@ -89,6 +91,8 @@ pub fn passed_fds(n: u32) -> Vec<RawFd> {
 pub struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
+    /// The init's sync socket, for the final [`Msg::Committed`].
+    pub sync: Option<Channel>,
 }
 
 /// Creates the container's init and drives it to the point where it waits for `start`.
@@ -181,7 +185,15 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
             "init cloned straight into its cgroup v2 (CLONE_INTO_CGROUP)",
         );
     }
-    let spawned = Spawned { pid, pidfd };
+    let mut spawned = Spawned {
+        pid,
+        pidfd,
+        sync: None,
+    };
+    if let Err(e) = (o.on_pid)(pid) {
+        kill_and_reap(&spawned);
+        return Err(e);
+    }
     let join: Vec<PathBuf> = v2_dirs
         .iter()
         .filter(|d| !(into_cgroup && Some(*d) == v2_dir))
@@ -191,6 +203,7 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         kill_and_reap(&spawned);
         return Err(e);
     }
+    spawned.sync = Some(parent);
     Ok(spawned)
 }
 
@@ -254,6 +267,24 @@ pub fn kill_and_reap(s: &Spawned) {
     let _ = waitpid(s.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
 }
 
+/// Waits up to `limit` for the process behind a pidfd to exit; false if it
+/// is still there.
+pub fn wait_exit_for(pidfd: BorrowedFd, limit: std::time::Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let end = Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::NONE);
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(0) => return false,
+            _ => return true,
+        }
+    }
+}
+
 /// Blocks until the process behind a pidfd has exited (it need not be our child).
 pub fn wait_exit(pidfd: BorrowedFd) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -299,7 +330,11 @@ fn intermediate(
         }
         match sys::clone3_fork(flags.bits() as u64, None).ctx("clone container init")? {
             sys::Forked::Child => init::run(o, &ch, tasks),
-            sys::Forked::Parent { pid, pidfd } => Ok(Spawned { pid, pidfd }),
+            sys::Forked::Parent { pid, pidfd } => Ok(Spawned {
+                pid,
+                pidfd,
+                sync: None,
+            }),
         }
     })();
     report_and_exit(&ch, r)

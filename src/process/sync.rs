@@ -21,6 +21,9 @@ pub enum Msg {
     Continue,
     /// Child → runtime: set-up finished, waiting for `start`.
     Ready,
+    /// Runtime → init: the container is recorded as created; wait for
+    /// `start`. Without it (the runtime died first) init exits.
+    Committed,
     /// Intermediate → runtime: the init's pid (its pidfd rides along).
     Pid(i32),
     /// Child → runtime: the seccomp notify fd rides along, for the listener.

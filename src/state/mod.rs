@@ -35,10 +35,21 @@ pub struct Saved {
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
     pub oci_version: String,
+    /// The `create` that is still making this container; None once it is
+    /// made. A creator that is gone means the create died half-way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<Creator>,
     /// The bundle's config (hooks, exec, update need it). Kept in its own
     /// file so `state` and `list` don't parse it.
     #[serde(skip)]
     pub config: serde_json::Value,
+}
+
+/// A process named so that a reused pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 /// Rejects ids that could name a path outside the root.
@@ -71,13 +82,21 @@ fn lock_file(dir: &Path) -> Result<Flock<File>> {
         .custom_flags(libc::O_CLOEXEC)
         .mode(0o600)
         .open(dir.join(LOCK))
-        .ctx("open lock file")?;
+        .map_err(|e| match e.kind() {
+            // Deleted between our check and the open.
+            std::io::ErrorKind::NotFound => Error::new("container does not exist"),
+            _ => Error::from(e).context("open lock file"),
+        })?;
     Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys("lock container", e))
 }
 
 impl Dir {
-    /// Creates a new container directory; fails if the id is taken.
-    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+    /// Creates a new container directory holding `initial` as its state, so
+    /// that the container is known (to `state`, `list`, `delete --force`)
+    /// from the instant its id is taken: the directory is made and locked
+    /// under a name no id can have, then renamed into place. Fails if the id
+    /// is taken.
+    pub fn create(root: &Path, id: &str, initial: &Saved) -> Result<Dir> {
         check_id(id)?;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -85,28 +104,56 @@ impl Dir {
             .create(root)
             .ctx(format!("create root {}", root.display()))?;
         let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::new(format!("container with id exists: {id}")))
-            }
-            Err(e) => return Err(Error::from(e).context(format!("create {}", path.display()))),
+        if path.exists() {
+            return Err(Error::new(format!("container with id exists: {id}")));
         }
-        let lock = lock_file(&path)?;
-        Ok(Dir { path, _lock: lock })
+        let tmp = root.join(format!("@creating-{}-{id}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(|e| Error::from(e).context(format!("create {}", tmp.display())))?;
+        let made = (|| {
+            let lock = lock_file(&tmp)?;
+            let mut dir = Dir {
+                path: tmp.clone(),
+                _lock: lock,
+            };
+            dir.save(initial)?;
+            match nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &tmp,
+                nix::fcntl::AT_FDCWD,
+                &path,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EEXIST) => {
+                    return Err(Error::new(format!("container with id exists: {id}")))
+                }
+                Err(e) => return Err(Error::sys(format!("create {}", path.display()), e)),
+            }
+            dir.path = path;
+            Ok(dir)
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        made
     }
 
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<Dir> {
         check_id(id)?;
         let path = root.join(id);
+        let gone = || Error::new(format!("container {id:?} does not exist"));
         if !path.join(STATE).exists() {
-            return Err(Error::new(format!("container {id:?} does not exist")));
+            return Err(gone());
         }
-        let lock = lock_file(&path)?;
+        let lock =
+            lock_file(&path).map_err(|e| if path.join(STATE).exists() { e } else { gone() })?;
         // It may have been deleted while we waited for the lock.
         if !path.join(STATE).exists() {
-            return Err(Error::new(format!("container {id:?} does not exist")));
+            return Err(gone());
         }
         Ok(Dir { path, _lock: lock })
     }
@@ -130,6 +177,11 @@ impl Dir {
     pub fn save(&self, s: &Saved) -> Result<()> {
         let config = serde_json::to_vec(&s.config).map_err(|e| Error::new(e.to_string()))?;
         self.write_atomic(CONFIG, &config)?;
+        self.save_state(s)
+    }
+
+    /// Writes state.json alone (the config has not changed).
+    pub fn save_state(&self, s: &Saved) -> Result<()> {
         let bytes = serde_json::to_vec(s).map_err(|e| Error::new(e.to_string()))?;
         self.write_atomic(STATE, &bytes)
     }
@@ -172,8 +224,9 @@ pub fn list(root: &Path) -> Result<Vec<String>> {
     };
     let mut ids: Vec<String> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join(STATE).exists())
         .filter_map(|e| e.file_name().into_string().ok())
+        // Not the seccomp cache, nor a directory a create is still making.
+        .filter(|id| check_id(id).is_ok() && root.join(id).join(STATE).exists())
         .collect();
     ids.sort();
     Ok(ids)
@@ -196,7 +249,6 @@ mod tests {
     #[test]
     fn create_twice_and_open() {
         let root = std::env::temp_dir().join(format!("tong-state-test-{}", std::process::id()));
-        let d = Dir::create(&root, "c1").unwrap();
         let s = Saved {
             id: "c1".into(),
             pid: 1,
@@ -208,11 +260,14 @@ mod tests {
             annotations: HashMap::new(),
             cgroup_dirs: vec![],
             oci_version: "1.0.2".into(),
+            creator: None,
             config: serde_json::Value::Null,
         };
-        d.save(&s).unwrap();
+        // The state is there from the moment the id is taken.
+        let d = Dir::create(&root, "c1", &s).unwrap();
+        assert_eq!(list(&root).unwrap(), vec!["c1".to_string()]);
         drop(d);
-        let e = Dir::create(&root, "c1").err().unwrap();
+        let e = Dir::create(&root, "c1", &s).err().unwrap();
         assert_eq!(e.msg, "container with id exists: c1");
         let d = Dir::open(&root, "c1").unwrap();
         assert_eq!(d.load().unwrap().start_time, 2);

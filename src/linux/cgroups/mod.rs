@@ -109,7 +109,19 @@ pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     let cg = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
-    Ok(parse_hierarchies(&mi, &cg))
+    let mut h = parse_hierarchies(&mi, &cg);
+    // mountinfo also lists mounts that a later mount on top hides (a tmpfs
+    // over /sys/fs/cgroup/unified): keep what is really there.
+    h.retain(|h| {
+        use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+        let want = if h.is_v2 {
+            CGROUP2_SUPER_MAGIC
+        } else {
+            CGROUP_SUPER_MAGIC
+        };
+        statfs(&h.mountpoint).is_ok_and(|f| f.filesystem_type() == want)
+    });
+    Ok(h)
 }
 
 /// `path` cleaned lexically as if it started at `/` (Go's `filepath.Clean`
@@ -775,6 +787,20 @@ pub fn attach_device_program(
 
 /// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
 /// and waits until the kernel reports the new state.
+/// The first of `dirs` whose processes would be frozen, by its own freezer
+/// or an ancestor's: v1 `freezer.state` other than THAWED, v2 `frozen 1` in
+/// `cgroup.events` (which covers the ancestors).
+pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
+    dirs.iter()
+        .find(|d| {
+            let v1 = std::fs::read_to_string(d.join("freezer.state"))
+                .is_ok_and(|s| s.trim() != "THAWED");
+            v1 || std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
+        })
+        .map(|d| d.as_path())
+}
+
 pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
     check_dirs(dirs)?;
     let hier = hierarchies()?;
