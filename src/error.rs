@@ -44,9 +44,14 @@ impl Error {
         self
     }
 
-    /// Attributes the error to a field unless it already names one.
+    /// Attributes the error to a field unless it already names one, or it
+    /// is the runtime's own lack of fds or memory, which no field causes.
     pub fn at(mut self, pointer: impl Into<String>) -> Self {
-        if self.pointer.is_none() {
+        use nix::errno::Errno;
+        let exhausted = [Errno::EMFILE, Errno::ENFILE, Errno::ENOMEM]
+            .iter()
+            .any(|e| self.msg.ends_with(&errno_text(*e)));
+        if self.pointer.is_none() && !exhausted {
             self.pointer = Some(pointer.into());
         }
         self
@@ -128,5 +133,13 @@ mod tests {
             "not a namespace (config field /linux/namespaces/2/path)"
         );
         assert_eq!(e.clone().at("/other").pointer, e.pointer);
+    }
+
+    #[test]
+    fn running_out_of_fds_is_not_a_config_fault() {
+        let e = Error::sys("open /dev/null", nix::errno::Errno::EMFILE).at("/mounts/2");
+        assert_eq!(e.pointer, None);
+        let e = Error::sys("mount", nix::errno::Errno::EINVAL).at("/mounts/2");
+        assert_eq!(e.pointer.as_deref(), Some("/mounts/2"));
     }
 }

@@ -6,9 +6,19 @@ fn main() {
     let args = normalize_args(std::env::args().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: what was asked for, on stdout.
             let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            eprintln!("tong: {}", usage_error(&e));
+            eprintln!("Run 'tong --help' (or 'tong COMMAND --help') for usage.");
+            // runc exits 3 for an unknown command, 1 for other usage errors.
+            let code = match e.kind() {
+                clap::error::ErrorKind::InvalidSubcommand => 3,
+                _ => 1,
+            };
             std::process::exit(code);
         }
     };
@@ -33,4 +43,18 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// clap's error in one line: what is wrong, without the usage block.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    // The message runs up to the first blank line ("…not provided:" is
+    // followed by the missing arguments).
+    let msg: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = msg.join(" ");
+    msg.strip_prefix("error: ").unwrap_or(&msg).to_owned()
 }

@@ -36,7 +36,18 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
 }
 
 /// Deserialises JSON into `T`, naming the failing field's pointer on error.
+/// Every document tong reads (config, process, resources) is an object; a
+/// serde error about its first element would name the wrong thing.
 pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(Error::new(format!(
+                "invalid {what}: expected a JSON object at the top level"
+            )))
+        }
+        None => return Err(Error::new(format!("invalid {what}: the file is empty"))),
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let pointer = pointer_of(e.path());
