@@ -12,6 +12,7 @@ const ROOT: &str = "/sys/fs/resctrl";
 const RDTGROUP_SUPER_MAGIC: i64 = 0x7655821;
 
 /// Whether resctrl is mounted where the kernel documents it.
+#[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
 pub fn available() -> bool {
     nix::sys::statfs::statfs(ROOT)
         .map(|s| s.filesystem_type().0 as i64 == RDTGROUP_SUPER_MAGIC)

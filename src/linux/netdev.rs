@@ -258,6 +258,19 @@ pub fn move_all(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
     Ok(())
 }
 
+/// Brings up `lo` of the caller's (new) network namespace, as runc and crun
+/// do, so 127.0.0.1 and ::1 work in a container without other networking.
+pub fn loopback_up() -> Result<()> {
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx("socket for the loopback")?;
+    crate::linux::sys::set_link_up(sock.as_fd(), "lo").ctx("set lo up")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,17 +289,4 @@ mod tests {
         assert_eq!(a[0], (IFLA_IFNAME, &b"eth0\0"[..]));
         assert_eq!(a[1].0, IFLA_NET_NS_FD);
     }
-}
-
-/// Brings up `lo` of the caller's (new) network namespace, as runc and crun
-/// do, so 127.0.0.1 and ::1 work in a container without other networking.
-pub fn loopback_up() -> Result<()> {
-    let sock = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .ctx("socket for the loopback")?;
-    crate::linux::sys::set_link_up(sock.as_fd(), "lo").ctx("set lo up")
 }
