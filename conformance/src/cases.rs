@@ -200,6 +200,7 @@ pub fn all() -> Vec<Case> {
     seccomp(&mut v);
     labels(&mut v);
     invalid(&mut v);
+    spec_1_2(&mut v);
     v
 }
 
@@ -1525,8 +1526,8 @@ fn cgroups(v: &mut Vec<Case>) {
     );
     for (ctl, case) in [("net_cls", cls), ("net_prio", prio)] {
         v.push(case.skip_unless(
-            std::path::Path::new("/sys/fs/cgroup").join(ctl).is_dir(),
-            "this host mounts no net_cls/net_prio cgroup hierarchy",
+            v1_controller_mounted(ctl),
+            "no cgroup v1 hierarchy with net_cls/net_prio at /sys/fs/cgroup/<controller> (on this host they may be bound to cgroup2, where no runtime can set them)",
         ));
     }
     match host_block_device() {
@@ -2030,4 +2031,229 @@ fn invalid(v: &mut Vec<Case>) {
         );
         Ok(())
     }));
+}
+
+/// Whether `/sys/fs/cgroup/<ctl>` is a cgroup v1 mount carrying the
+/// controller (a leftover directory, or a controller bound to the cgroup2
+/// hierarchy, is not something a runtime can write to).
+fn v1_controller_mounted(ctl: &str) -> bool {
+    let want =
+        std::fs::canonicalize(std::path::Path::new("/sys/fs/cgroup").join(ctl)).unwrap_or_default();
+    let Ok(mi) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    mi.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            return false;
+        };
+        f.get(4).is_some_and(|m| std::path::Path::new(m) == want)
+            && f.get(sep + 1) == Some(&"cgroup")
+            && f.get(sep + 3)
+                .is_some_and(|o| o.split(',').any(|o| o == ctl))
+    })
+}
+
+/// The container's stdout must contain every one of `want`.
+fn prints(
+    name: &str,
+    cite: &str,
+    script: &'static str,
+    edit: impl Fn(&mut Ctx) -> Res + Send + Sync + 'static,
+    want: &'static [&'static str],
+) -> Case {
+    custom(name, cite, move |c| {
+        c.args(&["sh", "-c", script]);
+        edit(c)?;
+        let out = c.run_to_exit()?;
+        for w in want {
+            if !out.contains(w) {
+                return Err(format!(
+                    "expected {w:?} in the container's output, got {out:?}"
+                ));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// runtime-spec 1.2/1.3 fields (issue 18). runc 1.1.5 predates each field
+/// marked "no oracle"; those are proven with `--run-skipped` against a
+/// runtime that ignores the field (runc 1.1.5 fails them).
+fn spec_1_2(v: &mut Vec<Case>) {
+    v.push(
+        prints(
+            "process-scheduler",
+            "config.md#configLinuxProcess: scheduler (sched_setattr(2); checked in /proc/self/sched)",
+            "grep -E '^(policy|prio) ' /proc/self/sched | tr -d ' '",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/process/scheduler",
+                    json!({"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+                );
+                Ok(())
+            },
+            &["policy:3", "prio:127"],
+        )
+        .skip("no oracle: runc 1.1.5 predates process.scheduler (sched_setattr)"),
+    );
+    v.push(
+        prints(
+            "process-io-priority",
+            "config.md#configLinuxProcess: ioPriority (ioprio_set(2); checked with ioprio_get through ionice)",
+            "ionice",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/process/ioPriority",
+                    json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+                );
+                Ok(())
+            },
+            &["idle"],
+        )
+        .skip("no oracle: runc 1.1.5 predates process.ioPriority (ioprio_set)"),
+    );
+    v.push(
+        prints(
+            "linux-memory-policy",
+            "config-linux.md#memory-policy: mode and nodes (set_mempolicy(2); checked in /proc/self/numa_maps)",
+            "grep -m1 -o 'bind:0' /proc/self/numa_maps",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/linux/memoryPolicy",
+                    json!({"mode": "MPOL_BIND", "nodes": "0"}),
+                );
+                Ok(())
+            },
+            &["bind:0"],
+        )
+        .skip_unless(
+            std::path::Path::new("/proc/self/numa_maps").exists(),
+            "this kernel has no NUMA support",
+        )
+        .skip("no oracle: runc 1.1.5 predates linux.memoryPolicy (set_mempolicy)"),
+    );
+    v.push(prints(
+        "netns-loopback-up",
+        "runtime-linux.md / config-linux.md#network: a new network namespace has lo up (SIOCSIFFLAGS; checked with ip addr)",
+        "ip addr show lo",
+        |_| Ok(()),
+        &["127.0.0.1/8", "UP"],
+    ));
+    v.push(custom(
+        "capabilities-unknown-is-warning",
+        "config.md#configLinuxProcess: capabilities that cannot be granted MUST be logged as a warning, not fail",
+        |c| {
+            c.args(&["true"]);
+            if let Some(a) = c.config["process"]["capabilities"]["bounding"].as_array_mut() {
+                a.push(json!("CAP_NO_SUCH_THING"));
+            }
+            c.run_to_exit().map(|_| ())
+        },
+    ));
+    v.push(
+        fails(
+            "intel-rdt-without-resctrl",
+            "config-linux.md#configLinuxIntelRdt: an unsupported intelRdt MUST be an error (resctrl at /sys/fs/resctrl)",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/linux/intelRdt",
+                    json!({"closID": "conformance", "l3CacheSchema": "L3:0=f"}),
+                );
+                Ok(())
+            },
+        )
+        .skip_unless(
+            !std::path::Path::new("/sys/fs/resctrl/schemata").exists(),
+            "this host has resctrl",
+        ),
+    );
+    v.push(
+        custom(
+            "mounts-idmap",
+            "config.md#configMounts: uidMappings/gidMappings with idmap (mount_setattr(2) MOUNT_ATTR_IDMAP; checked with stat inside)",
+            |c| {
+                let vol = c.bundle.join("vol");
+                fs::create_dir_all(&vol).map_err(|e| e.to_string())?;
+                let f = vol.join("owned");
+                fs::write(&f, "x").map_err(|e| e.to_string())?;
+                std::os::unix::fs::chown(&f, Some(1234), Some(1234)).map_err(|e| e.to_string())?;
+                let map = json!([{"containerID": 1234, "hostID": 0, "size": 1}]);
+                set(
+                    &mut c.config,
+                    "/mounts/-",
+                    json!({"destination": "/vol", "type": "bind", "source": vol,
+                           "options": ["rbind", "idmap"], "uidMappings": map, "gidMappings": map}),
+                );
+                c.args(&["stat", "-c", "%u", "/vol/owned"]);
+                let out = c.run_to_exit()?;
+                eq("owner seen inside", "0", out.trim())
+            },
+        )
+        .skip("no oracle: runc 1.1.5 predates idmapped mounts (it passes idmap to mount(2) as data)"),
+    );
+    v.push(
+        fails(
+            "mounts-idmap-without-mapping",
+            "config.md#configMounts: idmap without mappings and without a user namespace MUST be an error",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/mounts/-",
+                    json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}),
+                );
+                Ok(())
+            },
+        )
+        .skip("no oracle: runc 1.1.5 predates idmapped mounts"),
+    );
+    v.push(
+        fails(
+            "net-devices-missing-device",
+            "config-linux.md#configLinuxNetworkDevices: the runtime MUST check that moving the device is possible (rtnetlink RTM_NEWLINK)",
+            |c| {
+                set(
+                    &mut c.config,
+                    "/linux/netDevices",
+                    json!({"tongnosuch0": {"name": "eth0"}}),
+                );
+                Ok(())
+            },
+        )
+        .skip("no oracle: runc 1.1.5 predates linux.netDevices"),
+    );
+    v.push(
+        custom(
+            "process-exec-cpu-affinity-final",
+            "config.md#configLinuxProcess: execCPUAffinity final (sched_setaffinity(2); checked in /proc/self/status)",
+            |c| {
+                sleeper(c);
+                c.create()?;
+                c.start()?;
+                let p = c.bundle.join("exec.json");
+                let proc_json = json!({"args": ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
+                    "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"],
+                    "execCPUAffinity": {"final": "1"}});
+                fs::write(&p, proc_json.to_string()).map_err(|e| e.to_string())?;
+                let path = p.to_string_lossy().into_owned();
+                let out = c.ok(&["exec", "--process", &path, &c.id])?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let text = if text.is_empty() {
+                    fs::read_to_string(c.bundle.join("exec.stdout")).unwrap_or_default()
+                } else {
+                    text
+                };
+                eq("Cpus_allowed_list", "1", text.trim().rsplit('\t').next().unwrap_or(""))
+            },
+        )
+        .skip_unless(
+            std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2,
+            "needs two CPUs",
+        )
+        .skip("no oracle: runc 1.1.5 predates process.execCPUAffinity"),
+    );
 }

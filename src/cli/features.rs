@@ -37,9 +37,14 @@ pub fn features() -> serde_json::Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
-            "netDevices": {"enabled": false}
+            "intelRdt": {"enabled": crate::linux::intelrdt::available(), "schemata": false, "monitoring": false},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
+            "mountExtensions": {"idmap": {"enabled": crate::linux::rootfs::idmap::supported()}},
+            "netDevices": {"enabled": true}
         },
         "annotations": {
             "io.github.seccomp.libseccomp.version": libseccomp,
@@ -74,13 +79,20 @@ mod tests {
             let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile).unwrap();
             crate::linux::seccomp::build(&s).unwrap_or_else(|e| panic!("{flag}: {e}"));
         }
-        // Not advertised: what tong does not do yet.
-        assert!(!f["mountOptions"]
+        // idmap is known; whether it is enabled is the kernel's answer.
+        assert!(f["mountOptions"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|o| o == "idmap"));
-        assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+            .any(|o| o == "ridmap"));
+        assert_eq!(
+            f["linux"]["mountExtensions"]["idmap"]["enabled"],
+            crate::linux::rootfs::idmap::supported()
+        );
+        assert_eq!(
+            f["linux"]["intelRdt"]["enabled"],
+            crate::linux::intelrdt::available()
+        );
         assert!(f["linux"]["capabilities"]
             .as_array()
             .unwrap()

@@ -65,6 +65,9 @@ pub struct CreateArgs {
     /// Pass N extra fds (3 .. 3+N-1) into the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Unix socket that receives a pidfd of the container's init.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Container id.
     pub id: String,
 }
@@ -116,6 +119,9 @@ pub struct ExecArgs {
     /// Sub-cgroup to run in (controller:path or path).
     #[arg(long)]
     pub cgroup: Vec<String>,
+    /// Unix socket that receives a pidfd of the new process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -305,7 +311,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let ctx = Ctx { root, rootless };
     match cmd {
         Cmd::Create(a) => {
-            container::create(&ctx, &create_opts(&a))?;
+            let pid = container::create(&ctx, &create_opts(&a))?;
+            if let Some(p) = &a.pidfd_socket {
+                if let Err(e) = crate::linux::pidfd::send_pid(p, pid) {
+                    let _ = container::delete(&ctx, &a.id, true);
+                    return Err(e);
+                }
+            }
             Ok(0)
         }
         Cmd::Start { id } => container::start(&ctx, &id).map(|()| 0),
@@ -325,7 +337,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             keep,
             no_subreaper,
             create,
-        } => run::run(&ctx, &create_opts(&create), detach, keep, no_subreaper),
+        } => run::run(
+            &ctx,
+            &create_opts(&create),
+            (detach, keep, no_subreaper),
+            create.pidfd_socket.as_deref(),
+        ),
         Cmd::Exec(a) => exec(&ctx, *a),
         Cmd::Features => print_json(&features::features()).map(|()| 0),
         Cmd::Update(a) => cgroup_cmds::update(&ctx, &a).map(|()| 0),
@@ -369,7 +386,13 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         console_socket: a.console_socket,
         sub_cgroups: a.cgroup,
     };
-    run::exec(ctx, &o, a.detach, a.pid_file.as_deref())
+    run::exec(
+        ctx,
+        &o,
+        a.detach,
+        a.pid_file.as_deref(),
+        a.pidfd_socket.as_deref(),
+    )
 }
 
 fn create_opts(a: &CreateArgs) -> CreateOpts {

@@ -60,7 +60,12 @@ pub fn wait_forwarding(pid: Pid, pidfd: BorrowedFd, mask: &SigSet) -> Result<i32
     Ok(exit_code(pid))
 }
 
-pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bool) -> Result<i32> {
+pub fn run(
+    ctx: &Ctx,
+    o: &CreateOpts,
+    (detach, keep, no_subreaper): (bool, bool, bool),
+    pidfd_socket: Option<&std::path::Path>,
+) -> Result<i32> {
     if !no_subreaper && !detach {
         // Init may be a grandchild (joined namespaces); it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
@@ -77,6 +82,12 @@ pub fn run(ctx: &Ctx, o: &CreateOpts, detach: bool, keep: bool, no_subreaper: bo
     let (pid, terminal) = container::create_with_console(ctx, o, theirs)?;
     let ours = ours.filter(|_| terminal);
     let pidfd = sys::pidfd_open(pid).ctx("pidfd_open container init");
+    if let (Some(p), Ok(fd)) = (pidfd_socket, &pidfd) {
+        if let Err(e) = crate::linux::pidfd::send(p, fd.as_fd()) {
+            let _ = container::delete(ctx, &o.id, true);
+            return Err(e);
+        }
+    }
     let mask = forwarded_set();
     if !detach {
         mask.thread_block().ctx("block signals")?;
@@ -105,6 +116,7 @@ pub fn exec(
     o: &ExecOpts,
     detach: bool,
     pid_file: Option<&std::path::Path>,
+    pidfd_socket: Option<&std::path::Path>,
 ) -> Result<i32> {
     if !detach {
         // The process is a grandchild; as subreaper we can wait for it.
@@ -113,6 +125,9 @@ pub fn exec(
     let spawned = container::exec(ctx, o)?;
     if let Some(p) = pid_file {
         container::write_pid_file(p, spawned.pid)?;
+    }
+    if let Some(p) = pidfd_socket {
+        crate::linux::pidfd::send(p, spawned.pidfd.as_fd())?;
     }
     if detach {
         return Ok(0);

@@ -921,6 +921,14 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
             None => Ok(()),
         }
     };
+    let mempolicy: Option<oci_spec::runtime::LinuxMemoryPolicy> =
+        match saved.config["linux"].get("memoryPolicy") {
+            Some(v) if !v.is_null() => Some(crate::spec::from_json(
+                v.to_string().as_bytes(),
+                "linux.memoryPolicy",
+            )?),
+            _ => None,
+        };
     crate::logging::stage("exec: state, config and process", t);
     let t = Instant::now();
     let spawned = process::exec::spawn_exec(&process::exec::ExecOptions {
@@ -935,6 +943,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         preserve_fds: o.preserve_fds,
         console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
+        mempolicy: mempolicy.as_ref(),
     });
     crate::logging::stage("exec: join and execve", t);
     spawned

@@ -2,9 +2,13 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod intelrdt;
 pub mod lsm;
 pub mod namespaces;
+pub mod netdev;
+pub mod pidfd;
 pub mod rootfs;
+pub mod sched;
 pub mod seccomp;
 pub mod security;
 pub mod selfclone;

@@ -463,3 +463,181 @@ pub fn seccomp_set_filter(flags: u32, prog: &[u8]) -> Result<Option<OwnedFd>, Er
         Ok(None)
     }
 }
+
+// ---- runtime-spec 1.2/1.3 process attributes and mounts (issue 18) ----
+
+/// `struct sched_attr` of sched_setattr(2), as the kernel lays it out.
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) on the calling thread.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is a valid sched_attr whose `size` field says how large it is;
+    // the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, prio) on the calling process.
+pub fn ioprio_set(prio: i32) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: plain integer arguments, no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioprio_get(IOPRIO_WHO_PROCESS, pid): `class << 13 | level`.
+pub fn ioprio_get(pid: Pid) -> Result<i32, Errno> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: plain integer arguments, no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, pid.as_raw()) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+/// set_mempolicy(2) for the calling thread; `nodes` is the node bitmask.
+pub fn set_mempolicy(mode: i32, nodes: &[libc::c_ulong]) -> Result<(), Errno> {
+    let maxnode = (nodes.len() * libc::c_ulong::BITS as usize) as libc::c_ulong;
+    let ptr = if nodes.is_empty() {
+        std::ptr::null()
+    } else {
+        nodes.as_ptr()
+    };
+    // The kernel reads maxnode-1 bits; pass one more so every bit given counts.
+    let maxnode = if nodes.is_empty() { 0 } else { maxnode + 1 };
+    // SAFETY: `ptr` is null or points at `nodes`, which holds at least
+    // maxnode-1 bits and lives for the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets IFF_UP on the interface `name` of the caller's network namespace
+/// (SIOCGIFFLAGS then SIOCSIFFLAGS on `sock`, any AF_INET datagram socket).
+pub fn set_link_up(sock: BorrowedFd, name: &str) -> Result<(), Errno> {
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into `req`,
+    // which lives for the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel filled ifru_flags for SIOCGIFFLAGS above.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, which lives for the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE of the file `fd` refers to (an O_PATH
+/// fd), recursively when `recursive`: a detached copy of its mount.
+pub fn open_tree_clone_fd(fd: BorrowedFd, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: "" is a valid NUL-terminated string; `fd` is open for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// mount_setattr(2) with MOUNT_ATTR_IDMAP: the detached mount `fd` shows
+/// ids through the mappings of the user namespace `userns`.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd,
+    recursive: bool,
+    userns: BorrowedFd,
+) -> Result<(), Errno> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let mut attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        userns_fd: userns.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= 0x8000; // AT_RECURSIVE
+    }
+    // SAFETY: `attr` is a valid mount_attr of the size passed and "" is a valid C string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &mut attr as *mut MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// move_mount(2) of the detached mount `from` onto the file `to` refers to.
+pub fn move_mount_fds(from: BorrowedFd, to: BorrowedFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: "" is a valid NUL-terminated string; both fds are open for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

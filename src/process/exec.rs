@@ -30,6 +30,8 @@ pub struct ExecOptions<'a> {
     /// Connected console socket for `--tty`.
     pub console: Option<BorrowedFd<'a>>,
     pub cgroup_dirs: &'a [PathBuf],
+    /// The container's `linux.memoryPolicy`: exec'd processes get it too.
+    pub mempolicy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// The namespace kinds besides user, by their /proc/<pid>/ns names.
@@ -112,7 +114,23 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     join_namespaces(o, flags & !late)?;
     let (parent, child) = sync::pair()?;
-    let (pid, pidfd) = match sys::clone3_fork(0, None).ctx("clone exec process")? {
+    // execCPUAffinity.initial: the child is born with it, before it joins
+    // the container's cgroup; the runtime gets its own affinity back.
+    let (initial, _) = crate::linux::sched::exec_affinity(o.process);
+    let ours = match initial {
+        Some(cpus) => {
+            let mine = nix::sched::sched_getaffinity(Pid::from_raw(0)).ctx("sched_getaffinity")?;
+            crate::linux::sched::set_affinity(cpus, &format!("{}/execCPUAffinity/initial", o.at))?;
+            Some(mine)
+        }
+        None => None,
+    };
+    let forked = sys::clone3_fork(0, None).ctx("clone exec process");
+    if let (Some(mine), Ok(sys::Forked::Parent { .. })) = (&ours, &forked) {
+        nix::sched::sched_setaffinity(Pid::from_raw(0), mine)
+            .ctx("restore the runtime's CPU affinity")?;
+    }
+    let (pid, pidfd) = match forked? {
         sys::Forked::Child => {
             drop(parent);
             exec_child(o, &child, &tasks, late)
@@ -169,6 +187,13 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
         }
         ch.expect(Msg::Go)?;
         cgroups::join_self(tasks)?;
+        // In the container's cgroup now: execCPUAffinity.final, memory policy.
+        if let (_, Some(cpus)) = crate::linux::sched::exec_affinity(o.process) {
+            crate::linux::sched::set_affinity(cpus, &format!("{}/execCPUAffinity/final", o.at))?;
+        }
+        if let Some(m) = o.mempolicy {
+            crate::linux::sched::apply_mempolicy(m)?;
+        }
         if let Some(sock) = o.console {
             // A new session, so the pty can become our controlling terminal.
             nix::unistd::setsid().ctx("setsid")?;

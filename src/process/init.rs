@@ -125,10 +125,12 @@ fn setup(
     if privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
-    ch.expect(Msg::Go)?;
+    let idmapped = ch.expect_go_with_mounts()?;
     crate::linux::cgroups::join_self(cgroup_tasks).map_err(|e| e.at("/linux/cgroupsPath"))?;
     // The cgroup files are host files: done with them.
-    sys::close_fds_except(&set_up_fds(o, ch)).ctx("close cgroup files")?;
+    let mut keep = set_up_fds(o, ch);
+    keep.extend(idmapped.iter().map(|(_, f)| f.as_raw_fd()));
+    sys::close_fds_except(&keep).ctx("close cgroup files")?;
     if !privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
@@ -153,6 +155,7 @@ fn setup(
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
     nix::unistd::setsid().ctx("setsid")?;
+    spec_process_attrs(spec)?;
     if let Some(name) = &o.keyring {
         let name = std::ffi::CString::new(format!("_ses.{name}"))
             .map_err(|_| Error::new("container id contains a NUL byte"))?;
@@ -177,7 +180,9 @@ fn setup(
         spec,
         rootfs: &o.bundle.rootfs,
         bundle: &o.bundle.dir,
+        idmapped: &idmapped,
     })?;
+    drop(idmapped);
     crate::logging::stage("mounts", t);
     ch.send(&Msg::MountsReady)?;
     ch.expect(Msg::Continue)?;
@@ -246,6 +251,8 @@ pub fn confine(
     ch: &Channel,
 ) -> Result<Exec> {
     let nnp = process.no_new_privileges() == Some(true);
+    // Scheduler and I/O priority while CAP_SYS_NICE is still held.
+    crate::linux::sched::apply(process, at)?;
     security::set_rlimits(process, at)?;
     security::drop_bounding(process)?;
     if let Some(p) = procfs {
@@ -281,6 +288,26 @@ pub fn confine(
         f => exec.filter = f.cloned(),
     }
     Ok(exec)
+}
+
+/// Container-wide attributes init sets on itself (its children inherit
+/// them): the loopback of a new network namespace is up, and the memory
+/// policy of `linux.memoryPolicy` is set.
+fn spec_process_attrs(spec: &Spec) -> Result<()> {
+    let new_netns = crate::spec::namespaces(spec)
+        .iter()
+        .any(|(_, t, p)| *t == LinuxNamespaceType::Network && p.is_none());
+    if new_netns {
+        crate::linux::netdev::loopback_up()?;
+    }
+    if let Some(m) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        crate::linux::sched::apply_mempolicy(m)?;
+    }
+    Ok(())
 }
 
 /// The execution domain survives execve, so it is set here for the program.

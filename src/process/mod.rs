@@ -226,7 +226,14 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) ->
     if !cgroup_dirs.is_empty() {
         cgroups::add(cgroup_dirs, s.pid).map_err(|e| e.at("/linux/cgroupsPath"))?;
     }
+    if let Some(l) = spec.linux() {
+        crate::linux::netdev::move_all(spec, s.pid)?;
+        if let Some(rdt) = l.intel_rdt() {
+            crate::linux::intelrdt::apply(rdt, s.pid)?;
+        }
+    }
     crate::logging::stage("id maps and cgroup", t);
+    send_idmapped_mounts(o, ch, s)?;
     ch.send(&Msg::Go).map_err(|e| child_gone(e, s))?;
     recv_expect(ch, Msg::MountsReady, s)?;
     (o.on_mounts_ready)(s.pid)?;
@@ -238,6 +245,40 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) ->
             None => return Err(child_gone(Error::new("sync socket closed"), s)),
         }
     }
+}
+
+/// Makes the config's idmapped mounts, now that the container's user
+/// namespace exists, and passes them to init (see rootfs/idmap.rs).
+fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
+    let spec = &o.bundle.spec;
+    if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() {
+        return Ok(());
+    }
+    let userns = if crate::spec::has_ns(spec, LinuxNamespaceType::User) {
+        let path = format!("/proc/{}/ns/user", s.pid.as_raw());
+        Some(
+            nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ctx(format!("open {path}"))?,
+        )
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let trees = crate::linux::rootfs::idmap::prepare(
+        spec,
+        &o.bundle.dir,
+        userns.as_ref().map(|u| u.as_fd()),
+    )?;
+    for (i, tree) in &trees {
+        ch.send_with_fd(&Msg::MountFd(*i), Some(tree.as_fd()))
+            .map_err(|e| child_gone(e, s))?;
+    }
+    crate::logging::stage("idmapped mounts", t);
+    Ok(())
 }
 
 fn recv_expect(ch: &Channel, want: Msg, s: &Spawned) -> Result<()> {

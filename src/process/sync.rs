@@ -28,6 +28,8 @@ pub enum Msg {
     Pid(i32),
     /// Child → runtime: the seccomp notify fd rides along, for the listener.
     SeccompFd,
+    /// Runtime → child, before Go: the idmapped mount for `mounts[i]` rides along.
+    MountFd(usize),
     /// Either way: set-up failed.
     Error(Error),
 }
@@ -114,6 +116,18 @@ impl Channel {
             None => Err(Error::new(format!(
                 "sync: peer went away while waiting for {want:?}"
             ))),
+        }
+    }
+
+    /// Waits for Go, collecting the idmapped mounts sent before it.
+    pub fn expect_go_with_mounts(&self) -> Result<Vec<(usize, OwnedFd)>> {
+        let mut mounts = Vec::new();
+        loop {
+            match self.recv()? {
+                Some((Msg::MountFd(i), Some(fd))) => mounts.push((i, fd)),
+                Some((m, _)) => return m.check(Msg::Go).map(|()| mounts),
+                None => return Err(Error::new("sync: peer went away while waiting for Go")),
+            }
         }
     }
 }

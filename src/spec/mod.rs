@@ -4,6 +4,9 @@
 //! the offending field, so a user can find the bad line at once. Nothing here
 //! touches the kernel beyond looking at files the config names.
 
+mod compat;
+pub mod extensions;
+
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::collections::HashSet;
@@ -48,6 +51,23 @@ pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Re
         }
         None => return Err(Error::new(format!("invalid {what}: the file is empty"))),
     }
+    match parse_json(bytes, what) {
+        Ok(v) => Ok(v),
+        // Spellings of the spec that oci-spec refuses (see compat.rs).
+        Err(e) => match compat::mend(bytes) {
+            Some((mended, warnings)) => {
+                let v = parse_json(&mended, what)?;
+                for w in warnings {
+                    crate::logging::warn(&w);
+                }
+                Ok(v)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let pointer = pointer_of(e.path());
@@ -138,6 +158,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::field("/process", "process property must not be empty"))?;
     validate_process(process, "/process")?;
+    extensions::validate(spec)?;
 
     let mut seen = HashSet::new();
     for (i, typ, path) in namespaces(spec) {
@@ -313,6 +334,7 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
             "selinux label is specified in config, but selinux is disabled or not supported",
         ));
     }
+    crate::linux::sched::validate(process, at)?;
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {

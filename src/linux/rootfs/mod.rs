@@ -5,6 +5,7 @@
 //! the kernel outside the rootfs.
 
 mod devices;
+pub mod idmap;
 pub mod options;
 pub mod resolve;
 
@@ -27,6 +28,8 @@ pub struct Setup<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
+    /// Detached idmapped mounts the runtime made, by mount index (see idmap.rs).
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 const NONE: Option<&str> = None;
@@ -63,7 +66,12 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let mut dev_is_bind = false;
     for (i, m) in mounts.iter().enumerate() {
         let at = format!("/mounts/{i}");
-        mount_one(s, root.as_fd(), m, &at).map_err(|e| {
+        let idmapped = s
+            .idmapped
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, f)| f.as_fd());
+        mount_one(s, root.as_fd(), m, &at, idmapped).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
         })?;
@@ -98,14 +106,30 @@ fn is_bind(m: &Mount) -> bool {
 }
 
 /// Mounts one entry of `mounts`; `at` is its JSON pointer.
-fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount, at: &str) -> Result<()> {
+fn mount_one(
+    s: &Setup,
+    root: BorrowedFd,
+    m: &Mount,
+    at: &str,
+    idmapped: Option<BorrowedFd>,
+) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(s, root, dest, &opts);
     }
-    let target = if typ == "bind" || opts.is_bind() {
+    let target = if let Some(tree) = idmapped {
+        let st = fstat(tree).ctx("stat the idmapped mount")?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
+        let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
+        idmap::attach(tree, target.as_fd())?;
+        let mounted = resolve(root, dest, Create::No)?;
+        if !opts.remount_flags().is_empty() {
+            remount(mounted.as_fd(), opts.remount_flags())?;
+        }
+        mounted
+    } else if typ == "bind" || opts.is_bind() {
         let src = m
             .source()
             .as_ref()

@@ -3,7 +3,7 @@
 //! runc's extensions that podman and docker send (`tmpcopyup`, `rro`, …) are
 //! handled here and never reach mount(2) as data.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::linux::sys::mount_attr as attr;
 use nix::mount::MsFlags;
 
@@ -21,6 +21,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// Copy the target's original contents into a new tmpfs.
     pub tmpcopyup: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true), recursive): the bind
+    /// mount shows ids through a mapping (see idmap.rs).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -32,6 +35,7 @@ impl Default for MountOptions {
             rec_clr: 0,
             data: Vec::new(),
             tmpcopyup: false,
+            idmap: None,
         }
     }
 }
@@ -142,10 +146,10 @@ impl MountOptions {
                 }
             } else if opt == "tmpcopyup" {
                 o.tmpcopyup = true;
-            } else if opt == "idmap" || opt == "ridmap" {
-                return Err(Error::new(format!(
-                    "mount option {opt:?} is not supported by this build of tong yet"
-                )));
+            } else if opt == "idmap" {
+                o.idmap = Some(o.idmap.unwrap_or(false));
+            } else if opt == "ridmap" {
+                o.idmap = Some(true);
             } else {
                 o.data.push(opt.to_owned());
             }
@@ -213,7 +217,9 @@ mod tests {
         assert!(o.data.is_empty());
         assert!(o.tmpcopyup);
         assert_eq!(o.rec_set, attr::RDONLY | attr::NOEXEC);
-        assert!(MountOptions::parse(&["idmap".to_string()]).is_err());
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert!(p(&["idmap"]).data.is_empty());
     }
 }
 
@@ -227,6 +233,7 @@ pub const KNOWN: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -250,6 +257,7 @@ pub const KNOWN: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",

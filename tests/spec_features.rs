@@ -1,0 +1,398 @@
+//! runtime-spec 1.2/1.3 fields (issue 18), each checked from inside the
+//! container or from /proc of its process. A test this host cannot run says
+//! `SKIPPED: <reason>` on stderr.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::Path;
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED: {why}");
+}
+
+fn created(b: &Bundle) -> i32 {
+    let out = b.create();
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    b.state()["pid"].as_i64().unwrap() as i32
+}
+
+/// `policy` and `prio` lines of /proc/<pid>/sched.
+fn sched_of(pid: i32) -> (String, String) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/sched")).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    (field("policy"), field("prio"))
+}
+
+#[test]
+fn scheduler_policy_nice_and_spec_flag_names() {
+    let b = Bundle::new("sched", "true");
+    b.edit(|c| {
+        c["process"]["scheduler"] =
+            json!({"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]})
+    });
+    let pid = created(&b);
+    // SCHED_BATCH is 3; static priority 120 + nice.
+    assert_eq!(sched_of(pid), ("3".to_string(), "127".to_string()));
+}
+
+#[test]
+fn scheduler_deadline() {
+    let b = Bundle::new("schedddl", "true");
+    b.edit(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE",
+            "runtime": 1_000_000, "deadline": 10_000_000, "period": 10_000_000})
+    });
+    let out = b.create();
+    if !out.status.success() && stderr(&out).contains("sched_setattr") {
+        // Admission control (or a kernel without SCHED_DEADLINE) says no.
+        return skip(&format!(
+            "SCHED_DEADLINE refused on this host: {}",
+            stderr(&out)
+        ));
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = b.state()["pid"].as_i64().unwrap() as i32;
+    assert_eq!(sched_of(pid).0, "6");
+}
+
+#[test]
+fn scheduler_errors_name_the_field() {
+    let b = Bundle::new("schedbad", "true");
+    b.edit(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_ISO"}));
+    let out = b.create();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/process/scheduler/policy"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn io_priority_via_ioprio_get() {
+    let b = Bundle::new("ioprio", "true");
+    b.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    let pid = created(&b);
+    let got = tong::linux::sys::ioprio_get(nix::unistd::Pid::from_raw(pid)).unwrap();
+    assert_eq!(got >> 13, 3, "ioprio class of {pid}: {got:#x}");
+    let b2 = Bundle::new("ioprio-bad", "true");
+    b2.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 9}));
+    let out = b2.create();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/process/ioPriority/priority"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn memory_policy_seen_in_numa_maps() {
+    if !Path::new("/proc/self/numa_maps").exists() {
+        return skip("this kernel has no NUMA support (/proc/self/numa_maps)");
+    }
+    let b = Bundle::new("mempol", "grep -c bind:0 /proc/self/numa_maps");
+    b.edit(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    let n: u32 = b.run_ok().trim().parse().unwrap();
+    assert!(n > 0, "no mapping of the process has the bind:0 policy");
+}
+
+fn running(name: &str) -> Bundle {
+    let b = Bundle::new(name, "sleep 1000");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    b
+}
+
+fn exec_process(b: &Bundle, name: &str, process: serde_json::Value) -> std::process::Output {
+    let f = b.dir.join(name);
+    std::fs::write(&f, process.to_string()).unwrap();
+    b.tong(&["exec", "--process", f.to_str().unwrap(), &b.id])
+}
+
+fn cpus_process(affinity: serde_json::Value) -> serde_json::Value {
+    json!({"args": ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"], "cwd": "/",
+           "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"], "execCPUAffinity": affinity})
+}
+
+#[test]
+fn exec_cpu_affinity_final() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return skip("execCPUAffinity needs at least two CPUs to be observable");
+    }
+    let b = running("affinity");
+    let out = exec_process(&b, "p.json", cpus_process(json!({"final": "1"})));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).trim().ends_with("\t1"), "{}", stdout(&out));
+}
+
+#[test]
+fn exec_cpu_affinity_initial_is_applied_before_the_cgroup() {
+    let b = running("affinity-init");
+    // The kernel refuses a CPU set with no online CPU: proof that initial is set.
+    let out = exec_process(&b, "p.json", cpus_process(json!({"initial": "1000"})));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("/execCPUAffinity/initial"),
+        "{}",
+        stderr(&out)
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return skip("a CPU outside the container's cpuset needs two CPUs");
+    }
+    // A container confined to CPU 0 still starts a process whose initial CPU is 1.
+    let c = Bundle::new("affinity-cpuset", "sleep 1000");
+    c.edit(|v| v["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"}));
+    let out = c.tong(&["run", "-d", "--bundle", c.dir.to_str().unwrap(), &c.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exec_process(&c, "p.json", cpus_process(json!({"initial": "1"})));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).trim().ends_with("\t0"), "{}", stdout(&out));
+}
+
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let b = Bundle::new("lo", "ip addr show lo");
+    let text = b.run_ok();
+    assert!(text.contains("127.0.0.1/8"), "{text}");
+    assert!(text.contains(",UP") || text.contains("<UP"), "{text}");
+}
+
+#[test]
+fn unknown_capability_is_a_warning() {
+    let b = Bundle::new("capwarn", "true");
+    b.edit(|c| {
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push("CAP_NO_SUCH_THING".into())
+    });
+    let (out, log) = b.run_logged(&[], "log.json");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warned = log_entries(&log).iter().any(|e| {
+        e["level"] == "warning"
+            && e["msg"]
+                .as_str()
+                .unwrap_or("")
+                .contains("CAP_NO_SUCH_THING")
+    });
+    assert!(
+        warned,
+        "no warning in {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
+
+fn chown(p: &Path, id: u32) {
+    std::os::unix::fs::chown(p, Some(id), Some(id)).unwrap();
+}
+
+fn uid_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().uid()
+}
+
+#[test]
+fn idmapped_mount_without_userns() {
+    let b = Bundle::new(
+        "idmap",
+        "stat -c %u /vol/owned; touch /vol/made; stat -c %u /vol/made",
+    );
+    let vol = b.dir.join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    chown(&vol, 1234);
+    std::fs::write(vol.join("owned"), "x").unwrap();
+    chown(&vol.join("owned"), 1234);
+    let map = json!([{"containerID": 1234, "hostID": 0, "size": 1}]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol,
+            "options": ["bind", "idmap"], "uidMappings": map, "gidMappings": map}))
+    });
+    // Stored as 1234, seen as 0 inside; made by root inside, stored as 1234.
+    assert_eq!(b.run_ok(), "0\n0\n");
+    assert_eq!(uid_of(&vol.join("made")), 1234);
+}
+
+#[test]
+fn idmapped_mount_takes_the_container_userns_mapping() {
+    let b = Bundle::new("idmapns", "stat -c %u /vol/owned; touch /vol/made");
+    b.with_userns(100000);
+    std::fs::create_dir(b.rootfs().join("vol")).unwrap();
+    let vol = b.dir.join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("owned"), "x").unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "idmap"]}))
+    });
+    // Without the idmap, root's file would be nobody (65534) in the userns.
+    assert_eq!(b.run_ok(), "0\n");
+    assert_eq!(uid_of(&vol.join("made")), 0);
+}
+
+#[test]
+fn ridmap_maps_submounts_idmap_does_not() {
+    let b = Bundle::new("ridmap", "stat -c %u /r/sub/f /i/sub/f");
+    let vol = b.dir.join("vol");
+    let sub = vol.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    // A submount of the source: a tmpfs in a private mount namespace would
+    // not be seen by tong, so it goes on the host, under our temp dir.
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Umount<'a>(&'a Path);
+    impl Drop for Umount<'_> {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _guard = Umount(&sub);
+    std::fs::write(sub.join("f"), "x").unwrap();
+    chown(&sub.join("f"), 1234);
+    let map = json!([{"containerID": 1234, "hostID": 0, "size": 1}]);
+    b.edit(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        for (dest, opt) in [("/r", "ridmap"), ("/i", "idmap")] {
+            m.push(json!({"destination": dest, "type": "bind", "source": vol,
+                "options": ["rbind", opt], "uidMappings": map, "gidMappings": map}));
+        }
+    });
+    // The submount through ridmap is mapped (0); through idmap it is not,
+    // and its 1234 has no mapping on the top mount's terms: shown as is.
+    assert_eq!(b.run_ok(), "0\n1234\n");
+}
+
+#[test]
+fn idmap_without_any_mapping_is_an_error() {
+    let b = Bundle::new("idmapbad", "true");
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}))
+    });
+    let out = b.create();
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("/options") && e.contains("user namespace"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pidfd_socket_receives_a_usable_pidfd() {
+    let b = Bundle::new("pidfd", "sleep 1000");
+    let path = b.dir.join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let out = b.tong(&[
+        "create",
+        "--pidfd-socket",
+        path.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let (n, fd) =
+        tong::linux::sys::recv_with_fd(std::os::fd::AsFd::as_fd(&conn), &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"pidfd");
+    let fd = fd.expect("a pidfd came with the message");
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert!(info.contains(&format!("Pid:\t{pid}\n")), "{info}");
+    tong::linux::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&fd), libc::SIGKILL).unwrap();
+    tong::process::wait_exit(std::os::fd::AsFd::as_fd(&fd));
+}
+
+#[test]
+fn intel_rdt_without_resctrl_is_refused() {
+    if tong::linux::intelrdt::available() {
+        return skip("this host has resctrl: the refusal is for hosts without it");
+    }
+    let b = Bundle::new("rdt", "true");
+    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "guaranteed", "l3CacheSchema": "L3:0=f"}));
+    let out = b.create();
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("/linux/intelRdt") && e.contains("resctrl"),
+        "{e}"
+    );
+}
+
+/// Runs `script` in a network namespace of the test's own (`unshare -n`),
+/// where tong's "host" is that namespace: nothing touches the real host's.
+fn in_private_netns(b: &Bundle, script: &str) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["--net", "sh", "-ec", script])
+        .env("TONG", TONG)
+        .env("ROOT", &b.root)
+        .env("BUNDLE", &b.dir)
+        .env("ID", &b.id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn net_devices_are_moved_renamed_addressed_and_up() {
+    let b = Bundle::new("netdev", "ip addr show ctr0");
+    b.edit(|c| c["linux"]["netDevices"] = json!({"tv0": {"name": "ctr0"}}));
+    let out = in_private_netns(
+        &b,
+        "ip link add tv0 type veth peer name tv1
+         ip addr add 10.99.0.1/24 dev tv0
+         ip link set tv1 up
+         $TONG --root $ROOT run --bundle $BUNDLE $ID
+         ! ip link show tv0 2>/dev/null",
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ctr0"), "{text}");
+    assert!(text.contains("inet 10.99.0.1/24"), "{text}");
+    assert!(text.contains(",UP") || text.contains("<UP"), "{text}");
+}
+
+#[test]
+fn net_device_name_taken_is_an_error_unless_templated() {
+    let b = Bundle::new("netdev-lo", "ip -o link show | grep -c eth");
+    b.edit(|c| c["linux"]["netDevices"] = json!({"tv0": {"name": "lo"}}));
+    let out = in_private_netns(
+        &b,
+        "ip link add tv0 type veth peer name tv1
+         $TONG --root $ROOT run --bundle $BUNDLE $ID",
+    );
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("already exists") && e.contains("/linux/netDevices/tv0"),
+        "{e}"
+    );
+    b.edit(|c| c["linux"]["netDevices"] = json!({"tv0": {"name": "eth%d"}}));
+    let out = in_private_netns(
+        &b,
+        "ip link add tv0 type veth peer name tv1
+         $TONG --root $ROOT run --bundle $BUNDLE $ID",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1");
+}
