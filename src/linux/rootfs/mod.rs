@@ -76,6 +76,15 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         devices::create_all(root.as_fd(), s.spec, userns)?;
     }
     devices::symlinks(root.as_fd(), mounts)?;
+    // A cwd that does not exist is made (as runc and crun do), inside the
+    // rootfs and before the root may become read-only.
+    if let Some(p) = s.spec.process() {
+        let cwd = p.cwd();
+        if matches!(resolve::lookup(root.as_fd(), cwd), Ok(None)) {
+            resolve(root.as_fd(), cwd, Create::Dir)
+                .map_err(|e| e.context("create cwd").at("/process/cwd"))?;
+        }
+    }
     if let Some(l) = linux {
         for (i, p) in l.masked_paths().iter().flatten().enumerate() {
             mask(root.as_fd(), Path::new(p))
