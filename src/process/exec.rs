@@ -161,9 +161,11 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
         }
         ch.expect(Msg::Go)?;
         cgroups::join_self(tasks)?;
+        // A new session and process group inside the container (as runc):
+        // tong's group is outside its pid namespace, so getpgrp() would be 0;
+        // with a pty, the session lets it become our controlling terminal.
+        nix::unistd::setsid().ctx("setsid")?;
         if let Some(sock) = o.console {
-            // A new session, so the pty can become our controlling terminal.
-            nix::unistd::setsid().ctx("setsid")?;
             let size = o
                 .process
                 .console_size()
