@@ -146,6 +146,10 @@ pub fn update(ctx: &Ctx, a: &UpdateArgs) -> Result<()> {
 pub fn ps(ctx: &Ctx, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     let pids = container::pids(ctx, id)?;
     let mut out = std::io::stdout().lock();
+    if format == "json" && pids.is_empty() {
+        // Go's encoding of runc's empty (nil) list.
+        return writeln!(out, "null").ctx("write to stdout");
+    }
     if format == "json" {
         let v: Vec<i32> = pids.iter().map(|p| p.as_raw()).collect();
         let s = serde_json::to_string(&v).map_err(|e| Error::new(e.to_string()))?;

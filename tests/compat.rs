@@ -1,0 +1,228 @@
+//! runc compatibility (issue 14): each test gives tong the input runc 1.1.5
+//! was given and expects what runc does with it.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::process::Stdio;
+
+/// A running container whose init sleeps.
+fn running(name: &str) -> Bundle {
+    let b = Bundle::new(name, "sleep 1000");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    b
+}
+
+/// Adds a user 1000 with home /home/u to the rootfs.
+fn add_user(b: &Bundle) {
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000:u:/home/u:/bin/sh\n",
+    )
+    .unwrap();
+}
+
+/// Reads a pty master until the slave side is gone (EIO).
+fn drain(master: &mut std::fs::File) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+#[test]
+fn exec_tty_in_the_foreground_proxies_a_pty_owned_by_the_user() {
+    let b = running("exectty-fg");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    tong::linux::sys::set_winsize(pty.slave.as_fd(), 31, 97).unwrap();
+    let slave = || Stdio::from(pty.slave.try_clone().unwrap());
+    let mut exec = b
+        .cmd(&[
+            "exec",
+            "-t",
+            "-u",
+            "1000",
+            &b.id,
+            "sh",
+            "-c",
+            "tty; stty size; stat -c %u:%g $(tty); exit 3",
+        ])
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave())
+        .spawn()
+        .unwrap();
+    let status = exec.wait().unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let out = drain(&mut master);
+    assert_eq!(status.code(), Some(3), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(lines[1], "31 97", "{out}");
+    // Owned by the process's uid; the group is devpts' gid=5 (tty).
+    assert_eq!(lines[2], "1000:5", "{out}");
+}
+
+#[test]
+fn exec_process_json_without_user_runs_as_root() {
+    let b = running("execnouser");
+    let p = b.dir.join("process.json");
+    std::fs::write(
+        &p,
+        json!({"args": ["/bin/id", "-u"], "cwd": "/", "env": ["PATH=/bin"]}).to_string(),
+    )
+    .unwrap();
+    let out = b.tong(&["exec", "--process", p.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0\n");
+}
+
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    let b = Bundle::new("home", "echo $HOME");
+    add_user(&b);
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    assert_eq!(b.run_ok(), "/home/u\n");
+
+    let b = running("home-exec");
+    add_user(&b);
+    let home = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend([b.id.as_str(), "sh", "-c", "echo $HOME"]);
+        let out = b.tong(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(home(&[]), "/root\n");
+    assert_eq!(home(&["-u", "1000"]), "/home/u\n");
+    // No passwd entry: "/".
+    assert_eq!(home(&["-u", "2000"]), "/\n");
+    // An explicit HOME wins.
+    assert_eq!(home(&["-u", "1000", "-e", "HOME=/x"]), "/x\n");
+}
+
+#[test]
+fn cwd_the_user_cannot_read_is_entered_as_root() {
+    let b = Bundle::new("cwdperm", "pwd");
+    let secret = b.rootfs().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = "/secret".into();
+    });
+    assert_eq!(b.run_ok(), "/secret\n");
+}
+
+#[test]
+fn missing_cwd_is_created() {
+    let b = Bundle::new("cwdmissing", "pwd; stat -c %a .");
+    b.edit(|c| {
+        c["process"]["cwd"] = "/does/not/exist".into();
+        c["root"]["readonly"] = true.into();
+    });
+    assert_eq!(b.run_ok(), "/does/not/exist\n755\n");
+}
+
+#[test]
+fn exec_process_has_its_own_process_group_in_the_container() {
+    let b = running("execpgrp");
+    // Fields 5 and 6 of /proc/self/stat: process group and session.
+    let out = b.tong(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "echo $$; cut -d' ' -f5,6 /proc/self/stat",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut l = text.lines();
+    let sh = l.next().unwrap();
+    assert_eq!(l.next().unwrap(), format!("{sh} {sh}"), "{text}");
+}
+
+#[test]
+fn failed_exec_exits_255() {
+    let b = running("exec255");
+    let out = b.tong(&["exec", &b.id, "/no/such/binary"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    let out = b.tong(&["exec", "--cgroup", "../up", &b.id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("../up is not a sub cgroup path"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn kill_signal_0_checks_liveness() {
+    let b = running("kill0");
+    let out = b.tong(&["kill", &b.id, "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(b.status(), "running");
+    assert!(b.tong(&["kill", &b.id, "KILL"]).status.success());
+    wait_init_exit(&b);
+    let out = b.tong(&["kill", &b.id, "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("container not running"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ps_of_a_stopped_container_prints_the_header() {
+    let b = Bundle::new("psstopped", "true");
+    assert!(b.create().status.success());
+    assert!(b.tong(&["start", &b.id]).status.success());
+    wait_init_exit(&b);
+    let out = b.tong(&["ps", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("PID"), "{text}");
+    let out = b.tong(&["ps", "-f", "json", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "null\n");
+}
+
+#[test]
+fn a_created_container_can_be_paused_and_resumed() {
+    let b = Bundle::new("pausecreated", "true");
+    assert!(b.create().status.success());
+    let out = b.tong(&["pause", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(b.status(), "paused");
+    let out = b.tong(&["resume", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(b.status(), "created");
+}
+
+#[test]
+fn list_shows_the_owners_name() {
+    let b = running("listowner");
+    let out = b.tong(&["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text.lines().find(|l| l.starts_with(&b.id)).unwrap();
+    assert!(row.ends_with(" root"), "{text}");
+    let out = b.tong(&["list", "-f", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["owner"], "root", "{v}");
+}
