@@ -226,3 +226,98 @@ fn list_shows_the_owners_name() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["owner"], "root", "{v}");
 }
+
+/// Options of the mount at `dir` as /proc/self/mountinfo shows them in the container.
+const MOUNT_OPTS: &str = "grep \" $0 \" /proc/self/mountinfo | cut -d' ' -f6";
+
+#[test]
+fn readonly_paths_keep_the_flags_of_their_mount() {
+    let b = Bundle::new("ropaths", "");
+    b.edit(|c| {
+        c["process"]["args"] = json!(["sh", "-c", MOUNT_OPTS, "/proc/sys"]);
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/proc" {
+                m["options"] = json!(["nosuid", "noexec", "nodev"]);
+            }
+        }
+        c["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+    });
+    assert_eq!(b.run_ok(), "ro,nosuid,nodev,noexec,relatime\n");
+}
+
+/// A tmpfs on the host with nosuid,nodev,noexec,noatime; unmounted when dropped.
+struct HostTmpfs(std::path::PathBuf);
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn read_only_bind_keeps_the_flags_of_its_source() {
+    let b = Bundle::new("robind", "");
+    let src = b.dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    use nix::mount::MsFlags as F;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &src,
+        Some("tmpfs"),
+        F::MS_NOSUID | F::MS_NODEV | F::MS_NOEXEC | F::MS_NOATIME,
+        None::<&str>,
+    )
+    .unwrap();
+    let _guard = HostTmpfs(src.clone());
+    b.edit(|c| {
+        c["process"]["args"] = json!(["sh", "-c", MOUNT_OPTS, "/src"]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/src", "type": "bind", "source": src, "options": ["rbind", "ro"]
+        }));
+    });
+    assert_eq!(b.run_ok(), "ro,nosuid,nodev,noexec,noatime\n");
+}
+
+#[test]
+fn devices_outside_dev_are_created_where_the_config_says() {
+    let b = Bundle::new("devpaths", "stat -c '%F %t,%T' /foo-dev /dev/sub/bar");
+    b.edit(|c| {
+        c["linux"]["devices"] = json!([
+            {"path": "/foo-dev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666},
+            {"path": "/dev/sub/bar/", "type": "c", "major": 1, "minor": 5, "fileMode": 0o666}
+        ]);
+    });
+    assert_eq!(
+        b.run_ok(),
+        "character special file 1,3\ncharacter special file 1,5\n"
+    );
+}
+
+#[test]
+fn kernel_hostname_sysctl_is_refused() {
+    let b = Bundle::new("sysctlhost", "hostname");
+    b.edit(|c| {
+        c["linux"]["sysctl"] = json!({"kernel.hostname": "x"});
+    });
+    let out = b.create();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field")
+            && err.contains("/linux/sysctl/kernel.hostname"),
+        "{err}"
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn tmpfs_mode_option_sets_the_mounts_mode() {
+    let b = Bundle::new("tmpfsmode", "stat -c %a /t");
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/t", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "mode=712"]
+        }));
+    });
+    assert_eq!(b.run_ok(), "712\n");
+}

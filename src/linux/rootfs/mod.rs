@@ -137,7 +137,11 @@ fn mount_one(s: &Setup, root: BorrowedFd, m: &Mount, at: &str) -> Result<()> {
         if !opts.remount_flags().is_empty() || opts.needs_mounted_fd() {
             let mounted = resolve(root, dest, Create::No)?;
             if !opts.remount_flags().is_empty() {
-                remount(mounted.as_fd(), opts.remount_flags())?;
+                // The bind keeps the nosuid/nodev/noexec/atime flags of its
+                // source unless the options name them: `ro` alone must not
+                // give back exec or dev rights.
+                let keep = locked_flags(mounted.as_fd())? & !opts.named;
+                remount(mounted.as_fd(), opts.remount_flags() | keep)?;
             }
             mounted
         } else {
@@ -470,7 +474,9 @@ fn readonly(root: BorrowedFd, path: &Path) -> Result<()> {
     )
     .ctx(format!("bind {} read-only", path.display()))?;
     let mounted = resolve(root, path, Create::No)?;
-    remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC)
+    // Read-only on top of the mount's own nosuid/nodev/noexec/atime flags.
+    let keep = locked_flags(mounted.as_fd())?;
+    remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC | keep)
         .ctx(format!("remount {} read-only", path.display()))
 }
 
