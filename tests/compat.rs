@@ -321,3 +321,49 @@ fn tmpfs_mode_option_sets_the_mounts_mode() {
     });
     assert_eq!(b.run_ok(), "712\n");
 }
+
+#[test]
+fn hooks_without_env_inherit_as_in_runc() {
+    let b = Bundle::new("hookenv", "cat /tmp/sc");
+    let out_rt = b.dir.join("rt");
+    let out_cc = b.dir.join("cc");
+    let hook = |script: String| json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+    b.edit(|c| {
+        c["root"]["readonly"] = false.into();
+        c["process"]["env"] = json!(["PATH=/bin", "MARK=process"]);
+        c["hooks"] = json!({
+            // The runtime's environment.
+            "createRuntime": [hook(format!("echo \"$MARK\" > {}", out_rt.display()))],
+            // The container process's.
+            "createContainer": [hook(format!("echo \"$MARK\" > {}", out_cc.display()))],
+            "startContainer": [hook("echo \"$MARK $PATH\" > /tmp/sc".into())],
+            // `env` given: exactly that.
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo \"[$MARK]\" >> {}", out_rt.display())], "env": []}],
+        });
+    });
+    let out = b
+        .cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .env("MARK", "runtime")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "process /bin\n");
+    assert_eq!(std::fs::read_to_string(out_rt).unwrap(), "runtime\n[]\n");
+    assert_eq!(std::fs::read_to_string(out_cc).unwrap(), "process\n");
+}
+
+#[test]
+fn start_container_hooks_run_under_the_containers_seccomp_filter() {
+    let b = Bundle::new("hookseccomp", "cat /tmp/rc");
+    b.edit(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+        c["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args":
+            ["sh", "-c", "mkdir /tmp/x 2>/dev/null; echo $? > /tmp/rc"]}]});
+    });
+    assert_eq!(b.run_ok(), "1\n");
+}

@@ -34,6 +34,7 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
                         "created",
                         |h| h.start_container().as_ref(),
                         "startContainer",
+                        exec.filter.as_ref(),
                     )
                 })
                 .and_then(|()| exec.exec());
@@ -77,6 +78,7 @@ fn run_hooks(
     status: &str,
     pick: impl Fn(&oci_spec::runtime::Hooks) -> Option<&Vec<oci_spec::runtime::Hook>>,
     kind: &str,
+    filter: Option<&crate::linux::seccomp::Program>,
 ) -> Result<()> {
     let spec = &o.bundle.spec;
     let Some(hooks) = spec.hooks().as_ref() else {
@@ -94,7 +96,16 @@ fn run_hooks(
         &o.bundle.dir,
         &spec.annotations().clone().unwrap_or_default(),
     );
-    crate::hooks::run_all(list, &st, kind)
+    let env = spec.process().as_ref().and_then(|p| p.env().as_deref());
+    crate::hooks::run_all_inheriting(
+        list,
+        &st,
+        kind,
+        crate::hooks::Inherit {
+            env: Some(env.unwrap_or(&[])),
+            filter,
+        },
+    )
 }
 
 /// Our pid as the runtime sees it: the host's /proc is still mounted before the pivot.
@@ -183,6 +194,7 @@ fn setup(
         "creating",
         |h| h.create_container().as_ref(),
         "createContainer",
+        None,
     )?;
 
     // LSM labels are written after the pivot, through procfs opened now.
