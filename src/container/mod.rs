@@ -438,10 +438,12 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
     }
     if let Some(h) = hooks_of(&s) {
         let st = hook_state(&s, "running", Some(Pid::from_raw(s.pid)));
-        // runtime.md: a failing poststart hook is an error that stops the container.
+        // runtime.md step 9: a failing poststart hook is an error that
+        // stops the container, which is then destroyed (step 12).
         if let Err(e) = hooks::run_all(h.poststart().as_ref(), &st, "poststart") {
-            if let Ok(fd) = open_pidfd(&s) {
-                let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            drop(dir);
+            if let Err(d) = delete(ctx, id, true) {
+                logging::warn(&format!("destroy after failed poststart hook: {d}"));
             }
             return Err(e);
         }
