@@ -367,3 +367,56 @@ fn start_container_hooks_run_under_the_containers_seccomp_filter() {
     });
     assert_eq!(b.run_ok(), "1\n");
 }
+
+fn v1_dir(b: &Bundle, ctrl: &str) -> Option<std::path::PathBuf> {
+    b.cgroup_dirs()
+        .into_iter()
+        .find(|d| d.starts_with(format!("/sys/fs/cgroup/{ctrl}")))
+}
+
+#[test]
+fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
+    let b = Bundle::new("rtbudget", "cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+    if v1_dir(&b, "cpu").is_none()
+        || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+    {
+        eprintln!("SKIPPED: no cgroup v1 cpu hierarchy with realtime group scheduling");
+        return;
+    }
+    b.edit(|c| {
+        c["linux"]["resources"]["cpu"] =
+            json!({"realtimeRuntime": 1000, "realtimePeriod": 1000000});
+    });
+    let out = b.create();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cpu = v1_dir(&b, "cpu").unwrap();
+    let got = std::fs::read_to_string(cpu.join("cpu.rt_runtime_us")).unwrap();
+    assert_eq!(got.trim(), "1000");
+    let parent: u64 = std::fs::read_to_string(cpu.parent().unwrap().join("cpu.rt_runtime_us"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(parent >= 1000, "{parent}");
+}
+
+#[test]
+fn blkio_weight_goes_to_bfq_where_the_kernel_has_only_bfq() {
+    let b = Bundle::new("bfq", "true");
+    let Some(blkio) = v1_dir(&b, "blkio") else {
+        eprintln!("SKIPPED: no cgroup v1 blkio hierarchy");
+        return;
+    };
+    let root = blkio.parent().unwrap().parent().unwrap();
+    if root.join("blkio.weight").exists() || !root.join("blkio.bfq.weight").exists() {
+        eprintln!(
+            "SKIPPED: this kernel's blkio is not BFQ-only (blkio.bfq.weight without blkio.weight)"
+        );
+        return;
+    }
+    b.edit(|c| c["linux"]["resources"]["blockIO"] = json!({"weight": 300}));
+    let out = b.create();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = std::fs::read_to_string(blkio.join("blkio.bfq.weight")).unwrap();
+    assert!(got.contains("300"), "{got}");
+}
