@@ -420,3 +420,15 @@ fn blkio_weight_goes_to_bfq_where_the_kernel_has_only_bfq() {
     let got = std::fs::read_to_string(blkio.join("blkio.bfq.weight")).unwrap();
     assert!(got.contains("300"), "{got}");
 }
+
+#[test]
+fn events_print_type_id_data_in_runcs_order() {
+    let b = running("eventsorder");
+    let out = b.tong(&["events", "--stats", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{}\",\"data\":{{", b.id)),
+        "{text}"
+    );
+}

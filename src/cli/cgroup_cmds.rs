@@ -192,12 +192,15 @@ pub fn ps(ctx: &Ctx, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
 }
 
 fn print_event(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
-    let mut v = serde_json::json!({"type": kind, "id": id});
+    // runc's key order: type, id, data (omitted when empty).
+    let s = |v: &str| serde_json::Value::from(v).to_string();
+    let mut line = format!("{{\"type\":{},\"id\":{}", s(kind), s(id));
     if let Some(d) = data {
-        v["data"] = d;
+        line.push_str(&format!(",\"data\":{d}"));
     }
+    line.push('}');
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}").ctx("write to stdout")?;
+    writeln!(out, "{line}").ctx("write to stdout")?;
     out.flush().ctx("write to stdout")
 }
 
