@@ -383,20 +383,30 @@ fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
         eprintln!("SKIPPED: no cgroup v1 cpu hierarchy with realtime group scheduling");
         return;
     }
+    // A parent of its own, made with no budget, between tong-test and the container.
+    let mid = format!("{}-rt", b.id);
     b.edit(|c| {
+        c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{mid}/{}", b.id).into();
         c["linux"]["resources"]["cpu"] =
             json!({"realtimeRuntime": 1000, "realtimePeriod": 1000000});
     });
     let out = b.create();
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu")
+        .join(CGROUP_PARENT)
+        .join(&mid)
+        .join(&b.id);
+    let read = |p: &std::path::Path| -> u64 {
+        std::fs::read_to_string(p.join("cpu.rt_runtime_us"))
+            .map(|s| s.trim().parse().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let (got, parent) = (read(&cpu), read(cpu.parent().unwrap()));
+    let _ = b.tong(&["delete", "--force", &b.id]);
+    for m in cgroup_mounts() {
+        let _ = std::fs::remove_dir(m.join(CGROUP_PARENT).join(&mid));
+    }
     assert!(out.status.success(), "{}", stderr(&out));
-    let cpu = v1_dir(&b, "cpu").unwrap();
-    let got = std::fs::read_to_string(cpu.join("cpu.rt_runtime_us")).unwrap();
-    assert_eq!(got.trim(), "1000");
-    let parent: u64 = std::fs::read_to_string(cpu.parent().unwrap().join("cpu.rt_runtime_us"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    assert_eq!(got, 1000);
     assert!(parent >= 1000, "{parent}");
 }
 
@@ -428,7 +438,10 @@ fn events_print_type_id_data_in_runcs_order() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{}\",\"data\":{{", b.id)),
+        text.starts_with(&format!(
+            "{{\"type\":\"stats\",\"id\":\"{}\",\"data\":{{",
+            b.id
+        )),
         "{text}"
     );
 }
