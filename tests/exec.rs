@@ -95,7 +95,7 @@ fn exec_process_json() {
     )
     .unwrap();
     let out = b.tong(&["exec", "--process", p.to_str().unwrap(), &b.id]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(
         stderr(&out).contains("config field /cwd"),
         "{}",
