@@ -40,8 +40,24 @@ fn memfile(name: &str) -> Result<std::fs::File> {
     Ok(std::fs::File::from(fd))
 }
 
+/// What a hook inherits besides its config.
+#[derive(Default, Clone, Copy)]
+pub struct Inherit<'a> {
+    /// The environment of a hook whose config has no `env`: the container
+    /// process's for createContainer/startContainer hooks (runc runs them
+    /// from its init, which took that environment). None: the runtime's own.
+    pub env: Option<&'a [String]>,
+    /// A seccomp filter loaded in the hook's child right before it execs
+    /// (startContainer hooks run under the container's filter, as in runc).
+    pub filter: Option<&'a crate::linux::seccomp::Program>,
+}
+
 /// Runs one hook to completion.
 pub fn run(hook: &Hook, state: &str, kind: &str, index: usize) -> Result<()> {
+    run_with(hook, state, kind, index, Inherit::default())
+}
+
+fn run_with(hook: &Hook, state: &str, kind: &str, index: usize, inh: Inherit) -> Result<()> {
     let ptr = format!("/hooks/{kind}/{index}");
     let path = hook.path();
     let mut cmd = Command::new(path);
@@ -50,11 +66,24 @@ pub fn run(hook: &Hook, state: &str, kind: &str, index: usize) -> Result<()> {
             cmd.arg0(a0).args(rest);
         }
     }
-    cmd.env_clear();
-    for e in hook.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    // `env` given (even empty) is exact; without it a hook inherits (runc:
+    // Go's exec.Cmd with a nil Env).
+    let env = hook.env().as_deref().or(inh.env);
+    if let Some(env) = env {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
+    }
+    if let Some(f) = inh.filter {
+        let f = f.clone();
+        crate::linux::sys::pre_exec(&mut cmd, move || {
+            crate::linux::seccomp::load(&f)
+                .map(drop)
+                .map_err(|e| std::io::Error::other(e.msg))
+        });
     }
     let mut out = memfile("hook-output")?;
     cmd.stdin(Stdio::piped())
@@ -116,8 +145,18 @@ pub fn run(hook: &Hook, state: &str, kind: &str, index: usize) -> Result<()> {
 
 /// Runs every hook of a kind in order, stopping at the first failure.
 pub fn run_all(hooks: Option<&Vec<Hook>>, state: &str, kind: &str) -> Result<()> {
+    run_all_inheriting(hooks, state, kind, Inherit::default())
+}
+
+/// [`run_all`] with an environment and seccomp filter to inherit.
+pub fn run_all_inheriting(
+    hooks: Option<&Vec<Hook>>,
+    state: &str,
+    kind: &str,
+    inh: Inherit,
+) -> Result<()> {
     for (i, h) in hooks.into_iter().flatten().enumerate() {
-        run(h, state, kind, i)?;
+        run_with(h, state, kind, i, inh)?;
     }
     Ok(())
 }

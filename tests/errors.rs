@@ -177,13 +177,12 @@ fn failure_inside_init_is_reported_and_cleaned_up() {
             && e.contains("/linux/sysctl/net.ipv4.no_such_sysctl"),
         "{e}"
     );
+    // A missing cwd is created (runc); one that is a file cannot be entered.
     let b = Bundle::new("cwdfail", "true");
-    b.edit(|c| c["process"]["cwd"] = "/no/such/dir".into());
+    b.edit(|c| c["process"]["cwd"] = "/etc/passwd".into());
     let e = create_fails(&b);
     assert!(
-        e.contains(
-            "chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory"
-        ),
+        e.contains("chdir to cwd (\"/etc/passwd\") set in config.json failed: not a directory"),
         "{e}"
     );
 }

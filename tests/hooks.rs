@@ -116,18 +116,20 @@ fn failing_poststop_only_warns() {
 }
 
 #[test]
-fn failing_poststart_fails_start_and_stops_the_container() {
-    // runtime.md lifecycle step 9: generate an error, stop the container.
+fn failing_poststart_fails_start_and_destroys_the_container() {
+    // runtime.md lifecycle step 9: generate an error, stop the container,
+    // and continue at step 12: destroy it (poststop hooks run).
     let b = Bundle::new("hookpoststart", "sleep 1000");
     let fail = json!({"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-broke >&2; exit 4"]});
-    b.edit(|c| c["hooks"] = json!({"poststart": [fail]}));
+    let mark = b.dir.join("poststop-ran");
+    let poststop =
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", mark.display())]});
+    b.edit(|c| c["hooks"] = json!({"poststart": [fail], "poststop": [poststop]}));
     assert!(b.create().status.success());
     let out = b.tong(&["start", &b.id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("poststart-broke"), "{}", stderr(&out));
-    wait_init_exit(&b);
-    assert_eq!(b.status(), "stopped");
-    assert!(b.tong(&["delete", &b.id]).status.success());
+    assert!(mark.exists(), "poststop hooks did not run");
     b.assert_nothing_left();
 }
 

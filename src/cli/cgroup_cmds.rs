@@ -146,6 +146,10 @@ pub fn update(ctx: &Ctx, a: &UpdateArgs) -> Result<()> {
 pub fn ps(ctx: &Ctx, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     let pids = container::pids(ctx, id)?;
     let mut out = std::io::stdout().lock();
+    if format == "json" && pids.is_empty() {
+        // Go's encoding of runc's empty (nil) list.
+        return writeln!(out, "null").ctx("write to stdout");
+    }
     if format == "json" {
         let v: Vec<i32> = pids.iter().map(|p| p.as_raw()).collect();
         let s = serde_json::to_string(&v).map_err(|e| Error::new(e.to_string()))?;
@@ -188,12 +192,15 @@ pub fn ps(ctx: &Ctx, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
 }
 
 fn print_event(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
-    let mut v = serde_json::json!({"type": kind, "id": id});
+    // runc's key order: type, id, data (omitted when empty).
+    let s = |v: &str| serde_json::Value::from(v).to_string();
+    let mut line = format!("{{\"type\":{},\"id\":{}", s(kind), s(id));
     if let Some(d) = data {
-        v["data"] = d;
+        line.push_str(&format!(",\"data\":{d}"));
     }
+    line.push('}');
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}").ctx("write to stdout")?;
+    writeln!(out, "{line}").ctx("write to stdout")?;
     out.flush().ctx("write to stdout")
 }
 

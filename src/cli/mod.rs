@@ -384,15 +384,24 @@ fn exec(ctx: &Ctx, a: ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         console_socket: a.console_socket,
+        console: None,
         sub_cgroups: a.cgroup,
     };
-    run::exec(
+    // As runc: an exec that fails exits 255, so engines and scripts can
+    // tell it from the status of the process itself.
+    match run::exec(
         ctx,
-        &o,
+        o,
         a.detach,
         a.pid_file.as_deref(),
         a.pidfd_socket.as_deref(),
-    )
+    ) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            crate::logging::error(&e.to_string());
+            Ok(255)
+        }
+    }
 }
 
 fn create_opts(a: &CreateArgs) -> CreateOpts {
@@ -413,8 +422,30 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     writeln!(out, "{s}").ctx("write to stdout")
 }
 
+/// The name of the user owning a container's state directory, as runc's
+/// `list` shows it (`#UID` when the host has no such user).
+fn owner_name(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
+        return String::new();
+    };
+    // The host's /etc/passwd, read directly: a static binary has no NSS.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>() == Ok(uid)).then(|| name.to_owned())
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
 fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
-    let all = container::list(ctx)?;
+    let mut all = container::list(ctx)?;
+    for s in &mut all {
+        s.owner = owner_name(&ctx.root.join(&s.id));
+    }
     let mut out = std::io::stdout().lock();
     if quiet {
         for s in &all {

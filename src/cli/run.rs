@@ -113,7 +113,7 @@ pub fn run(
 /// `exec`: a process in a running container; waits for it unless detached.
 pub fn exec(
     ctx: &Ctx,
-    o: &ExecOpts,
+    o: ExecOpts,
     detach: bool,
     pid_file: Option<&std::path::Path>,
     pidfd_socket: Option<&std::path::Path>,
@@ -122,7 +122,20 @@ pub fn exec(
         // The process is a grandchild; as subreaper we can wait for it.
         nix::sys::prctl::set_child_subreaper(true).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let spawned = container::exec(ctx, o)?;
+    // In the foreground with a terminal and no console socket, tong proxies
+    // the pty itself, as for `run`.
+    let (ours, theirs) = if !detach && o.console_socket.is_none() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().ctx("socketpair")?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
+    let o = ExecOpts {
+        console: theirs,
+        ..o
+    };
+    let (spawned, terminal) = container::exec(ctx, &o)?;
+    drop(o.console);
     if let Some(p) = pid_file {
         container::write_pid_file(p, spawned.pid)?;
     }
@@ -134,7 +147,10 @@ pub fn exec(
     }
     let mask = forwarded_set();
     mask.thread_block().ctx("block signals")?;
-    wait_forwarding(spawned.pid, spawned.pidfd.as_fd(), &mask)
+    match ours.filter(|_| terminal) {
+        Some(sock) => proxy_pty(&sock, spawned.pid, spawned.pidfd.as_fd(), &mask),
+        None => wait_forwarding(spawned.pid, spawned.pidfd.as_fd(), &mask),
+    }
 }
 
 /// Restores the terminal's settings when dropped.

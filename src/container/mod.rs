@@ -122,8 +122,9 @@ pub fn status_of(dir: &Path, s: &Saved) -> (Status, Option<Pid>) {
     }
     match live_pid(s) {
         None => (Status::Stopped, None),
-        Some(p) if dir.join(state::FIFO).exists() => (Status::Created, Some(p)),
+        // A created container can be paused too (runc): frozen wins.
         Some(p) if is_frozen(&s.cgroup_dirs) => (Status::Paused, Some(p)),
+        Some(p) if dir.join(state::FIFO).exists() => (Status::Created, Some(p)),
         Some(p) => (Status::Running, Some(p)),
     }
 }
@@ -499,10 +500,12 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
     }
     if let Some(h) = hooks_of(&s) {
         let st = hook_state(&s, "running", Some(Pid::from_raw(s.pid)));
-        // runtime.md: a failing poststart hook is an error that stops the container.
+        // runtime.md step 9: a failing poststart hook is an error that
+        // stops the container, which is then destroyed (step 12).
         if let Err(e) = hooks::run_all(h.poststart().as_ref(), &st, "poststart") {
-            if let Ok(fd) = open_pidfd(&s) {
-                let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            drop(dir);
+            if let Err(d) = delete(ctx, id, true) {
+                logging::warn(&format!("destroy after failed poststart hook: {d}"));
             }
             return Err(e);
         }
@@ -688,6 +691,9 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     pub console_socket: Option<PathBuf>,
+    /// The runtime's end of a socketpair for a foreground `exec -t`: the
+    /// pty master arrives there and tong proxies it (runc does the same).
+    pub console: Option<std::os::unix::net::UnixStream>,
     /// `--cgroup`: sub-cgroups to run in, `path` or `controller[,controller]:path`.
     pub sub_cgroups: Vec<String>,
 }
@@ -704,14 +710,20 @@ fn sub_cgroup_dirs(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<PathBuf>> {
             Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
             None => (None, spec.as_str()),
         };
-        let sub = Path::new(sub);
-        if sub.is_absolute()
-            || sub
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(Error::new(format!("invalid --cgroup {spec:?}: the path must be relative and stay inside the container's cgroup")));
+        // Cleaned lexically below the container's cgroup, as runc joins it:
+        // `/a` is `a`, `a/../b` is `b`, and what climbs out is refused.
+        let mut clean = PathBuf::new();
+        for c in Path::new(sub).components() {
+            match c {
+                std::path::Component::Normal(n) => clean.push(n),
+                std::path::Component::ParentDir if clean.pop() => {}
+                std::path::Component::ParentDir => {
+                    return Err(Error::new(format!("{sub} is not a sub cgroup path")))
+                }
+                _ => {}
+            }
         }
+        let sub = clean.as_path();
         let mut matched = false;
         for (d, orig) in out.iter_mut().zip(dirs) {
             let name = hier
@@ -770,6 +782,7 @@ fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::P
     match p {
         ExecProcess::File(path) => {
             let bytes = std::fs::read(path).ctx(format!("open process file {}", path.display()))?;
+            let bytes = default_user(bytes);
             let process: Process = crate::spec::from_json(&bytes, "process.json")?;
             crate::spec::validate_process(&process, "")?;
             Ok((process, String::new()))
@@ -841,6 +854,17 @@ fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::P
     }
 }
 
+/// A process.json without `user` runs as 0:0, as in runc.
+fn default_user(bytes: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut m)) if !m.contains_key("user") => {
+            m.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            serde_json::to_vec(&m).unwrap_or(bytes)
+        }
+        _ => bytes,
+    }
+}
+
 /// `UID[:GID]`, numeric as runc's `--user` takes them.
 fn parse_user(u: &str) -> Result<(u32, u32)> {
     let bad = || Error::new(format!("invalid --user {u:?}: want UID[:GID] as numbers"));
@@ -856,8 +880,9 @@ fn parse_user(u: &str) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
-/// `exec`: starts a process in a running container and returns it.
-pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
+/// `exec`: starts a process in a running container and returns it, and
+/// whether it has a terminal.
+pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
     // Hold the lock only while reading: a long exec must not block kill or delete.
     let t = Instant::now();
     let saved = Dir::open(&ctx.root, &o.id)?.load()?;
@@ -871,10 +896,21 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         }
         _ => {}
     }
-    let (proc_spec, at) = build_process(&saved, &o.process)?;
+    let (mut proc_spec, at) = build_process(&saved, &o.process)?;
     let terminal = proc_spec.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && proc_spec.console_size().is_none() {
+        // tong proxies the pty: it starts with our terminal's size.
+        if let Ok((h, w)) = sys::get_winsize(std::io::stdin().as_fd()) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(h as u64)
+                .width(w as u64)
+                .build();
+            proc_spec.set_console_size(size.ok());
+        }
+    }
     let console = match (&o.console_socket, terminal) {
         (Some(p), true) => Some(crate::linux::console::connect(p)?),
+        (None, true) if o.console.is_some() => o.console.as_ref().and_then(|c| c.try_clone().ok()),
         (None, true) => {
             return Err(Error::field(
                 format!("{at}/terminal"),
@@ -946,7 +982,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<process::Spawned> {
         mempolicy: mempolicy.as_ref(),
     });
     crate::logging::stage("exec: join and execve", t);
-    spawned
+    spawned.map(|s| (s, terminal))
 }
 
 /// `pause`: freezes every process of a running container.
@@ -954,7 +990,7 @@ pub fn pause(ctx: &Ctx, id: &str) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let s = dir.load_state()?;
     match status_of(&dir.path, &s).0 {
-        Status::Running => cgroups::freeze(&s.cgroup_dirs, true),
+        Status::Running | Status::Created => cgroups::freeze(&s.cgroup_dirs, true),
         Status::Paused => Ok(()),
         _ => Err(Error::new("container not running")),
     }
@@ -1002,12 +1038,13 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     dir.save(&s)
 }
 
-/// The host pids of every process in the container.
+/// The host pids of every process in the container (none once it stopped:
+/// runc's `ps` then prints just the header).
 pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
     let dir = Dir::open(&ctx.root, id)?;
     let s = dir.load_state()?;
     if status_of(&dir.path, &s).0 == Status::Stopped {
-        return Err(Error::new("container not running"));
+        return Ok(Vec::new());
     }
     cgroups::procs(&s.cgroup_dirs)
 }

@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        // 0 sends nothing: `kill ID 0` checks that the init is alive (runc).
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(Error::new(format!("invalid signal number {n}")));
@@ -56,6 +57,8 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert_eq!(parse_signal("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        // 0: the liveness check of `kill ID 0` (runc).
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("65").is_err());
     }
 }

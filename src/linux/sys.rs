@@ -258,6 +258,20 @@ pub fn recv_with_fd(sock: BorrowedFd, buf: &mut [u8]) -> Result<(usize, Option<O
 }
 
 /// _exit(2): leaves a forked child without running the parent's exit handlers.
+/// Has `cmd`'s child run `f` between fork and exec (a hook's seccomp filter).
+pub fn pre_exec(
+    cmd: &mut std::process::Command,
+    f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: tong is single-threaded whenever it forks (no thread can hold
+    // a lock the child would need), and callers' `f` only makes syscalls on
+    // data the closure owns.
+    unsafe {
+        cmd.pre_exec(f);
+    }
+}
+
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }

@@ -187,6 +187,10 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
         }
         ch.expect(Msg::Go)?;
         cgroups::join_self(tasks)?;
+        // A new session and process group inside the container (as runc):
+        // tong's group is outside its pid namespace, so getpgrp() would be 0;
+        // with a pty, the session lets it become our controlling terminal.
+        nix::unistd::setsid().ctx("setsid")?;
         // In the container's cgroup now: execCPUAffinity.final, memory policy.
         if let (_, Some(cpus)) = crate::linux::sched::exec_affinity(o.process) {
             crate::linux::sched::set_affinity(cpus, &format!("{}/execCPUAffinity/final", o.at))?;
@@ -195,8 +199,6 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
             crate::linux::sched::apply_mempolicy(m)?;
         }
         if let Some(sock) = o.console {
-            // A new session, so the pty can become our controlling terminal.
-            nix::unistd::setsid().ctx("setsid")?;
             let size = o
                 .process
                 .console_size()

@@ -39,6 +39,7 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
                         "created",
                         |h| h.start_container().as_ref(),
                         "startContainer",
+                        exec.filter.as_ref(),
                     )
                 })
                 .and_then(|()| exec.exec());
@@ -82,6 +83,7 @@ fn run_hooks(
     status: &str,
     pick: impl Fn(&oci_spec::runtime::Hooks) -> Option<&Vec<oci_spec::runtime::Hook>>,
     kind: &str,
+    filter: Option<&crate::linux::seccomp::Program>,
 ) -> Result<()> {
     let spec = &o.bundle.spec;
     let Some(hooks) = spec.hooks().as_ref() else {
@@ -99,7 +101,16 @@ fn run_hooks(
         &o.bundle.dir,
         &spec.annotations().clone().unwrap_or_default(),
     );
-    crate::hooks::run_all(list, &st, kind)
+    let env = spec.process().as_ref().and_then(|p| p.env().as_deref());
+    crate::hooks::run_all_inheriting(
+        list,
+        &st,
+        kind,
+        crate::hooks::Inherit {
+            env: Some(env.unwrap_or(&[])),
+            filter,
+        },
+    )
 }
 
 /// Our pid as the runtime sees it: the host's /proc is still mounted before the pivot.
@@ -193,6 +204,7 @@ fn setup(
         "creating",
         |h| h.create_container().as_ref(),
         "createContainer",
+        None,
     )?;
 
     // LSM labels are written after the pivot, through procfs opened now.
@@ -263,6 +275,15 @@ pub fn confine(
             at,
         )?;
     }
+    crate::logging::close_in_child();
+    sys::close_fds_except(keep).ctx("close the runtime's fds")?;
+    // From here on no fd leads out of the container: its files may be read.
+    // As runc: enter the cwd while still root (a directory the user may not
+    // read is fine), read HOME from /etc/passwd, and hand the stdio ttys
+    // and pipes to the user.
+    let entered = nix::unistd::chdir(process.cwd()).is_ok();
+    let home = home_env(process);
+    fix_stdio_owner(process.user().uid());
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: keep it in
     // the effective set until then. The exec'd program's capabilities are
     // computed by execve from the bounding, inheritable and ambient sets, so
@@ -274,10 +295,11 @@ pub fn confine(
     nix::sys::stat::umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    crate::logging::close_in_child();
-    sys::close_fds_except(keep).ctx("close the runtime's fds")?;
-    enter_cwd(process, at)?;
-    let mut exec = Exec::resolve(process, at)?;
+    if !entered {
+        enter_cwd(process, at)?;
+    }
+    check_cwd(at)?;
+    let mut exec = Exec::resolve(process, at, home)?;
     let notify = filter.is_some_and(|f| f.flags & crate::linux::seccomp::NEW_LISTENER != 0);
     match filter {
         Some(f) if notify => {
@@ -367,7 +389,66 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// chdir as the container user; the resulting cwd must lie inside the root.
+/// `HOME=<dir>` when the process's env has no HOME: the home directory of
+/// its uid in the container's /etc/passwd, or `/` (as runc). Only a regular
+/// file is read, and at most 1 MiB of it.
+fn home_env(p: &Process) -> Option<String> {
+    let env = p.env().as_deref().unwrap_or(&[]);
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return None;
+    }
+    let uid = p.user().uid();
+    let home = read_passwd()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>() == Ok(uid) && !f[5].is_empty())
+                    .then(|| f[5].to_owned())
+            })
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    Some(format!("HOME={home}"))
+}
+
+fn read_passwd() -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(1 << 20).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Gives the process's user its stdio (runc's fixStdioPermissions): a pty
+/// or a pipe owned by root could not be reopened (`/dev/stdout`) by it.
+/// Only the owner changes; files on a filesystem are never touched.
+fn fix_stdio_owner(uid: u32) {
+    use nix::sys::stat::{fstat, SFlag};
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for fd in [i.as_fd(), o.as_fd(), e.as_fd()] {
+        let Ok(st) = fstat(fd) else { continue };
+        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+        let ours = match kind {
+            SFlag::S_IFIFO | SFlag::S_IFSOCK => true,
+            SFlag::S_IFCHR => nix::unistd::isatty(fd).unwrap_or(false),
+            _ => false,
+        };
+        if !ours || st.st_uid == uid {
+            continue;
+        }
+        // EINVAL/EPERM (ids not mapped in a user namespace), EROFS: leave it.
+        let _ = nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None);
+    }
+}
+
+/// chdir as the container user.
 fn enter_cwd(p: &Process, at: &str) -> Result<()> {
     let cwd = p.cwd();
     nix::unistd::chdir(cwd)
@@ -380,7 +461,11 @@ fn enter_cwd(p: &Process, at: &str) -> Result<()> {
                 e,
             )
         })
-        .map_err(|e| e.at(format!("{at}/cwd")))?;
+        .map_err(|e| e.at(format!("{at}/cwd")))
+}
+
+/// The cwd must lie inside the root.
+fn check_cwd(at: &str) -> Result<()> {
     match nix::unistd::getcwd() {
         Ok(c) if c.is_absolute() => Ok(()),
         _ => Err(Error::field(
@@ -406,12 +491,13 @@ fn cstr(s: &str, what: &str) -> Result<CString> {
 impl Exec {
     /// Looks the program up like Go's exec.LookPath, with runc's error words
     /// (docker maps "not found"/"no such file" to 127, "permission denied" to 126).
-    pub fn resolve(p: &Process, at: &str) -> Result<Exec> {
+    pub fn resolve(p: &Process, at: &str, extra_env: Option<String>) -> Result<Exec> {
         let args = p.args().as_deref().unwrap_or(&[]);
         let name = args
             .first()
             .ok_or_else(|| Error::field(format!("{at}/args"), "args must not be empty"))?;
-        let env: Vec<String> = p.env().clone().unwrap_or_default();
+        let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+        env.extend(extra_env);
         let path = lookup(name, &env).map_err(|e| e.at(format!("{at}/args/0")))?;
         Ok(Exec {
             path: cstr(&path, "executable path")?,

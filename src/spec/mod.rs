@@ -386,6 +386,12 @@ fn check_mappings(maps: &[oci_spec::runtime::LinuxIdMapping], at: &str) -> Resul
 /// runc's rule: a sysctl is only allowed when the namespace it lives in is private.
 fn check_sysctl(spec: &Spec, key: &str) -> std::result::Result<(), String> {
     use LinuxNamespaceType as T;
+    if key == "kernel.hostname" {
+        // runc: the dedicated field sets it; a sysctl would fight it.
+        return Err(format!(
+            "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+        ));
+    }
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",

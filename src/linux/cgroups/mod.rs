@@ -510,6 +510,68 @@ fn write_file(dir: &Path, file: &str, value: &str, ctrl: &str) -> Result<()> {
         .map_err(|e| e.at(format!("/linux/resources/{}", section(ctrl))))
 }
 
+/// Kernels whose blkio has only the BFQ scheduler's files take the weights
+/// there (runc does the same): `blkio.bfq.weight`, `blkio.bfq.weight_device`.
+fn bfq_fallback(dir: &Path, file: &str) -> String {
+    if let Some(rest) = file.strip_prefix("blkio.weight") {
+        let bfq = format!("blkio.bfq.weight{rest}");
+        if !dir.join(file).exists() && dir.join(&bfq).exists() {
+            return bfq;
+        }
+    }
+    file.to_owned()
+}
+
+/// The realtime runtime asked for, with its period (the kernel's default
+/// when not given), when it is a positive budget.
+fn rt_runtime(r: &oci_spec::runtime::LinuxResources) -> Option<(u64, u64)> {
+    let c = r.cpu().as_ref()?;
+    let rt = u64::try_from(c.realtime_runtime()?)
+        .ok()
+        .filter(|v| *v > 0)?;
+    let period = c.realtime_period().filter(|p| *p > 0).unwrap_or(1_000_000);
+    Some((rt, period))
+}
+
+fn read_u64(p: &Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// On v1 a cgroup gets a realtime budget only out of its parent's, and new
+/// cgroups start with none: walk from the container's cgroup up to the
+/// hierarchy root, adding up what each level needs (its child on the way
+/// plus that child's siblings), then raise each ancestor from the top down
+/// where it has less.
+fn give_ancestors_rt_budget(mountpoint: &Path, dir: &Path, (rt, period): (u64, u64)) -> Result<()> {
+    let runtime = |d: &Path| read_u64(&d.join("cpu.rt_runtime_us")).unwrap_or(0);
+    let period_of = |d: &Path| read_u64(&d.join("cpu.rt_period_us")).unwrap_or(1_000_000);
+    let mut plan = Vec::new();
+    let (mut child, mut need, mut child_period) = (dir.to_path_buf(), rt, period);
+    while let Some(parent) = child
+        .parent()
+        .filter(|p| *p != mountpoint && p.starts_with(mountpoint))
+    {
+        let pp = period_of(parent);
+        let mut total = need.saturating_mul(pp).div_ceil(child_period.max(1));
+        for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let sib = e.path();
+            if sib != child && e.file_type().is_ok_and(|t| t.is_dir()) {
+                total += runtime(&sib)
+                    .saturating_mul(pp)
+                    .div_ceil(period_of(&sib).max(1));
+            }
+        }
+        plan.push((parent.to_path_buf(), total));
+        (child, need, child_period) = (parent.to_path_buf(), total, pp);
+    }
+    for (d, total) in plan.into_iter().rev() {
+        if runtime(&d) < total {
+            write_file(&d, "cpu.rt_runtime_us", &total.to_string(), "cpu")?;
+        }
+    }
+    Ok(())
+}
+
 /// Turns on v2 controllers from the hierarchy's root down to `dir`'s parent.
 fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Result<()> {
     let Ok(rel) = dir.strip_prefix(mountpoint) else {
@@ -625,9 +687,18 @@ pub fn apply_in(
     if let Some(d) = on_v1("memory") {
         order_memsw(d, &mut writes);
     }
+    if let (Some(d), Some(rt)) = (on_v1("cpu"), rt_runtime(r)) {
+        if let Some(h) = hier
+            .iter()
+            .find(|h| !h.is_v2 && d.starts_with(&h.mountpoint))
+        {
+            give_ancestors_rt_budget(&h.mountpoint, d, rt)
+                .map_err(|e| e.at("/linux/resources/cpu/realtimeRuntime"))?;
+        }
+    }
     for (ctrl, file, value) in writes {
         if let Some(d) = on_v1(ctrl) {
-            write_file(d, &file, &value, ctrl)?;
+            write_file(d, &bfq_fallback(d, &file), &value, ctrl)?;
         }
     }
     if let Some((d, mountpoint, writes, available)) = v2 {
@@ -1187,5 +1258,28 @@ impl OomWatch {
                 fired
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod bfq_tests {
+    #[test]
+    fn weights_fall_back_to_bfq_files() {
+        let d = std::env::temp_dir().join(format!("tong-bfq-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("blkio.bfq.weight"), "").unwrap();
+        std::fs::write(d.join("blkio.bfq.weight_device"), "").unwrap();
+        assert_eq!(super::bfq_fallback(&d, "blkio.weight"), "blkio.bfq.weight");
+        assert_eq!(
+            super::bfq_fallback(&d, "blkio.weight_device"),
+            "blkio.bfq.weight_device"
+        );
+        std::fs::write(d.join("blkio.weight"), "").unwrap();
+        assert_eq!(super::bfq_fallback(&d, "blkio.weight"), "blkio.weight");
+        assert_eq!(
+            super::bfq_fallback(&d, "blkio.throttle.read_bps_device"),
+            "blkio.throttle.read_bps_device"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

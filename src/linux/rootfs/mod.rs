@@ -84,6 +84,15 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         devices::create_all(root.as_fd(), s.spec, userns)?;
     }
     devices::symlinks(root.as_fd(), mounts)?;
+    // A cwd that does not exist is made (as runc and crun do), inside the
+    // rootfs and before the root may become read-only.
+    if let Some(p) = s.spec.process() {
+        let cwd = p.cwd();
+        if matches!(resolve::lookup(root.as_fd(), cwd), Ok(None)) {
+            resolve(root.as_fd(), cwd, Create::Dir)
+                .map_err(|e| e.context("create cwd").at("/process/cwd"))?;
+        }
+    }
     if let Some(l) = linux {
         for (i, p) in l.masked_paths().iter().flatten().enumerate() {
             mask(root.as_fd(), Path::new(p))
@@ -152,7 +161,11 @@ fn mount_one(
         if !opts.remount_flags().is_empty() || opts.needs_mounted_fd() {
             let mounted = resolve(root, dest, Create::No)?;
             if !opts.remount_flags().is_empty() {
-                remount(mounted.as_fd(), opts.remount_flags())?;
+                // The bind keeps the nosuid/nodev/noexec/atime flags of its
+                // source unless the options name them: `ro` alone must not
+                // give back exec or dev rights.
+                let keep = locked_flags(mounted.as_fd())? & !opts.named;
+                remount(mounted.as_fd(), opts.remount_flags() | keep)?;
             }
             mounted
         } else {
@@ -485,7 +498,9 @@ fn readonly(root: BorrowedFd, path: &Path) -> Result<()> {
     )
     .ctx(format!("bind {} read-only", path.display()))?;
     let mounted = resolve(root, path, Create::No)?;
-    remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC)
+    // Read-only on top of the mount's own nosuid/nodev/noexec/atime flags.
+    let keep = locked_flags(mounted.as_fd())?;
+    remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC | keep)
         .ctx(format!("remount {} read-only", path.display()))
 }
 

@@ -12,6 +12,8 @@ use nix::mount::MsFlags;
 pub struct MountOptions {
     /// Flags for mount(2).
     pub flags: MsFlags,
+    /// Every flag an option names, set or cleared (`nosuid` and `suid` alike).
+    pub named: MsFlags,
     /// Propagation changes applied after the mount, in order.
     pub propagation: Vec<MsFlags>,
     /// Recursive attributes (`rro`, `rnosuid`, …) for mount_setattr(2).
@@ -30,6 +32,7 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             flags: MsFlags::empty(),
+            named: MsFlags::empty(),
             propagation: Vec::new(),
             rec_set: 0,
             rec_clr: 0,
@@ -127,6 +130,7 @@ impl MountOptions {
         for opt in opts {
             let opt = opt.as_str();
             if let Some((set, f)) = flag(opt) {
+                o.named |= f;
                 if set {
                     o.flags |= f;
                 } else {
