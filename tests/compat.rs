@@ -445,3 +445,47 @@ fn events_print_type_id_data_in_runcs_order() {
         "{text}"
     );
 }
+
+/// `update --cpu-period --cpu-quota` under a parent with a CPU limit: the
+/// kernel checks each write against the other value and the parent's
+/// bandwidth, so period-then-quota can be refused where quota-then-period
+/// passes; tong writes them in the order the kernel accepts.
+#[test]
+fn update_cpu_period_and_quota_in_the_order_the_kernel_accepts() {
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.cfs_quota_us").exists() {
+        eprintln!("SKIPPED: no cgroup v1 cpu hierarchy (cgroup v2 has one cpu.max file)");
+        return;
+    }
+    let b = Bundle::new("cfsorder", "sleep 1000");
+    let parent = format!("{}-p", b.id);
+    let pdir = cpu.join(CGROUP_PARENT).join(&parent);
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::write(pdir.join("cpu.cfs_quota_us"), "50000").unwrap();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{parent}/{}", b.id).into();
+        c["linux"]["resources"]["cpu"] = json!({"quota": 40000, "period": 100000});
+    });
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Period 40000 first would mean 40000/40000 = 1 CPU > the parent's 0.5.
+    let out = b.tong(&[
+        "update",
+        "--cpu-period",
+        "40000",
+        "--cpu-quota",
+        "20000",
+        &b.id,
+    ]);
+    let dir = pdir.join(&b.id);
+    let got = (
+        std::fs::read_to_string(dir.join("cpu.cfs_period_us")).unwrap_or_default(),
+        std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).unwrap_or_default(),
+    );
+    let _ = b.tong(&["delete", "--force", &b.id]);
+    for m in cgroup_mounts() {
+        let _ = std::fs::remove_dir(m.join(CGROUP_PARENT).join(&parent));
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!((got.0.trim(), got.1.trim()), ("40000", "20000"));
+}

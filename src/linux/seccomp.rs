@@ -335,7 +335,11 @@ pub fn send_to_listener(
         .ok_or_else(|| Error::field(at.clone(), "SCMP_ACT_NOTIFY needs a listenerPath"))?;
     let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
         Error::from(e)
-            .context(format!("connect to seccomp listener {}", path.display()))
+            // runc's words (Go's net.Dial error), which engines match.
+            .context(format!(
+                "failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect",
+                path.display()
+            ))
             .at(at.clone())
     })?;
     let mut msg = serde_json::json!({

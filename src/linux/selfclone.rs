@@ -83,23 +83,19 @@ pub fn ensure() -> Result<()> {
     Err(Error::sys("re-exec the runtime from a sealed copy", e))
 }
 
-/// The running binary through a detached bind mount made read-only: reopening
-/// it for writing through `/proc/<pid>/exe` fails with EROFS, and no mount
-/// namespace holds the mount, so none can remount it.
+/// The running binary through a detached bind mount made read-only:
+/// reopening it for writing through `/proc/<pid>/exe` fails with EROFS, and
+/// no mount namespace holds the mount, so none can remount it. Cloned from
+/// an fd of `/proc/self/exe`, so it is the very file we run.
 fn read_only_bind() -> std::result::Result<OwnedFd, Errno> {
-    let path = std::fs::read_link("/proc/self/exe").map_err(|_| Errno::ENOENT)?;
-    let path = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| Errno::EINVAL)?;
-    let tree = super::sys::open_tree_clone(&path)?;
+    let exe = nix::fcntl::open(
+        "/proc/self/exe",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let tree = super::sys::open_tree_clone_fd(exe.as_fd(), false)?;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     super::sys::mount_setattr(tree.as_fd(), false, MOUNT_ATTR_RDONLY, 0)?;
-    // The path may have been replaced since /proc/self/exe was read: use the
-    // copy only if it is the very file we run.
-    let ours = nix::sys::stat::stat("/proc/self/exe")?;
-    let got = nix::sys::stat::fstat(&tree)?;
-    if (ours.st_dev, ours.st_ino) != (got.st_dev, got.st_ino) {
-        return Err(Errno::ESTALE);
-    }
     Ok(tree)
 }
 

@@ -145,26 +145,6 @@ pub fn close_fds_except(keep: &[RawFd]) -> Result<(), Errno> {
     close_range(next, u32::MAX)
 }
 
-/// open_tree(2) with OPEN_TREE_CLONE: a detached bind mount of `path` that
-/// belongs to no mount namespace, so no one else can reach or remount it.
-pub fn open_tree_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
-}
-
 /// ioctl(NS_GET_NSTYPE): the CLONE_NEW* type of a namespace fd.
 pub fn ns_type(fd: BorrowedFd) -> Result<i32, Errno> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703;

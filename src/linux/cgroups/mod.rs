@@ -696,10 +696,23 @@ pub fn apply_in(
                 .map_err(|e| e.at("/linux/resources/cpu/realtimeRuntime"))?;
         }
     }
+    // The kernel checks cfs period and quota against each other (and the
+    // parents' bandwidth) at every write: one that fails may pass once its
+    // partner is written, so it is tried again after the rest.
+    let mut again = Vec::new();
     for (ctrl, file, value) in writes {
         if let Some(d) = on_v1(ctrl) {
-            write_file(d, &bfq_fallback(d, &file), &value, ctrl)?;
+            let r = write_file(d, &bfq_fallback(d, &file), &value, ctrl);
+            match r {
+                Err(_) if matches!(file.as_str(), "cpu.cfs_period_us" | "cpu.cfs_quota_us") => {
+                    again.push((d, file, value, ctrl))
+                }
+                r => r?,
+            }
         }
+    }
+    for (d, file, value, ctrl) in again {
+        write_file(d, &file, &value, ctrl)?;
     }
     if let Some((d, mountpoint, writes, available)) = v2 {
         let mut ctrls: Vec<&str> = writes
