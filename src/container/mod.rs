@@ -1031,6 +1031,25 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     // Only what the update names is written; device rules are not updatable.
     let mut r = r;
     r.set_devices(None);
+    // config-linux.md: with checkBeforeUpdate, a limit below what the
+    // container already uses is refused instead of reclaiming or OOM-killing.
+    if let Some(m) = r
+        .memory()
+        .as_ref()
+        .filter(|m| m.check_before_update() == Some(true))
+    {
+        if let (Some(limit), Some(used)) = (
+            m.limit().filter(|l| *l > 0),
+            cgroups::memory_usage(&s.cgroup_dirs),
+        ) {
+            if (limit as u64) < used {
+                return Err(Error::field(
+                    "/memory/limit",
+                    format!("memory limit {limit} is below the container's current usage {used} (checkBeforeUpdate)"),
+                ));
+            }
+        }
+    }
     cgroups::apply(&s.cgroup_dirs, &r)?;
     let mut resources = s.config["linux"]["resources"].take();
     merge_json(&mut resources, patch);

@@ -871,6 +871,17 @@ pub fn attach_device_program(
 
 /// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
 /// and waits until the kernel reports the new state.
+/// Bytes of memory the cgroup uses now (v1 `memory.usage_in_bytes`, v2
+/// `memory.current`), from the first of `dirs` that has either.
+pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
+    dirs.iter().find_map(|d| {
+        ["memory.usage_in_bytes", "memory.current"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
 /// The first of `dirs` whose processes would be frozen, by its own freezer
 /// or an ancestor's: v1 `freezer.state` other than THAWED, v2 `frozen 1` in
 /// `cgroup.events` (which covers the ancestors).
