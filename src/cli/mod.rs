@@ -293,9 +293,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         let _ = Cli::command().print_help();
         return Ok(0);
     };
-    if cli.systemd_cgroup {
-        return Err(Error::new("the systemd cgroup driver (--systemd-cgroup) is not supported by this build of tong yet"));
-    }
     let euid_root = nix::unistd::geteuid().is_root();
     let rootless = match cli.rootless.as_deref() {
         Some("true") => true,
@@ -308,7 +305,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Some(x) if !euid_root => PathBuf::from(x).join("tong"),
             _ => PathBuf::from("/run/tong"),
         });
-    let ctx = Ctx { root, rootless };
+    let ctx = Ctx {
+        root,
+        rootless,
+        systemd: cli.systemd_cgroup,
+    };
     match cmd {
         Cmd::Create(a) => {
             let pid = container::create(&ctx, &create_opts(&a))?;

@@ -6,6 +6,7 @@
 pub mod devices_bpf;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
