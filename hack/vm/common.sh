@@ -43,7 +43,7 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
     -drive "file=$img/root.img,if=virtio,format=raw,cache=unsafe" -snapshot \
     -virtfs "local,path=$jobs,mount_tag=jobs,security_model=none" \
     -virtfs "local,path=$repo,mount_tag=tree,security_model=none,readonly=on" \
-    -nic none -display none -monitor none -serial "file:$console" \
+    -nodefaults -nic none -display none -serial "file:$console" \
     -daemonize -pidfile "$pidfile"
   local limit=${VM_BOOT_TIMEOUT:-300}
   while [ ! -f "$jobs/ready" ]; do
@@ -68,6 +68,9 @@ vm_job() { # runs "$@" as root in the guest, in the tree; streams output; return
   if [ -t 0 ]; then : > "$n.in"; else cat > "$n.in"; fi
   : > "$n.out"; : > "$n.err"
   {
+    # The host may have rebuilt binaries since the VM booted: drop page-cache
+    # pages of the 9p files, which would otherwise be stale (exec segfaults).
+    echo "echo 3 > /proc/sys/vm/drop_caches"
     echo "export TONG_VM=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     if [ -n "${VM_TONG:-}" ]; then
       # The static tong the host built, where the README says tong is.
