@@ -722,6 +722,13 @@ pub fn apply_in(
             .filter(|c| !c.is_empty())
             .collect();
         ctrls.dedup();
+        // On a v2-only host every controller the hierarchy offers reaches the
+        // container, as with runc: stats, OOM events and a later `update`
+        // work for a container started without limits.
+        let offered = std::fs::read_to_string(mountpoint.join("cgroup.controllers"));
+        if let (true, Ok(all)) = (s.v1.is_empty(), &offered) {
+            ctrls = all.split_whitespace().collect();
+        }
         enable_v2_controllers(d, mountpoint, &ctrls)?;
         // Pure v2 has no devices controller: device rules become an eBPF program.
         if on_v1("devices").is_none() {

@@ -278,7 +278,9 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
         // never writable, whatever the config says (CVE-2023-25809).
         flags |= MsFlags::MS_RDONLY;
     }
-    let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd| -> Result<()> {
+    // `at`: where the hierarchy appears in the container (`dest` itself when
+    // cgroup v2 is the only hierarchy).
+    let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd, at: &Path| -> Result<()> {
         let t = fd_path(target.as_fd());
         if own_ns {
             let data = if h.is_v2 {
@@ -299,14 +301,14 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
                 NONE,
             )
             .ctx(format!("bind {}", src.display()))?;
-            let mounted = resolve(root, &h.dest_in(dest), Create::No)?;
+            let mounted = resolve(root, at, Create::No)?;
             remount(mounted.as_fd(), flags)
         }
     };
     if let [only] = hier.as_slice() {
         if only.is_v2 {
             let target = resolve(root, dest, Create::Dir)?;
-            return mount_h(only, &target);
+            return mount_h(only, &target, dest);
         }
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy.
@@ -340,7 +342,7 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
             Mode::empty(),
         )
         .ctx(format!("open {}", h.dest_in(dest).display()))?;
-        mount_h(h, &t)?;
+        mount_h(h, &t, &h.dest_in(dest))?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         let t = resolve(root, dest, Create::No)?;
