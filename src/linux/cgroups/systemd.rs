@@ -155,24 +155,13 @@ fn limit(v: i64) -> u64 {
 
 /// A cpuset list ("0-3,8") as systemd's bitmask: bit n of byte n/8.
 pub fn cpuset_mask(list: &str, at: &str) -> Result<Vec<u8>> {
-    let bad = || Error::field(at, format!("invalid cpuset {list:?}"));
+    let cpus = crate::linux::sched::cpu_list(list).map_err(|m| Error::field(at, m))?;
     let mut mask: Vec<u8> = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a, b),
-            None => (part, part),
-        };
-        let a: usize = a.trim().parse().map_err(|_| bad())?;
-        let b: usize = b.trim().parse().map_err(|_| bad())?;
-        if a > b || b >= 8192 {
-            return Err(bad());
+    for n in cpus {
+        if mask.len() <= n / 8 {
+            mask.resize(n / 8 + 1, 0);
         }
-        for n in a..=b {
-            if mask.len() <= n / 8 {
-                mask.resize(n / 8 + 1, 0);
-            }
-            mask[n / 8] |= 1 << (n % 8);
-        }
+        mask[n / 8] |= 1 << (n % 8);
     }
     Ok(mask)
 }
