@@ -30,6 +30,8 @@ pub struct Setup<'a> {
     pub bundle: &'a Path,
     /// Detached idmapped mounts the runtime made, by mount index (see idmap.rs).
     pub idmapped: &'a [(usize, OwnedFd)],
+    /// Bind sources the runtime opened for init, by mount index.
+    pub sources: &'a [(usize, OwnedFd)],
 }
 
 const NONE: Option<&str> = None;
@@ -71,7 +73,12 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
             .iter()
             .find(|(j, _)| *j == i)
             .map(|(_, f)| f.as_fd());
-        mount_one(s, root.as_fd(), m, &at, idmapped).map_err(|e| {
+        let source = s
+            .sources
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, f)| f.as_fd());
+        mount_one(s, root.as_fd(), m, &at, idmapped, source).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
         })?;
@@ -121,6 +128,7 @@ fn mount_one(
     m: &Mount,
     at: &str,
     idmapped: Option<BorrowedFd>,
+    source: Option<BorrowedFd>,
 ) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
@@ -129,13 +137,16 @@ fn mount_one(
         return mount_cgroup(s, root, dest, &opts);
     }
     let target = if let Some(tree) = idmapped {
-        let st = fstat(tree).ctx("stat the idmapped mount")?;
+        // A bind the runtime prepared (idmapped, or cloned for a user
+        // namespace): attach it, then remount as a bind below would.
+        let st = fstat(tree).ctx("stat the prepared mount")?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
         idmap::attach(tree, target.as_fd())?;
         let mounted = resolve(root, dest, Create::No)?;
         if !opts.remount_flags().is_empty() {
-            remount(mounted.as_fd(), opts.remount_flags())?;
+            let keep = locked_flags(mounted.as_fd())? & !opts.named;
+            remount(mounted.as_fd(), opts.remount_flags() | keep)?;
         }
         mounted
     } else if typ == "bind" || opts.is_bind() {
@@ -144,14 +155,21 @@ fn mount_one(
             .as_ref()
             .ok_or_else(|| Error::new("bind mount needs a source"))?;
         let src = s.bundle.join(src);
-        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(format!("open mount source {}", src.display()))?;
-        let st = fstat(src_fd.as_fd()).ctx(format!("stat {}", src.display()))?;
+        let opened;
+        let src_fd = match source {
+            Some(fd) => fd,
+            None => {
+                opened = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .ctx(format!("open mount source {}", src.display()))?;
+                opened.as_fd()
+            }
+        };
+        let st = fstat(src_fd).ctx(format!("stat {}", src.display()))?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
         let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
         mount(
-            Some(fd_path(src_fd.as_fd()).as_str()),
+            Some(fd_path(src_fd).as_str()),
             fd_path(target.as_fd()).as_str(),
             NONE,
             bind,
