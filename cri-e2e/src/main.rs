@@ -568,7 +568,7 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
     let x = c.out(&a, "readlink /proc/self/ns/net").await?;
     r.check(
         "pod network namespace is not the node's",
-        ensure(x != o.node_netns, format!("{x}")),
+        ensure(x != o.node_netns, x.clone()),
     );
     let x = c.out(&b, "cat /proc/1/cmdline; echo; ps -o pid,args").await;
     r.check(
@@ -962,9 +962,9 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
         s.masked_paths.clear();
         s.readonly_paths.clear();
         s.seccomp = None;
-        s.namespace_options
-            .as_mut()
-            .map(|n| n.network = cri::NamespaceMode::Node as i32);
+        if let Some(n) = s.namespace_options.as_mut() {
+            n.network = cri::NamespaceMode::Node as i32;
+        }
     }
     let id = c.run(&pod, &pcfg, p).await;
     r.check(
