@@ -149,8 +149,13 @@ run_client() { # handler, extra args
 if [ -n "${CRI_BENCH:-}" ]; then
   # Interleaved rounds so that both handlers see the same machine load.
   for _ in $(seq "$CRI_BENCH"); do
-    for h in $HANDLERS; do run_client "$h" --bench 1 | sed 's/ median.*min \([0-9.]*\) ms.*/ \1/'; done
-  done | awk '{ms[$2]=ms[$2] " " $NF} END {for (h in ms) { n=split(ms[h], a, " "); asort(a); m=(n%2)?a[(n+1)/2]:(a[n/2]+a[n/2+1])/2; printf "pod start %s: median %.1f ms, min %.1f, max %.1f (n=%d)\n", h, m, a[1], a[n], n } }'
+    for h in $HANDLERS; do run_client "$h" --bench 1 | sed -n 's/^pod-start \([^:]*\): .* min \([0-9.]*\) ms.*/\1 \2/p'; done
+  done > "$work/bench"
+  for h in $HANDLERS; do
+    awk -v h="$h" '$1 == h {print $2}' "$work/bench" | sort -n | awk -v h="$h" '{a[NR] = $1}
+      END {m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+           printf "pod start (RunPodSandbox -> 2 containers running), %s: median %.1f ms, min %.1f, max %.1f (n=%d)\n", h, m, a[1], a[NR], NR}'
+  done
   exit 0
 fi
 
@@ -171,6 +176,7 @@ for h in $HANDLERS; do
       if ($i ~ /^-/) { f = $i; sub(/=.*/, "", f); flags = flags " " f }
       else if (sub_ == "" && $i ~ /^(create|start|state|kill|delete|exec|update|pause|resume|ps|events|features|checkpoint|restore|run|list|spec)$/) { sub_ = $i; pre = flags; flags = "" }
     }
+    if (sub_ == "kill") flags = flags " SIG" $NF
     print sub_ ":" flags "   [global:" pre "]"
   }' "$work/calls-$h.log" | sort | uniq -c | sort -rn
 done
