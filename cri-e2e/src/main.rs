@@ -670,6 +670,51 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
         x.and_then(|(code, _, e)| ensure(code != 0 && e.contains("Read-only"), e)),
     );
 
+    // A probe that outlives its timeout: an error within about the timeout,
+    // the probe's process killed, the container still running.
+    let t = Instant::now();
+    let x = call(c.rt.exec_sync(cri::ExecSyncRequest {
+        container_id: a.clone(),
+        cmd: vec!["sleep".into(), "31".into()],
+        timeout: 1,
+    }))
+    .await;
+    let dt = t.elapsed();
+    let left = c.out(&a, "ps -o args | grep -c '^sleep 31' || true").await;
+    r.check(
+        "ExecSync timeout (a probe's): error after ~1s, process killed",
+        match x {
+            Ok(v) => Err(format!("no error: exit {}", v.exit_code)),
+            Err(_) => left.and_then(|n| {
+                ensure(
+                    dt < Duration::from_secs(6) && n == "0",
+                    format!("{dt:?}, {n} left"),
+                )
+            }),
+        },
+    );
+
+    // A tty container (kubectl run -it): the shim hands a console socket.
+    let mut tty = container("tty", 0, "tty; exec sleep 100000", true);
+    tty.tty = true;
+    tty.stdin = true;
+    let x = c.run(&pod, &pcfg, tty).await;
+    let tty_id = x.clone().unwrap_or_default();
+    let x = match x {
+        Ok(id) => c
+            .wait_state(&id, cri::ContainerState::ContainerRunning)
+            .await
+            .map(|_| id),
+        Err(e) => Err(e),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = std::fs::read_to_string(Path::new(&pcfg.log_directory).join("tty/0.log"))
+        .unwrap_or_default();
+    r.check(
+        "tty container: a terminal on /dev/pts, output logged",
+        x.and_then(|_| ensure(log.contains("/dev/pts/"), format!("log {log:?}"))),
+    );
+
     // Status, lists, stats.
     let s = c.status(&a).await;
     r.check(
@@ -699,7 +744,8 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
         l.and_then(|l| {
             let mut ids: Vec<_> = l.containers.iter().map(|c| c.id.clone()).collect();
             ids.sort();
-            let mut want = vec![a.clone(), b.clone()];
+            let mut want = vec![a.clone(), b.clone(), tty_id.clone()];
+            want.retain(|s| !s.is_empty());
             want.sort();
             ensure(ids == want, format!("{ids:?}"))
         }),
@@ -733,7 +779,7 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
     }))
     .await;
     r.check(
-        "ListContainerStats: both containers with memory",
+        "ListContainerStats: the pod's containers with memory",
         st.and_then(|s| {
             let n = s
                 .stats
@@ -747,7 +793,7 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
                         > 0
                 })
                 .count();
-            ensure(n == 2, format!("{} stats, {n} with memory", s.stats.len()))
+            ensure(n >= 2, format!("{} stats, {n} with memory", s.stats.len()))
         }),
     );
 
@@ -915,7 +961,7 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
     );
 
     // Teardown, as kubelet: stop and remove containers, then the sandbox.
-    let all: Vec<String> = [a.clone(), b.clone(), hog_id, grace, stubborn]
+    let all: Vec<String> = [a.clone(), b.clone(), hog_id, tty_id, grace, stubborn]
         .into_iter()
         .chain(once_ids)
         .filter(|s| !s.is_empty())
