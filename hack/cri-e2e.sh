@@ -95,7 +95,7 @@ state = "$work/state"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
+    default_runtime_name = "${HANDLERS%% *}"
 $(for h in $HANDLERS; do cat <<H
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$h]
       runtime_type = "io.containerd.runc.v2"
@@ -167,6 +167,32 @@ for h in $HANDLERS; do
   fail=$((fail + $(echo "$out" | grep -c '^FAIL' || true)))
   echo "$out" | grep -q '^[0-9]* passed, [0-9]* failed$' || { echo "FAIL $h: the CRI client did not finish"; fail=$((fail + 1)); }
 done
+
+# Side by side: what an app container's init and an ExecSync in it see
+# (capabilities, seccomp, limits, mounts, devices, env, cgroups) with tong
+# and with runc, ids and numbers that differ by nature normalized away.
+# Known, deliberate differences are normalized too: tong makes the tmpfs at
+# /sys/fs/cgroup read-only as the spec's options say (runc leaves it rw),
+# binds the container's own cgroup2 directory at /sys/fs/cgroup/unified on a
+# hybrid host (runc leaves it out), and masks files with the host's /dev/null
+# opened by the runtime (runc binds the container's): mount order and those
+# mounts' sources differ, not what the container can reach.
+normalize() {
+  sed -E -e 's/[0-9a-f]{64}/ID/g' -e 's/probe-(tong|runc)-[0-9]+/POD/g' \
+    -e 's|/snapshots/[0-9]+/|/snapshots/N/|g' -e 's#runtime/(tong|runc)/#runtime/H/#g' \
+    -e 's#^/sys/fs/cgroup (ro|rw),#/sys/fs/cgroup r?,#' -e '\#^/sys/fs/cgroup/unified #d' \
+    -e 's#^(/proc/[a-z_]+) rw,[a-z,]+ (tmpfs tmpfs|devtmpfs devtmpfs) rw,size=.*#\1 masked with /dev/null#' |
+    awk '/^## mounts/ {m = 1; print; next} /^##/ {if (m) {close("sort"); m = 0}} m {print | "sort"; next} {print}'
+}
+if [ "$HANDLERS" = "tong runc" ]; then
+  for h in tong runc; do
+    run_client "$h" --probe 1 2>&1 | normalize > "$work/probe-$h" || true
+  done
+  same() { [ "$(grep -c '^## hostname' "$work/probe-tong")" = 2 ] && diff "$work/probe-runc" "$work/probe-tong"; }
+  check "tong and runc containers see the same (init and exec)" same
+  [ -n "${CRI_KEEP_PROBES:-}" ] && cp "$work/probe-tong" "$work/probe-runc" "$CRI_KEEP_PROBES"
+  [ "$fail" -eq 0 ] || diff "$work/probe-runc" "$work/probe-tong" | head -40 || true
+fi
 
 for h in $HANDLERS; do
   echo "== runtime calls by the shim, handler $h (subcommand: flags, count)"
