@@ -56,6 +56,7 @@ struct Opts {
     logs: PathBuf,
     bench: Option<usize>,
     cleanup: bool,
+    probe: bool,
 }
 
 fn parse_args() -> Res<Opts> {
@@ -78,6 +79,7 @@ fn parse_args() -> Res<Opts> {
             Err(_) => None,
         },
         cleanup: get("cleanup").is_ok(),
+        probe: get("probe").is_ok(),
     })
 }
 
@@ -550,6 +552,20 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
     r.check(
         "ExecSync exit code 0 as non-root",
         e.and_then(|(code, ..)| ensure(code == 0, format!("{code}"))),
+    );
+
+    // kubelet's QoS score (BestEffort: 1000) on the init and on ExecSync's
+    // processes (probes), not the shim's own.
+    let x = c.out(&a, "cat /proc/1/oom_score_adj /proc/self/oom_score_adj; for p in $(pidof sleep); do cat /proc/$p/oom_score_adj; done").await;
+    r.check(
+        "oom_score_adj 1000 (BestEffort) for the container and its ExecSync",
+        x.and_then(|x| {
+            let v: Vec<&str> = x.lines().collect();
+            ensure(
+                v.len() >= 3 && v[1..].iter().all(|l| *l == "1000"),
+                x.clone(),
+            )
+        }),
     );
 
     // Shared namespaces.
@@ -1153,6 +1169,57 @@ async fn cleanup(c: &mut Cri) -> Res<()> {
     Ok(())
 }
 
+/// What a process of a container sees, for a side-by-side diff of handlers
+/// (hack/cri-e2e.sh normalizes ids and numbers away).
+const REPORT: &str = r#"echo '## status'; grep -E '^(Cap|Seccomp|NoNewPrivs|Uid|Gid|Groups|Umask)' /proc/self/status
+echo '## limits'; cat /proc/self/limits
+echo '## oom_score_adj'; cat /proc/self/oom_score_adj
+echo '## mounts'; while read -r id par dev root mp opts rest; do echo "$mp $opts ${rest#*- }"; done < /proc/self/mountinfo
+echo '## dev'; ls -ln /dev | tail -n +2 | while read -r m l u g a b rest; do echo "$m $u $g $a $b ${rest##* }"; done
+echo '## env'; env | sort
+echo '## cwd'; pwd
+echo '## cgroup'; cat /proc/self/cgroup
+echo '## hostname'; hostname"#;
+
+/// The REPORT of an app container's init (from the CRI log) and of an
+/// ExecSync in it, with the kubelet-like config of the e2e's pod A.
+async fn probe(o: &Opts, c: &mut Cri) -> Res<()> {
+    let spec = PodSpec {
+        name: "probe".into(),
+        host_network: false,
+        privileged: false,
+        hostname: "probe".into(),
+        sysctls: HashMap::new(),
+        dns: None,
+    };
+    let pcfg = c.pod_config(o, &spec);
+    let pod = c.run_pod(o, &pcfg).await?;
+    let mut app = container("app", 0, &format!("{REPORT}; exec sleep 100000"), true);
+    res(&mut app).memory_limit_in_bytes = 128 << 20;
+    let id = c.run(&pod, &pcfg, app).await?;
+    c.wait_state(&id, cri::ContainerState::ContainerRunning)
+        .await?;
+    let (_, exec_out, _) = c.exec(&id, REPORT).await?;
+    let log = Path::new(&pcfg.log_directory).join("app/0.log");
+    let mut init_out = String::new();
+    for _ in 0..50 {
+        init_out = std::fs::read_to_string(&log).unwrap_or_default();
+        if init_out.contains("## hostname") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("#### init");
+    for l in init_out.lines() {
+        // CRI log lines: time stream tag text
+        println!("{}", l.splitn(4, ' ').nth(3).unwrap_or_default());
+    }
+    println!("#### exec\n{exec_out}");
+    c.stop(&id, 0).await?;
+    c.remove(&id).await?;
+    c.teardown_pod(&pod).await
+}
+
 /// Pod start latency: RunPodSandbox until both containers are running.
 async fn bench(o: &Opts, c: &mut Cri, n: usize) -> Res<()> {
     let spec = PodSpec {
@@ -1249,6 +1316,15 @@ fn main() {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("cri-e2e cleanup: {e}");
+                    1
+                }
+            };
+        }
+        if o.probe {
+            return match probe(&o, &mut c).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("cri-e2e probe {}: {e}", o.handler);
                     1
                 }
             };
