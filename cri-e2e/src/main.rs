@@ -822,6 +822,7 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
                 cpu_quota: 50000,
                 cpu_shares: 256,
                 memory_limit_in_bytes: 96 << 20,
+                cpuset_cpus: "0".into(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -832,12 +833,18 @@ async fn e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
     let x = c
         .out(
             &a,
-            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us \
+             /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus; grep Cpus_allowed_list /proc/self/status",
         )
         .await;
     r.check(
         "updated limits seen inside the container",
-        x.and_then(|x| ensure(x == format!("{}\n50000\n256", 96 << 20), x)),
+        x.and_then(|x| {
+            ensure(
+                x == format!("{}\n50000\n256\n0\nCpus_allowed_list:\t0", 96 << 20),
+                x,
+            )
+        }),
     );
     let s = c.status(&a).await;
     r.check(
