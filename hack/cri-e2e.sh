@@ -39,6 +39,10 @@ work=$(mktemp -d /tmp/tong-cri.XXXXXX)
 sock=$work/containerd.sock
 cg=tong-cri-e2e-$$
 netns_before=$(ls /var/run/netns 2>/dev/null || true)
+# Directories containerd's CRI (netns mounts) and libcni (its result cache)
+# make on the host: removed again if they did not exist and are left empty.
+made_dirs=()
+for d in /var/run/netns /var/lib/cni/results /var/lib/cni; do [ -e "$d" ] || made_dirs+=("$d"); done
 cpid=
 cleanup() {
   set +e
@@ -66,6 +70,7 @@ cleanup() {
   done
   mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
   rm -rf "$work"
+  for d in "${made_dirs[@]}"; do rmdir "$d" 2>/dev/null; done
   for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/unified/"$cg"; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
   done
