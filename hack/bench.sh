@@ -6,8 +6,15 @@
 # do the same cgroup v1 work; also reports tong on the untouched hybrid host.
 # Interleaved runs, medians in milliseconds, ratios to the first runtime.
 # Env: N (iterations, default 30), COLD_N (default 5), OUT (markdown file).
+#   hack/bench.sh --cri            pod start latency through containerd's CRI
+#                                  (RunPodSandbox -> both containers of a pod
+#                                  running), tong and runc handlers side by
+#                                  side (hack/cri-e2e.sh; N pods each, default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --cri ]; then
+  CRI_BENCH=${N:-15} exec bash hack/cri-e2e.sh
+fi
 N=${N:-30}
 COLD_N=${COLD_N:-5}
 work=${BENCH_DIR:-/tmp/tong-bench}

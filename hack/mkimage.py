@@ -2,14 +2,25 @@
 """Builds an image archive from Debian's busybox-static: one layer with busybox
 and its applet links. It is an OCI layout (`ctr image import`, `podman load`)
 that also carries docker's manifest.json (`docker load`).
-Usage: mkimage.py OUT.tar [NAME:TAG]"""
+With --pause, the image is a pod sandbox's: one static binary, /pause (the
+CRI's sandbox_image; hack/cri-e2e.sh builds it from hack/pause/pause.c).
+Usage: mkimage.py OUT.tar [NAME:TAG]
+       mkimage.py --pause PAUSE_BINARY OUT.tar [NAME:TAG]"""
 import gzip, hashlib, io, json, os, subprocess, sys, tarfile
 
-out = sys.argv[1]
-ref = sys.argv[2] if len(sys.argv) > 2 else "localhost/tong-busybox:latest"
+args = sys.argv[1:]
+pause = None
+if args and args[0] == "--pause":
+    pause, args = args[1], args[2:]
+out = args[0]
+ref = args[1] if len(args) > 1 else ("localhost/tong-pause:latest" if pause else "localhost/tong-busybox:latest")
 
-layer_raw = io.BytesIO()
-with tarfile.open(fileobj=layer_raw, mode="w") as t:
+def pause_layer(t):
+    ti = t.gettarinfo(pause, arcname="pause"); ti.uid = ti.gid = 0; ti.uname = ti.gname = ""; ti.mode = 0o755; ti.mtime = 0
+    with open(pause, "rb") as f:
+        t.addfile(ti, f)
+
+def busybox_layer(t):
     def add_dir(name, mode=0o755):
         ti = tarfile.TarInfo(name); ti.type = tarfile.DIRTYPE; ti.mode = mode; t.addfile(ti)
     for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"]:
@@ -22,6 +33,10 @@ with tarfile.open(fileobj=layer_raw, mode="w") as t:
         ti = tarfile.TarInfo("bin/" + a); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; t.addfile(ti)
     for name, data in [("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", b"root:x:0:\n")]:
         ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+
+layer_raw = io.BytesIO()
+with tarfile.open(fileobj=layer_raw, mode="w") as t:
+    (pause_layer if pause else busybox_layer)(t)
 raw = layer_raw.getvalue()
 diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
 gz = gzip.compress(raw, mtime=0)
@@ -29,7 +44,8 @@ layer_digest = hashlib.sha256(gz).hexdigest()
 
 config = json.dumps({
     "architecture": "amd64", "os": "linux",
-    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+               **({"Entrypoint": ["/pause"]} if pause else {"Cmd": ["sh"]})},
     "rootfs": {"type": "layers", "diff_ids": [diff_id]},
 }).encode()
 config_digest = hashlib.sha256(config).hexdigest()

@@ -1090,6 +1090,9 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
         mempolicy: mempolicy.as_ref(),
+        oom_score_adj: saved.config["process"]["oomScoreAdj"]
+            .as_i64()
+            .and_then(|v| i32::try_from(v).ok()),
     });
     crate::logging::stage("exec: join and execve", t);
     spawned.map(|s| (s, terminal))

@@ -32,6 +32,9 @@ pub struct ExecOptions<'a> {
     pub cgroup_dirs: &'a [PathBuf],
     /// The container's `linux.memoryPolicy`: exec'd processes get it too.
     pub mempolicy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    /// The container's `process.oomScoreAdj`: every exec'd process gets it
+    /// (as runc), not its caller's score, whatever the exec's process says.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// The namespace kinds besides user, by their /proc/<pid>/ns names.
@@ -182,6 +185,11 @@ fn exec_child(o: &ExecOptions, ch: &Channel, tasks: &[OwnedFd], late: CloneFlags
         keep.extend(crate::logging::fd());
         keep.extend(tasks.iter().map(|t| t.as_raw_fd()));
         sys::close_fds_except(&keep).ctx("close the runtime's fds")?;
+        // Still in the host's mount namespace: the host's procfs.
+        if let Some(adj) = o.oom_score_adj {
+            init::write_proc_self("oom_score_adj", &adj.to_string())
+                .map_err(|e| e.at("/process/oomScoreAdj"))?;
+        }
         if !late.is_empty() {
             join_namespaces(o, late)?;
         }

@@ -381,7 +381,7 @@ fn write_proc(path: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn write_proc_self(file: &str, value: &str) -> Result<()> {
+pub(super) fn write_proc_self(file: &str, value: &str) -> Result<()> {
     write_proc(&format!("/proc/self/{file}"), value)
 }
 

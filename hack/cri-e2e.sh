@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Kubernetes' path to tong: a CRI client (cri-e2e/, doing what kubelet does)
+# -> containerd's CRI plugin -> the io.containerd.runc.v2 shim -> the runtime
+# of a RuntimeClass handler. A private containerd (Debian's 1.6; own config,
+# root, state, socket and runtime roots in a temp dir) with two handlers:
+# `tong` (BinaryName = a wrapper logging every call, then exec'ing $RUNTIME)
+# and `runc` (/usr/sbin/runc, through the same kind of wrapper). The pause
+# image is built here from hack/pause/pause.c, busybox from busybox-static.
+#
+# containerd runs in a network namespace of its own (the "node"): the CNI
+# bridge, its veths and host-local IPAM live there, so nothing changes in the
+# host's network namespace (no links, no iptables, no ip_forward); host-network
+# pods join that node namespace. Its processes (shims included) and the pods'
+# cgroups live under one parent cgroup, tong-cri-e2e-$$, removed at the end.
+#
+#   hack/cri-e2e.sh                          tong and runc handlers
+#   RUNTIME=/usr/sbin/runc hack/cri-e2e.sh   proves the script: both on runc
+#   CRI_BENCH=N hack/cri-e2e.sh              pod start latency only, N pods
+#   HANDLERS="tong" hack/cri-e2e.sh          one handler
+# Prints PASS/FAIL per check and "N passed, M failed"; exits non-zero on
+# failure. The runtime calls the shim made are listed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for p in containerd containernetworking-plugins runc protobuf-compiler iproute2; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+bash hack/deps.sh
+if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
+cargo build --locked -q -p cri-e2e
+client=$PWD/target/debug/cri-e2e
+HANDLERS=${HANDLERS:-tong runc}
+
+work=$(mktemp -d /tmp/tong-cri.XXXXXX)
+sock=$work/containerd.sock
+cg=tong-cri-e2e-$$
+netns_before=$(ls /var/run/netns 2>/dev/null || true)
+# Directories containerd's CRI (netns mounts) and libcni (its result cache)
+# make on the host: removed again if they did not exist and are left empty.
+made_dirs=()
+for d in /var/run/netns /var/lib/cni/results /var/lib/cni; do [ -e "$d" ] || made_dirs+=("$d"); done
+cpid=
+cleanup() {
+  set +e
+  if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
+    for h in $HANDLERS; do
+      "$client" --socket "$sock" --handler "$h" --cgroup-parent "/$cg/pods" --runtime-root "$work/runtime/$h/k8s.io" \
+        --node-netns - --logs "$work/logs" --cleanup 1 2>/dev/null
+      break
+    done
+    kill "$cpid" 2>/dev/null
+    wait "$cpid" 2>/dev/null
+  fi
+  # Whatever is left in our cgroups (shims, containers of an interrupted run)
+  # was started by this script.
+  for _ in 1 2 3; do
+    pids=$(find "/sys/fs/cgroup/pids/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    [ -z "$pids" ] && break
+    kill -KILL $pids 2>/dev/null
+    sleep 0.2
+  done
+  for n in $(ls /var/run/netns 2>/dev/null); do
+    case "$n" in cni-*) ;; *) continue ;; esac
+    echo "$netns_before" | grep -qx "$n" && continue
+    umount "/var/run/netns/$n" 2>/dev/null && rm -f "/var/run/netns/$n"
+  done
+  mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
+  rm -rf "$work"
+  for d in "${made_dirs[@]}"; do rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/unified/"$cg"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  true
+}
+trap cleanup EXIT
+
+mkdir -p "$work/cni" "$work/logs" "$work/runtime"
+for h in $HANDLERS; do
+  bin=$RUNTIME
+  [ "$h" = runc ] && bin=/usr/sbin/runc
+  printf '#!/bin/sh\necho "$*" >> %s\nexec %s "$@"\n' "$work/calls-$h.log" "$bin" > "$work/$h-logged"
+  chmod +x "$work/$h-logged"
+done
+cat > "$work/config.toml" <<TOML
+version = 2
+root = "$work/root"
+state = "$work/state"
+[grpc]
+  address = "$sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$work/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/tong-pause:latest"
+  # root here lacks CAP_SYS_RESOURCE: no oom_score_adj below our own
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "${HANDLERS%% *}"
+$(for h in $HANDLERS; do cat <<H
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$h]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$h.options]
+        BinaryName = "$work/$h-logged"
+        Root = "$work/runtime/$h"
+        SystemdCgroup = false
+H
+done)
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$work/cni"
+TOML
+# A bridge with host-local IPAM, inside the node namespace; no gateway, no
+# masquerade (so no ip_forward, no iptables even there).
+cat > "$work/cni/10-tong-cri.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "tong-cri-e2e", "plugins": [
+  {"type": "bridge", "bridge": "tongcri0", "isGateway": false, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$work/ipam", "ranges": [[{"subnet": "10.244.77.0/24"}]]}}]}
+JSON
+
+for c in pids memory cpu; do mkdir -p "/sys/fs/cgroup/$c/$cg/daemon"; done
+(
+  for c in pids memory cpu; do echo "$BASHPID" > "/sys/fs/cgroup/$c/$cg/daemon/cgroup.procs"; done
+  exec unshare --net sh -c 'ip link set lo up && exec containerd --config "$1"' sh "$work/config.toml"
+) > "$work/containerd.log" 2>&1 &
+cpid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+node_netns=$(readlink "/proc/$cpid/ns/net")
+
+pass=0; fail=0
+check() { # name, then a command whose success means PASS
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
+}
+check "containerd with the CRI plugin is up" test -S "$sock"
+gcc -static -Os -s -o "$work/pause" hack/pause/pause.c
+python3 hack/mkimage.py --pause "$work/pause" "$work/pause.tar" localhost/tong-pause:latest >/dev/null
+python3 hack/mkimage.py "$work/busybox.tar" localhost/tong-busybox:latest >/dev/null
+C="ctr -a $sock -n k8s.io"
+check "pause image (our static pause) imported into k8s.io" $C image import --base-name localhost/tong-pause "$work/pause.tar"
+check "busybox image imported into k8s.io" $C image import --base-name localhost/tong-busybox "$work/busybox.tar"
+
+run_client() { # handler, extra args
+  local h=$1; shift
+  "$client" --socket "$sock" --handler "$h" --cgroup-parent "/$cg/pods" --runtime-root "$work/runtime/$h/k8s.io" \
+    --node-netns "$node_netns" --logs "$work/logs" "$@"
+}
+
+if [ -n "${CRI_BENCH:-}" ]; then
+  # Interleaved rounds so that both handlers see the same machine load.
+  for _ in $(seq "$CRI_BENCH"); do
+    for h in $HANDLERS; do run_client "$h" --bench 1 | sed -n 's/^pod-start \([^:]*\): .* min \([0-9.]*\) ms.*/\1 \2/p'; done
+  done > "$work/bench"
+  for h in $HANDLERS; do
+    awk -v h="$h" '$1 == h {print $2}' "$work/bench" | sort -n | awk -v h="$h" '{a[NR] = $1}
+      END {m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+           printf "pod start (RunPodSandbox -> 2 containers running), %s: median %.1f ms, min %.1f, max %.1f (n=%d)\n", h, m, a[1], a[NR], NR}'
+  done
+  exit 0
+fi
+
+for h in $HANDLERS; do
+  echo "== CRI handler $h ($( [ "$h" = runc ] && echo /usr/sbin/runc || echo "$RUNTIME"))"
+  out=$(run_client "$h" || true)
+  echo "$out" | grep -v '^[0-9]* passed, [0-9]* failed$'
+  pass=$((pass + $(echo "$out" | grep -c '^PASS' || true)))
+  fail=$((fail + $(echo "$out" | grep -c '^FAIL' || true)))
+  echo "$out" | grep -q '^[0-9]* passed, [0-9]* failed$' || { echo "FAIL $h: the CRI client did not finish"; fail=$((fail + 1)); }
+done
+
+# Side by side: what an app container's init and an ExecSync in it see
+# (capabilities, seccomp, limits, mounts, devices, env, cgroups) with tong
+# and with runc, ids and numbers that differ by nature normalized away.
+# Known, deliberate differences are normalized too: tong makes the tmpfs at
+# /sys/fs/cgroup read-only as the spec's options say (runc leaves it rw),
+# binds the container's own cgroup2 directory at /sys/fs/cgroup/unified on a
+# hybrid host (runc leaves it out), and masks files with the host's /dev/null
+# opened by the runtime (runc binds the container's): mount order and those
+# mounts' sources differ, not what the container can reach.
+normalize() {
+  sed -E -e 's/[0-9a-f]{64}/ID/g' -e 's/probe-(tong|runc)-[0-9]+/POD/g' \
+    -e 's|/snapshots/[0-9]+/|/snapshots/N/|g' -e 's#runtime/(tong|runc)/#runtime/H/#g' \
+    -e 's#^/sys/fs/cgroup (ro|rw),#/sys/fs/cgroup r?,#' -e '\#^/sys/fs/cgroup/unified #d' \
+    -e 's#^(/proc/[a-z_]+) rw,[a-z,]+ (tmpfs tmpfs|devtmpfs devtmpfs) rw,size=.*#\1 masked with /dev/null#' |
+    awk '/^## mounts/ {m = 1; print; next} /^##/ {if (m) {close("sort"); m = 0}} m {print | "sort"; next} {print}'
+}
+if [ "$HANDLERS" = "tong runc" ]; then
+  for h in tong runc; do
+    run_client "$h" --probe 1 2>&1 | normalize > "$work/probe-$h" || true
+  done
+  same() { [ "$(grep -c '^## hostname' "$work/probe-tong")" = 2 ] && diff "$work/probe-runc" "$work/probe-tong"; }
+  check "tong and runc containers see the same (init and exec)" same
+  [ -n "${CRI_KEEP_PROBES:-}" ] && cp "$work/probe-tong" "$work/probe-runc" "$CRI_KEEP_PROBES"
+  [ "$fail" -eq 0 ] || diff "$work/probe-runc" "$work/probe-tong" | head -40 || true
+fi
+
+for h in $HANDLERS; do
+  echo "== runtime calls by the shim, handler $h (subcommand: flags, count)"
+  awk '{
+    sub_ = ""; flags = ""
+    for (i = 1; i <= NF; i++) {
+      if ($i ~ /^-/) { f = $i; sub(/=.*/, "", f); flags = flags " " f }
+      else if (sub_ == "" && $i ~ /^(create|start|state|kill|delete|exec|update|pause|resume|ps|events|features|checkpoint|restore|run|list|spec)$/) { sub_ = $i; pre = flags; flags = "" }
+    }
+    if (sub_ == "kill") flags = flags " SIG" $NF
+    print sub_ ":" flags "   [global:" pre "]"
+  }' "$work/calls-$h.log" | sort | uniq -c | sort -rn
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
