@@ -325,6 +325,13 @@ fn create_in(
     let cg_path =
         cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
     let mut dirs = cgroups::dirs_for(&hier, &cg_path);
+    if ctx.rootless && hier.iter().any(|h| !h.is_v2) {
+        // On a v1 or hybrid host only the v1 hierarchies are used rootless
+        // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
+        // and entering a cgroup there needs write access to the common
+        // ancestor's cgroup.procs, which a user is never given.
+        dirs.retain(|d| !hier.iter().any(|h| h.is_v2 && d.starts_with(&h.mountpoint)));
+    }
     undo.cgroup_dirs = dirs.clone();
     let saved = std::cell::RefCell::new(saved);
     saved.borrow_mut().cgroup_dirs = dirs.clone();
@@ -340,11 +347,19 @@ fn create_in(
     }
     if let (Some(l), false) = (linux, dirs.is_empty()) {
         let mut r = l.resources().clone().unwrap_or_default();
-        let rules = cgroups::resources::device_rules(
-            r.devices().as_deref().unwrap_or(&[]),
-            l.devices().as_deref().unwrap_or(&[]),
-        );
-        r.set_devices(Some(rules));
+        if crate::linux::namespaces::in_user_namespace() {
+            // The kernel takes device rules only from the initial user
+            // namespace (v1 devices.deny/allow, v2 bpf(2)): in a cgroup
+            // delegated to a user namespace they are left out, as runc
+            // does; nothing there can make a device node anyway.
+            r.set_devices(None);
+        } else {
+            let rules = cgroups::resources::device_rules(
+                r.devices().as_deref().unwrap_or(&[]),
+                l.devices().as_deref().unwrap_or(&[]),
+            );
+            r.set_devices(Some(rules));
+        }
         cgroups::apply_in(&hier, &dirs, &r)?;
     }
     // A process born into a frozen cgroup never runs: set-up would hang.
