@@ -257,3 +257,52 @@ fn sysfs_is_bound_when_the_network_namespace_is_not_the_user_namespaces() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["sys-ok", "read-only"]);
     b.assert_nothing_left();
 }
+
+/// A cgroup subtree given to the user (chowned, as runc documents for
+/// rootless on cgroup v1; delegated on v2) is used from its user namespace:
+/// the limits are written there, the device rules, which the kernel takes
+/// only from the initial user namespace, are left out (as runc does).
+#[test]
+fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
+    let (b, xdg) = podman_like("rlcg", "sleep 1000");
+    let parent = format!("tong-test-rl-{}", b.id);
+    let mut made = Vec::new();
+    for m in cgroup_mounts() {
+        let d = m.join(&parent);
+        if std::fs::create_dir(&d).is_err() {
+            continue;
+        }
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(m.join(f)) {
+                let _ = std::fs::write(d.join(f), v);
+            }
+        }
+        chown_tree(&d, NOBODY);
+        made.push(d);
+    }
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = format!("/{parent}/{}", b.id).into();
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864},
+            "devices": [{"allow": false, "access": "rwm"}]
+        });
+    });
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let out = tong_in_userns(&b, &xdg, &["create", "--bundle", &dir, &b.id]);
+    let created = out.status.success();
+    let limit = cgroup_mounts().iter().find_map(|m| {
+        let d = m.join(&parent).join(&b.id);
+        std::fs::read_to_string(d.join("memory.limit_in_bytes"))
+            .or_else(|_| std::fs::read_to_string(d.join("memory.max")))
+            .ok()
+    });
+    let deleted = tong_in_userns(&b, &xdg, &["delete", "--force", &b.id]);
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d.join(&b.id));
+        let _ = std::fs::remove_dir(d);
+    }
+    assert!(created, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(limit.as_deref().map(str::trim), Some("67108864"));
+    assert_ok(&deleted);
+}
