@@ -489,3 +489,71 @@ fn update_cpu_period_and_quota_in_the_order_the_kernel_accepts() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!((got.0.trim(), got.1.trim()), ("40000", "20000"));
 }
+
+/// A bind mount in a user-namespaced container whose source the mapped root
+/// cannot reach (a 0700 host directory): runc opens mount sources before
+/// joining the user namespace; tong clones them on the host side.
+#[test]
+fn userns_bind_source_the_mapped_root_cannot_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Bundle::new("usernsbind", "cat /data/secret.txt");
+    b.with_userns(100000);
+    let private = b.dir.join("private");
+    std::fs::create_dir_all(private.join("data")).unwrap();
+    std::fs::write(private.join("data/secret.txt"), "reached\n").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The mapped root must be able to use the rootfs itself.
+    std::os::unix::fs::chown(b.rootfs(), Some(100000), Some(100000)).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind",
+            "source": private.join("data"), "options": ["rbind", "ro"]
+        }));
+    });
+    assert_eq!(b.run_ok(), "reached\n");
+}
+
+/// The bind sources opened for a user-namespaced container are of its own
+/// (locked) copy of the host's mounts: a host bind that is read-only stays
+/// read-only for the container's root. (A detached clone made on the host
+/// would not be locked: root in the container could remount it writable.)
+#[test]
+fn userns_bind_of_a_read_only_host_mount_stays_locked() {
+    let b = Bundle::new(
+        "usernslock",
+        "mount -o remount,rw,bind /data 2>/dev/null && echo REMOUNTED; touch /data/x 2>/dev/null && echo WROTE; echo done",
+    );
+    b.with_userns(100000);
+    std::os::unix::fs::chown(b.rootfs(), Some(100000), Some(100000)).unwrap();
+    let src = b.dir.join("ro-source");
+    std::fs::create_dir_all(&src).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sh = |cmd: String| {
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    let s = src.display();
+    sh(format!(
+        "mount --bind {s} {s} && mount -o remount,ro,bind {s} {s}"
+    ));
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": src, "options": ["rbind"]
+        }));
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push("CAP_SYS_ADMIN".into());
+        }
+    });
+    let out = b.run();
+    sh(format!("umount {s}"));
+    assert_eq!(stdout(&out), "done\n", "{}", stderr(&out));
+    assert!(!src.join("x").exists());
+}

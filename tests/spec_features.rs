@@ -396,3 +396,33 @@ fn net_device_name_taken_is_an_error_unless_templated() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "1");
 }
+
+/// `linux.resources.memory.checkBeforeUpdate`: an update whose memory limit
+/// is below what the container uses is refused, and the limit stays.
+#[test]
+fn check_before_update_refuses_a_limit_below_usage() {
+    let b = Bundle::new("checkbefore", "echo ready; sleep 1000");
+    let (mut child, _lines) = run_until_ready(&b);
+    let patch = b.dir.join("resources.json");
+    std::fs::write(
+        &patch,
+        r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
+    )
+    .unwrap();
+    let refused = b.tong(&["update", "-r", patch.to_str().unwrap(), &b.id]);
+    std::fs::write(
+        &patch,
+        r#"{"memory": {"limit": 268435456, "checkBeforeUpdate": true}}"#,
+    )
+    .unwrap();
+    let accepted = b.tong(&["update", "-r", patch.to_str().unwrap(), &b.id]);
+    let _ = b.tong(&["kill", &b.id, "KILL"]);
+    let _ = child.wait();
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("below the container's current usage"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+}

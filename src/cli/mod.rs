@@ -325,9 +325,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         let _ = Cli::command().print_help();
         return Ok(0);
     };
-    if cli.systemd_cgroup {
-        return Err(Error::new("the systemd cgroup driver (--systemd-cgroup) is not supported by this build of tong yet"));
-    }
     let euid_root = nix::unistd::geteuid().is_root();
     let in_userns = crate::linux::namespaces::in_user_namespace();
     let rootless = parse_rootless(cli.rootless.as_deref())?.unwrap_or(!euid_root || in_userns);
@@ -339,7 +336,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             std::env::var_os("USER"),
         )
     });
-    let ctx = Ctx { root, rootless };
+    let ctx = Ctx {
+        root,
+        rootless,
+        systemd: cli.systemd_cgroup,
+    };
     match cmd {
         Cmd::Create(a) => {
             let pid = container::create(&ctx, &create_opts(&a))?;

@@ -24,6 +24,8 @@ pub struct Ctx {
     pub root: PathBuf,
     /// Without privileges over cgroups, placement is best effort (as runc).
     pub rootless: bool,
+    /// `--systemd-cgroup`: systemd makes the container's cgroup (a scope).
+    pub systemd: bool,
 }
 
 #[derive(Default, Clone)]
@@ -173,11 +175,16 @@ pub fn socket_activation_fds() -> u32 {
 /// Things made during `create` that must go if it fails.
 struct Undo {
     cgroup_dirs: Vec<PathBuf>,
+    unit: Option<String>,
+    rootless: bool,
     dir: Option<Dir>,
 }
 
 impl Undo {
     fn run(mut self) {
+        if let Some(u) = &self.unit {
+            let _ = stop_unit(u, self.rootless);
+        }
         let _ = cgroups::destroy(&self.cgroup_dirs);
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
@@ -254,6 +261,7 @@ pub fn create_with_console(
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup_dirs: vec![],
         oci_version: bundle.spec.version().clone(),
+        systemd_unit: None,
         creator: Some(state::Creator {
             pid: me.as_raw(),
             start_time: process::start_time(me).unwrap_or(0),
@@ -263,6 +271,8 @@ pub fn create_with_console(
     let dir = Dir::create(&ctx.root, &o.id, &saved)?;
     let mut undo = Undo {
         cgroup_dirs: vec![],
+        unit: None,
+        rootless: ctx.rootless,
         dir: None,
     };
     let r = create_in(
@@ -322,10 +332,25 @@ fn create_in(
         .or(hier.first())
         .map(|h| h.own_path.as_str())
         .unwrap_or("/");
-    let cg_path =
-        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own);
+    let unit = if ctx.systemd {
+        Some(cgroups::systemd::parse_path(
+            linux
+                .and_then(|l| l.cgroups_path().as_deref())
+                .and_then(|p| p.to_str()),
+            &o.id,
+            ctx.rootless,
+        )?)
+    } else {
+        None
+    };
+    let cg_path = match &unit {
+        Some(u) => cgroups::systemd::cgroup_path(u)?,
+        None => {
+            cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own)
+        }
+    };
     let mut dirs = cgroups::dirs_for(&hier, &cg_path);
-    if ctx.rootless && hier.iter().any(|h| !h.is_v2) {
+    if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
         // On a v1 or hybrid host only the v1 hierarchies are used rootless
         // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
         // and entering a cgroup there needs write access to the common
@@ -335,17 +360,11 @@ fn create_in(
     undo.cgroup_dirs = dirs.clone();
     let saved = std::cell::RefCell::new(saved);
     saved.borrow_mut().cgroup_dirs = dirs.clone();
+    saved.borrow_mut().systemd_unit = unit.as_ref().map(|u| u.unit.clone());
+    undo.unit = unit.as_ref().map(|u| u.unit.clone());
     dir.save_state(&saved.borrow())?;
-    if let Err(e) = cgroups::create(&dirs) {
-        if !ctx.rootless {
-            return Err(e.at("/linux/cgroupsPath"));
-        }
-        logging::warn(&format!("rootless: not using cgroups: {e}"));
-        let _ = cgroups::destroy(&dirs);
-        dirs.clear();
-        undo.cgroup_dirs.clear();
-    }
-    if let (Some(l), false) = (linux, dirs.is_empty()) {
+    // The resources the fs driver writes; systemd's part goes with the unit.
+    let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
         if crate::linux::namespaces::in_user_namespace() {
             // The kernel takes device rules only from the initial user
@@ -360,10 +379,24 @@ fn create_in(
             );
             r.set_devices(Some(rules));
         }
-        cgroups::apply_in(&hier, &dirs, &r)?;
+        r
+    });
+    if unit.is_none() {
+        if let Err(e) = cgroups::create(&dirs) {
+            if !ctx.rootless {
+                return Err(e.at("/linux/cgroupsPath"));
+            }
+            logging::warn(&format!("rootless: not using cgroups: {e}"));
+            let _ = cgroups::destroy(&dirs);
+            dirs.clear();
+            undo.cgroup_dirs.clear();
+        }
+        if let (Some(r), false) = (&resources, dirs.is_empty()) {
+            cgroups::apply_in(&hier, &dirs, r)?;
+        }
     }
     // A process born into a frozen cgroup never runs: set-up would hang.
-    if let Some(d) = cgroups::frozen_dir(&dirs) {
+    if let (None, Some(d)) = (&unit, cgroups::frozen_dir(&dirs)) {
         return Err(Error::field(
             "/linux/cgroupsPath",
             format!(
@@ -406,13 +439,27 @@ fn create_in(
             None => Ok(()),
         }
     };
-    // The init's pid goes into the state as soon as it exists.
+    // The init's pid goes into the state as soon as it exists; under
+    // systemd, its scope is made around it then, before init goes on.
     let on_pid = |pid: Pid| -> Result<()> {
-        let mut s = saved.borrow_mut();
-        s.pid = pid.as_raw();
-        s.start_time = process::start_time(pid)
-            .ok_or_else(|| Error::new("container init exited during set-up"))?;
-        dir.save_state(&s)
+        {
+            let mut s = saved.borrow_mut();
+            s.pid = pid.as_raw();
+            s.start_time = process::start_time(pid)
+                .ok_or_else(|| Error::new("container init exited during set-up"))?;
+            dir.save_state(&s)?;
+        }
+        if let Some(u) = &unit {
+            let t = Instant::now();
+            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier)?;
+            cgroups::apply_in(
+                &hier,
+                &dirs,
+                resources.as_ref().unwrap_or(&Default::default()),
+            )?;
+            logging::stage("systemd scope", t);
+        }
+        Ok(())
     };
     let spawned = process::spawn_init(&InitOptions {
         on_pid: &on_pid,
@@ -426,7 +473,8 @@ fn create_in(
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         keyring: (!o.no_new_keyring).then(|| o.id.clone()),
-        cgroup_dirs: &dirs,
+        // Under systemd the scope is made around the running init.
+        cgroup_dirs: if unit.is_some() { &[] } else { &dirs },
         on_mounts_ready: &on_mounts_ready,
     })?;
     let finish = || -> Result<()> {
@@ -449,6 +497,65 @@ fn create_in(
         return Err(e);
     }
     Ok(spawned.pid)
+}
+
+/// The container's transient unit: the scope (or slice) holding `pid`,
+/// delegated to us, with the resources systemd has properties for.
+fn start_unit(
+    ctx: &Ctx,
+    u: &cgroups::systemd::UnitPath,
+    spec: &oci_spec::runtime::Spec,
+    r: Option<&oci_spec::runtime::LinuxResources>,
+    pid: Pid,
+    hier: &[cgroups::Hierarchy],
+) -> Result<()> {
+    use cgroups::systemd::{self as sd, Value};
+    let v2 = hier.iter().all(|h| h.is_v2);
+    let mut props = vec![
+        (
+            "Description".to_owned(),
+            Value::Str(format!("tong container {}", u.unit)),
+        ),
+        ("Delegate".into(), Value::Bool(true)),
+        ("DefaultDependencies".into(), Value::Bool(false)),
+        ("MemoryAccounting".into(), Value::Bool(true)),
+        ("CPUAccounting".into(), Value::Bool(true)),
+        ("TasksAccounting".into(), Value::Bool(true)),
+        (
+            if v2 {
+                "IOAccounting"
+            } else {
+                "BlockIOAccounting"
+            }
+            .into(),
+            Value::Bool(true),
+        ),
+    ];
+    if u.unit.ends_with(".scope") {
+        props.push(("Slice".into(), Value::Str(u.slice.clone())));
+        props.push(("PIDs".into(), Value::U32s(vec![pid.as_raw() as u32])));
+    }
+    if let Some(r) = r {
+        let devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+        props.extend(sd::properties(r, v2, &devices)?);
+    }
+    props.extend(sd::annotation_properties(
+        spec.annotations().as_ref().unwrap_or(&Default::default()),
+    )?);
+    let mut bus = sd::Bus::connect(ctx.rootless)?;
+    bus.start_unit(&u.unit, &props)
+        .map_err(|e| e.at("/linux/cgroupsPath"))?;
+    if u.unit.ends_with(".slice") {
+        // A slice holds no processes itself: init joins its cgroup.
+        let dirs = cgroups::dirs_for(hier, &sd::cgroup_path(u)?);
+        cgroups::add(&dirs, pid)?;
+    }
+    Ok(())
+}
+
+/// Stops a container's unit (nothing stays in `systemctl list-units`).
+fn stop_unit(unit: &str, rootless: bool) -> Result<()> {
+    cgroups::systemd::Bus::connect(rootless)?.stop_unit(unit)
 }
 
 /// Writes the pid file atomically, as engines poll for it.
@@ -686,6 +793,9 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
                 }
             )));
         }
+    }
+    if let Some(u) = &s.systemd_unit {
+        stop_unit(u, ctx.rootless)?;
     }
     cgroups::destroy(&s.cgroup_dirs)?;
     if let Some(h) = hooks_of(&s) {
@@ -1046,6 +1156,32 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     // Only what the update names is written; device rules are not updatable.
     let mut r = r;
     r.set_devices(None);
+    // config-linux.md: with checkBeforeUpdate, a limit below what the
+    // container already uses is refused instead of reclaiming or OOM-killing.
+    if let Some(m) = r
+        .memory()
+        .as_ref()
+        .filter(|m| m.check_before_update() == Some(true))
+    {
+        if let (Some(limit), Some(used)) = (
+            m.limit().filter(|l| *l > 0),
+            cgroups::memory_usage(&s.cgroup_dirs),
+        ) {
+            if (limit as u64) < used {
+                return Err(Error::field(
+                    "/memory/limit",
+                    format!("memory limit {limit} is below the container's current usage {used} (checkBeforeUpdate)"),
+                ));
+            }
+        }
+    }
+    if let Some(u) = &s.systemd_unit {
+        let v2 = cgroups::hierarchies()?.iter().all(|h| h.is_v2);
+        let props = cgroups::systemd::properties(&r, v2, "")?;
+        if !props.is_empty() {
+            cgroups::systemd::Bus::connect(ctx.rootless)?.set_properties(u, &props)?;
+        }
+    }
     cgroups::apply(&s.cgroup_dirs, &r)?;
     let mut resources = s.config["linux"]["resources"].take();
     merge_json(&mut resources, patch);

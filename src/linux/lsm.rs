@@ -9,15 +9,23 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::OnceLock;
 
+/// Whether AppArmor is enabled, as the host sees it. The answer is kept: the
+/// container's init asks again after pivot_root, where the host's securityfs
+/// and selinuxfs are out of sight ([`open_procfs`] asks first, before it).
 pub fn apparmor_enabled() -> bool {
-    Path::new("/sys/kernel/security/apparmor").exists()
-        && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|s| s.starts_with('Y'))
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        Path::new("/sys/kernel/security/apparmor").exists()
+            && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                .is_ok_and(|s| s.starts_with('Y'))
+    })
 }
 
 pub fn selinux_enabled() -> bool {
-    Path::new("/sys/fs/selinux/enforce").exists()
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| Path::new("/sys/fs/selinux/enforce").exists())
 }
 
 /// Whether the process asks for an AppArmor profile or SELinux label, and so
@@ -31,6 +39,8 @@ pub fn wants_labels(p: &oci_spec::runtime::Process) -> bool {
 
 /// Opens the host's procfs root and checks it really is procfs.
 pub fn open_procfs() -> Result<OwnedFd> {
+    // Still in the host's view of the filesystem: settle which LSMs exist.
+    let _ = (apparmor_enabled(), selinux_enabled());
     let fd = nix::fcntl::open(
         "/proc",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -83,7 +93,8 @@ pub fn apply_exec_labels(
         let r = write_attr(procfs, "attr/apparmor/exec", &format!("exec {p}"))
             .or_else(|_| write_attr(procfs, "attr/exec", &format!("exec {p}")));
         r.map_err(|e| {
-            e.context("apparmor failed to apply profile")
+            // runc's words, plus the profile's name (ENOENT: it is not loaded).
+            e.context(format!("apparmor failed to apply profile {p:?}"))
                 .at(format!("{at}/apparmorProfile"))
         })?;
     }

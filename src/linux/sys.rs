@@ -169,11 +169,18 @@ struct MountAttr {
 
 /// mount_setattr(2) on the mount at `fd`, recursively when `recursive`.
 pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clr: u64) -> Result<(), Errno> {
-    let mut attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        ..Default::default()
-    };
+    mount_setattr_with(
+        fd,
+        recursive,
+        MountAttr {
+            attr_set: set,
+            attr_clr: clr,
+            ..Default::default()
+        },
+    )
+}
+
+fn mount_setattr_with(fd: BorrowedFd, recursive: bool, mut attr: MountAttr) -> Result<(), Errno> {
     let mut flags = libc::AT_EMPTY_PATH as u32;
     if recursive {
         flags |= 0x8000; // AT_RECURSIVE
@@ -587,31 +594,15 @@ pub fn mount_setattr_idmap(
     userns: BorrowedFd,
 ) -> Result<(), Errno> {
     const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    let mut attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        userns_fd: userns.as_raw_fd() as u64,
-        ..Default::default()
-    };
-    let mut flags = libc::AT_EMPTY_PATH as u32;
-    if recursive {
-        flags |= 0x8000; // AT_RECURSIVE
-    }
-    // SAFETY: `attr` is a valid mount_attr of the size passed and "" is a valid C string.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &mut attr as *mut MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    mount_setattr_with(
+        fd,
+        recursive,
+        MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            userns_fd: userns.as_raw_fd() as u64,
+            ..Default::default()
+        },
+    )
 }
 
 /// move_mount(2) of the detached mount `from` onto the file `to` refers to.

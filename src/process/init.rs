@@ -136,11 +136,17 @@ fn setup(
     if privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
-    let idmapped = ch.expect_go_with_mounts()?;
+    let prepared = ch.expect_go_with_mounts()?;
     crate::linux::cgroups::join_self(cgroup_tasks).map_err(|e| e.at("/linux/cgroupsPath"))?;
     // The cgroup files are host files: done with them.
     let mut keep = set_up_fds(o, ch);
-    keep.extend(idmapped.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(
+        prepared
+            .trees
+            .iter()
+            .chain(&prepared.sources)
+            .map(|(_, f)| f.as_raw_fd()),
+    );
     sys::close_fds_except(&keep).ctx("close cgroup files")?;
     if !privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
@@ -191,9 +197,10 @@ fn setup(
         spec,
         rootfs: &o.bundle.rootfs,
         bundle: &o.bundle.dir,
-        idmapped: &idmapped,
+        idmapped: &prepared.trees,
+        sources: &prepared.sources,
     })?;
-    drop(idmapped);
+    drop(prepared);
     crate::logging::stage("mounts", t);
     ch.send(&Msg::MountsReady)?;
     ch.expect(Msg::Continue)?;

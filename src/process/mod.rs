@@ -251,7 +251,13 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) ->
 /// namespace exists, and passes them to init (see rootfs/idmap.rs).
 fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
     let spec = &o.bundle.spec;
-    if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() {
+    // A new user namespace, made by a privileged runtime: its binds are
+    // cloned here too (see idmap::prepare_userns_binds).
+    let userns_binds = crate::spec::namespaces(spec)
+        .iter()
+        .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none())
+        && nix::unistd::geteuid().is_root();
+    if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() && !userns_binds {
         return Ok(());
     }
     let userns = if crate::spec::has_ns(spec, LinuxNamespaceType::User) {
@@ -273,6 +279,16 @@ fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()
         &o.bundle.dir,
         userns.as_ref().map(|u| u.as_fd()),
     )?;
+    let sources = if userns_binds {
+        let done: Vec<usize> = trees.iter().map(|(i, _)| *i).collect();
+        crate::linux::rootfs::idmap::open_userns_bind_sources(spec, &o.bundle.dir, s.pid, &done)?
+    } else {
+        Vec::new()
+    };
+    for (i, fd) in &sources {
+        ch.send_with_fd(&Msg::MountSource(*i), Some(fd.as_fd()))
+            .map_err(|e| child_gone(e, s))?;
+    }
     for (i, tree) in &trees {
         ch.send_with_fd(&Msg::MountFd(*i), Some(tree.as_fd()))
             .map_err(|e| child_gone(e, s))?;

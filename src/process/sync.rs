@@ -30,6 +30,9 @@ pub enum Msg {
     SeccompFd,
     /// Runtime → child, before Go: the idmapped mount for `mounts[i]` rides along.
     MountFd(usize),
+    /// Runtime → child, before Go: an O_PATH fd of `mounts[i]`'s source, in
+    /// the child's mount namespace, for a bind it may not reach itself.
+    MountSource(usize),
     /// Either way: set-up failed.
     Error(Error),
 }
@@ -43,6 +46,15 @@ impl Msg {
             m => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
         }
     }
+}
+
+/// What the runtime prepared for init's mounts, by mount index.
+#[derive(Default)]
+pub struct Prepared {
+    /// Detached mounts to attach (idmapped).
+    pub trees: Vec<(usize, OwnedFd)>,
+    /// Sources of binds, opened in init's mount namespace.
+    pub sources: Vec<(usize, OwnedFd)>,
 }
 
 pub struct Channel {
@@ -119,13 +131,15 @@ impl Channel {
         }
     }
 
-    /// Waits for Go, collecting the idmapped mounts sent before it.
-    pub fn expect_go_with_mounts(&self) -> Result<Vec<(usize, OwnedFd)>> {
-        let mut mounts = Vec::new();
+    /// Waits for Go, collecting the idmapped mounts and the bind sources
+    /// sent before it.
+    pub fn expect_go_with_mounts(&self) -> Result<Prepared> {
+        let mut p = Prepared::default();
         loop {
             match self.recv()? {
-                Some((Msg::MountFd(i), Some(fd))) => mounts.push((i, fd)),
-                Some((m, _)) => return m.check(Msg::Go).map(|()| mounts),
+                Some((Msg::MountFd(i), Some(fd))) => p.trees.push((i, fd)),
+                Some((Msg::MountSource(i), Some(fd))) => p.sources.push((i, fd)),
+                Some((m, _)) => return m.check(Msg::Go).map(|()| p),
                 None => return Err(Error::new("sync: peer went away while waiting for Go")),
             }
         }

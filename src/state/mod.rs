@@ -39,6 +39,10 @@ pub struct Saved {
     /// made. A creator that is gone means the create died half-way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<Creator>,
+    /// The transient systemd unit holding the container's cgroup, under
+    /// `--systemd-cgroup`; recorded before it is started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// The bundle's config (hooks, exec, update need it). Kept in its own
     /// file so `state` and `list` don't parse it.
     #[serde(skip)]
@@ -261,6 +265,7 @@ mod tests {
             cgroup_dirs: vec![],
             oci_version: "1.0.2".into(),
             creator: None,
+            systemd_unit: None,
             config: serde_json::Value::Null,
         };
         // The state is there from the moment the id is taken.

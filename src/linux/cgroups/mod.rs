@@ -6,6 +6,7 @@
 pub mod devices_bpf;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
@@ -721,6 +722,13 @@ pub fn apply_in(
             .filter(|c| !c.is_empty())
             .collect();
         ctrls.dedup();
+        // On a v2-only host every controller the hierarchy offers reaches the
+        // container, as with runc: stats, OOM events and a later `update`
+        // work for a container started without limits.
+        let offered = std::fs::read_to_string(mountpoint.join("cgroup.controllers"));
+        if let (true, Ok(all)) = (s.v1.is_empty(), &offered) {
+            ctrls = all.split_whitespace().collect();
+        }
         enable_v2_controllers(d, mountpoint, &ctrls)?;
         // Pure v2 has no devices controller: device rules become an eBPF program.
         if on_v1("devices").is_none() {
@@ -871,6 +879,17 @@ pub fn attach_device_program(
 
 /// Freezes or thaws the container (freezer.state on v1, cgroup.freeze on v2)
 /// and waits until the kernel reports the new state.
+/// Bytes of memory the cgroup uses now (v1 `memory.usage_in_bytes`, v2
+/// `memory.current`), from the first of `dirs` that has either.
+pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
+    dirs.iter().find_map(|d| {
+        ["memory.usage_in_bytes", "memory.current"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
 /// The first of `dirs` whose processes would be frozen, by its own freezer
 /// or an ancestor's: v1 `freezer.state` other than THAWED, v2 `frozen 1` in
 /// `cgroup.events` (which covers the ancestors).

@@ -209,6 +209,43 @@ pub fn prepare(
     Ok(out)
 }
 
+/// The sources of the bind mounts of a container with a new user namespace,
+/// opened by the runtime while it is still root on the host: the
+/// container's mapped root may be unable to reach them (a 0700 host
+/// directory), and runc too opens mount sources before the user namespace
+/// applies. They are opened through `/proc/<init>/root`, so each fd is of a
+/// mount in the container's own mount namespace (the locked copy of the
+/// host's): init binds from it as from a path, and mount flags the host
+/// locked stay locked. `skip` are the mounts already prepared (idmapped).
+pub fn open_userns_bind_sources(
+    spec: &Spec,
+    bundle: &Path,
+    init: nix::unistd::Pid,
+    skip: &[usize],
+) -> Result<Vec<(usize, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let at = format!("/mounts/{i}");
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))
+            .map_err(|e| e.at(format!("{at}/options")))?;
+        if skip.contains(&i) || !(m.typ().as_deref() == Some("bind") || opts.is_bind()) {
+            continue;
+        }
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::field(format!("{at}/source"), "bind mount needs a source"))?;
+        let src = bundle.join(src);
+        let via = Path::new(&format!("/proc/{}/root", init.as_raw()))
+            .join(src.strip_prefix("/").unwrap_or(&src));
+        let fd = open(&via, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(format!("open mount source {}", src.display()))
+            .map_err(|e| e.at(format!("{at}/source")))?;
+        out.push((i, fd));
+    }
+    Ok(out)
+}
+
 /// Init's part: attaches the prepared mount `tree` at `target` (an O_PATH fd
 /// resolved inside the rootfs).
 pub fn attach(tree: BorrowedFd, target: BorrowedFd) -> Result<()> {

@@ -30,6 +30,8 @@ pub struct Setup<'a> {
     pub bundle: &'a Path,
     /// Detached idmapped mounts the runtime made, by mount index (see idmap.rs).
     pub idmapped: &'a [(usize, OwnedFd)],
+    /// Bind sources the runtime opened for init, by mount index.
+    pub sources: &'a [(usize, OwnedFd)],
 }
 
 const NONE: Option<&str> = None;
@@ -71,7 +73,12 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
             .iter()
             .find(|(j, _)| *j == i)
             .map(|(_, f)| f.as_fd());
-        mount_one(s, root.as_fd(), m, &at, idmapped).map_err(|e| {
+        let source = s
+            .sources
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, f)| f.as_fd());
+        mount_one(s, root.as_fd(), m, &at, idmapped, source).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
         })?;
@@ -124,6 +131,7 @@ fn mount_one(
     m: &Mount,
     at: &str,
     idmapped: Option<BorrowedFd>,
+    source: Option<BorrowedFd>,
 ) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
@@ -132,13 +140,16 @@ fn mount_one(
         return mount_cgroup(s, root, dest, &opts);
     }
     let target = if let Some(tree) = idmapped {
-        let st = fstat(tree).ctx("stat the idmapped mount")?;
+        // A bind the runtime prepared (idmapped, or cloned for a user
+        // namespace): attach it, then remount as a bind below would.
+        let st = fstat(tree).ctx("stat the prepared mount")?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
         idmap::attach(tree, target.as_fd())?;
         let mounted = resolve(root, dest, Create::No)?;
         if !opts.remount_flags().is_empty() {
-            remount(mounted.as_fd(), opts.remount_flags())?;
+            let keep = locked_flags(mounted.as_fd())? & !opts.named;
+            remount(mounted.as_fd(), opts.remount_flags() | keep)?;
         }
         mounted
     } else if typ == "bind" || opts.is_bind() {
@@ -147,14 +158,21 @@ fn mount_one(
             .as_ref()
             .ok_or_else(|| Error::new("bind mount needs a source"))?;
         let src = s.bundle.join(src);
-        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(format!("open mount source {}", src.display()))?;
-        let st = fstat(src_fd.as_fd()).ctx(format!("stat {}", src.display()))?;
+        let opened;
+        let src_fd = match source {
+            Some(fd) => fd,
+            None => {
+                opened = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .ctx(format!("open mount source {}", src.display()))?;
+                opened.as_fd()
+            }
+        };
+        let st = fstat(src_fd).ctx(format!("stat {}", src.display()))?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         let target = resolve(root, dest, if is_dir { Create::Dir } else { Create::File })?;
         let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
         mount(
-            Some(fd_path(src_fd.as_fd()).as_str()),
+            Some(fd_path(src_fd).as_str()),
             fd_path(target.as_fd()).as_str(),
             NONE,
             bind,
@@ -314,7 +332,9 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
         // never writable, whatever the config says (CVE-2023-25809).
         flags |= MsFlags::MS_RDONLY;
     }
-    let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd| -> Result<()> {
+    // `at`: where the hierarchy appears in the container (`dest` itself when
+    // cgroup v2 is the only hierarchy).
+    let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd, at: &Path| -> Result<()> {
         let t = fd_path(target.as_fd());
         if own_ns {
             let data = if h.is_v2 {
@@ -335,14 +355,14 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
                 NONE,
             )
             .ctx(format!("bind {}", src.display()))?;
-            let mounted = resolve(root, &h.dest_in(dest), Create::No)?;
+            let mounted = resolve(root, at, Create::No)?;
             remount(mounted.as_fd(), flags)
         }
     };
     if let [only] = hier.as_slice() {
         if only.is_v2 {
             let target = resolve(root, dest, Create::Dir)?;
-            return mount_h(only, &target);
+            return mount_h(only, &target, dest);
         }
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy.
@@ -376,7 +396,7 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
             Mode::empty(),
         )
         .ctx(format!("open {}", h.dest_in(dest).display()))?;
-        mount_h(h, &t)?;
+        mount_h(h, &t, &h.dest_in(dest))?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         let t = resolve(root, dest, Create::No)?;

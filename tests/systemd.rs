@@ -1,0 +1,175 @@
+//! The systemd cgroup driver (issue 15): with `--systemd-cgroup` the
+//! container lives in a transient scope that systemd made, with the config's
+//! resources as unit properties, and nothing of it stays after `delete`.
+//! These need systemd as PID 1 with cgroup v2: they run in the VM test bed
+//! (`hack/vm/test.sh`), where they may not skip, and skip elsewhere.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::Write;
+use std::process::Command;
+
+/// Reports a skip past libtest's capture; in the VM a skip is a failure.
+fn skip(test: &str, reason: &str) {
+    assert!(
+        std::env::var_os("TONG_VM").is_none(),
+        "{test}: the VM must not skip: {reason}"
+    );
+    let _ = std::io::stderr().write_all(format!("SKIP {test}: {reason}\n").as_bytes());
+}
+
+macro_rules! require_systemd {
+    ($test:literal) => {
+        if !std::path::Path::new("/run/systemd/system").is_dir()
+            || !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        {
+            skip($test, "needs systemd as PID 1 on a cgroup v2 host");
+            return;
+        }
+    };
+}
+
+/// `systemctl show UNIT -p NAME` values, by name.
+fn show(unit: &str, props: &[&str]) -> std::collections::HashMap<String, String> {
+    let mut c = Command::new("systemctl");
+    c.args(["show", unit]);
+    for p in props {
+        c.args(["-p", p]);
+    }
+    let out = c.output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Whether systemd still knows the unit at all (loaded, active or failed).
+fn unit_known(unit: &str) -> bool {
+    let out = Command::new("systemctl")
+        .args(["list-units", "--all", "--no-legend", "--plain", unit])
+        .output()
+        .unwrap();
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+fn sd(b: &Bundle, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--systemd-cgroup"];
+    all.extend_from_slice(args);
+    b.tong(&all)
+}
+
+/// A bundle whose container is `tongtest-<id>.scope` in `slice`.
+fn scoped(name: &str, script: &str, slice: &str) -> (Bundle, String) {
+    let b = Bundle::new(name, script);
+    b.edit(|c| c["linux"]["cgroupsPath"] = format!("{slice}:tongtest:{}", b.id).into());
+    let unit = format!("tongtest-{}.scope", b.id);
+    (b, unit)
+}
+
+#[test]
+fn scope_holds_the_container_with_the_configs_properties() {
+    require_systemd!("scope_holds_the_container_with_the_configs_properties");
+    let (b, unit) = scoped("sdscope", "sleep 1000", "system.slice");
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "pids": {"limit": 50}
+        });
+    });
+    let out = sd(
+        &b,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = show(
+        &unit,
+        &[
+            "ActiveState",
+            "Delegate",
+            "Slice",
+            "ControlGroup",
+            "MemoryMax",
+            "CPUWeight",
+            "CPUQuotaPerSecUSec",
+            "TasksMax",
+        ],
+    );
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    // update goes through SetUnitProperties too.
+    let upd = sd(&b, &["update", "--memory", "134217728", &b.id]);
+    let after = show(&unit, &["MemoryMax"]);
+    let del = sd(&b, &["delete", "--force", &b.id]);
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["Delegate"], "yes");
+    assert_eq!(p["Slice"], "system.slice");
+    assert_eq!(p["ControlGroup"], format!("/system.slice/{unit}"));
+    assert_eq!(p["MemoryMax"], "67108864");
+    assert_eq!(p["CPUWeight"], "20");
+    assert_eq!(p["CPUQuotaPerSecUSec"], "500ms");
+    assert_eq!(p["TasksMax"], "50");
+    assert_eq!(cgroup.trim(), format!("0::/system.slice/{unit}"));
+    assert!(upd.status.success(), "{}", stderr(&upd));
+    assert_eq!(after["MemoryMax"], "134217728");
+    assert!(del.status.success(), "{}", stderr(&del));
+    assert!(!unit_known(&unit), "{unit} still listed after delete");
+    assert!(!std::path::Path::new("/sys/fs/cgroup/system.slice")
+        .join(&unit)
+        .exists());
+    assert!(!b.root.join(&b.id).exists());
+}
+
+#[test]
+fn nested_slice_and_annotated_properties() {
+    require_systemd!("nested_slice_and_annotated_properties");
+    let (b, unit) = scoped("sdslice", "true", "tongtest-a-b.slice");
+    b.edit(|c| {
+        c["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "12000000"});
+    });
+    let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = show(&unit, &["ControlGroup", "TimeoutStopUSec"]);
+    let del = sd(&b, &["delete", "--force", &b.id]);
+    assert_eq!(
+        p["ControlGroup"],
+        format!("/tongtest.slice/tongtest-a.slice/tongtest-a-b.slice/{unit}")
+    );
+    assert_eq!(p["TimeoutStopUSec"], "12s");
+    assert!(del.status.success(), "{}", stderr(&del));
+    assert!(!unit_known(&unit));
+}
+
+#[test]
+fn killed_container_and_forced_delete_leave_no_unit() {
+    require_systemd!("killed_container_and_forced_delete_leave_no_unit");
+    let (b, unit) = scoped("sdkill", "sleep 1000", "system.slice");
+    let out = sd(
+        &b,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = b.state()["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_init_exit(&b);
+    let del = sd(&b, &["delete", "--force", &b.id]);
+    assert!(del.status.success(), "{}", stderr(&del));
+    assert!(!unit_known(&unit), "{unit} left after a kill -9 and delete");
+}
+
+#[test]
+fn failed_create_leaves_no_unit() {
+    require_systemd!("failed_create_leaves_no_unit");
+    let (b, unit) = scoped("sdfail", "true", "system.slice");
+    b.edit(|c| c["process"]["args"] = json!(["/no/such/program"]));
+    let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!unit_known(&unit), "{unit} left by a failed create");
+    assert!(!b.root.join(&b.id).exists());
+}
