@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Rootless engines drive tong: rootless podman and a rootless containerd
-# (a private containerd under Debian's rootlesskit, `ctr` as the client),
-# each run by a test user made here with its own subordinate uid/gid range.
+# Rootless engines drive tong: rootless podman, a rootless containerd (a
+# private containerd under Debian's rootlesskit, `ctr` as the client) and
+# rootless dockerd (Debian's dockerd-rootless.sh), each run by a test user
+# made here with its own subordinate uid/gid range.
 # podman calls the runtime without --root, as uid 0 of its user namespace
 # with XDG_RUNTIME_DIR set; the containerd shim calls it with --root, as
 # uid 0 of rootlesskit's user namespace. Images are built locally from
@@ -10,11 +11,15 @@
 #   RUNTIME=/usr/sbin/runc hack/rootless-e2e.sh   proves the script on runc.
 #   ENGINES=podman hack/rootless-e2e.sh           one engine only.
 # Everything it makes is removed at the end: the user, its home and
-# /run/user/<uid>, its processes (by pid), its entry on /dev/net/tun's ACL.
-# Rootless cgroups need cgroup v2 with a delegated subtree (a systemd user
-# session); on cgroup v1 (this host) the runtimes skip cgroups, so limits,
-# pause and stats are reported as SKIP.
-# Prints PASS/FAIL/SKIP per step and "N passed, M failed"; exits non-zero on failure.
+# /run/user/<uid> (or its logind session), its processes (by pid), its
+# cgroups, its entry on /dev/net/tun's ACL.
+# Cgroups: on v1 (this host) podman and dockerd run without any (limits,
+# pause, top are SKIP); containerd, whose ctr always sets a cgroups path, gets
+# a v1 subtree chowned to the user. On v2 with systemd (the VM test bed:
+# hack/vm/run.sh bash hack/rootless-e2e.sh) the user's session delegates one
+# and podman uses the systemd cgroup manager; containerd is SKIP there.
+# Prints PASS/FAIL/SKIP per step and "N passed, M failed[, K skipped]";
+# exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . hack/e2e-common.sh
@@ -37,7 +42,20 @@ sub_start=$(awk -F: -v u="$user" '$1 == u {print $2; exit}' /etc/subuid)
 sub_count=$(awk -F: -v u="$user" '$1 == u {print $3; exit}' /etc/subuid)
 mkdir -p "$work/home" "$work/bin"
 run_dir=/run/user/$uid
-mkdir -p "$run_dir"; chown "$user:" "$run_dir" "$work/home"; chmod 700 "$run_dir"
+chown "$user:" "$work/home"
+# With systemd as PID 1 (the VM test bed), the user gets a real session:
+# logind makes /run/user/<uid> and starts its systemd, whose delegated
+# cgroup subtree rootless podman (cgroup manager systemd) uses. Without
+# one (this host) the runtime directory is made here.
+systemd=0; [ -d /run/systemd/system ] && command -v loginctl >/dev/null && systemd=1
+bus=
+if [ $systemd -eq 1 ]; then
+  loginctl enable-linger "$user"
+  for _ in $(seq 100); do [ -S "$run_dir/bus" ] && break; sleep 0.1; done
+  bus="DBUS_SESSION_BUS_ADDRESS=unix:path=$run_dir/bus"
+else
+  mkdir -p "$run_dir"; chown "$user:" "$run_dir"; chmod 700 "$run_dir"
+fi
 # The runtime, where the user can reach it.
 cp "$RUNTIME" "$work/bin/runtime"; chmod 755 "$work/bin/runtime"
 RT=$work/bin/runtime
@@ -60,6 +78,7 @@ cleanup() {
   done
   mount | awk -v w="$work" -v r="$run_dir" '$3 ~ "^"w || $3 ~ "^"r {print $3}' | sort -r | xargs -r umount -l
   [ $tun_acl -eq 1 ] && setfacl -x "u:$user" /dev/net/tun
+  if [ $systemd -eq 1 ]; then loginctl disable-linger "$user"; loginctl terminate-user "$user"; fi 2>/dev/null
   rm -rf "$work" "$run_dir"
   userdel "$user" 2>/dev/null
   # userdel keeps subordinate ranges on some versions.
@@ -70,7 +89,7 @@ trap cleanup EXIT
 # As the user, with the environment a login session would give it.
 as_user() {
   runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-    HOME="$work/home" USER="$user" LOGNAME="$user" XDG_RUNTIME_DIR="$run_dir" \
+    HOME="$work/home" USER="$user" LOGNAME="$user" XDG_RUNTIME_DIR="$run_dir" $bus \
     bash -c 'cd "$HOME" && eval "$1"' bash "$1"
 }
 img=localhost/tong-busybox:latest
@@ -82,14 +101,15 @@ ucheck() { local name=$1; shift; check "$name" as_user "$*"; }
 podman_tests() {
   echo "== rootless podman ($RT)"
   mkdir -p "$work/home/.config/containers"
-  # The cgroupfs manager: no systemd user instance here. Host hard limits
-  # may be low: keep nofile within them.
+  # The systemd cgroup manager when the user has a systemd instance, else
+  # cgroupfs. Host hard limits may be low: keep nofile within them.
+  local mgr=cgroupfs; [ $systemd -eq 1 ] && mgr=systemd
   cat > "$work/home/.config/containers/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024"]
 [engine]
 events_logger = "file"
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$mgr"
 CONF
   chown -R "$user:" "$work/home"
   P="podman --runtime $RT"
@@ -129,6 +149,13 @@ CONF
 
 containerd_tests() {
   echo "== rootless containerd under rootlesskit ($RT)"
+  if [ $v1 -eq 0 ]; then
+    # ctr always sets a cgroups path; on v2 a user may enter only cgroups
+    # under its own delegated subtree, which needs containerd itself in a
+    # delegated systemd scope (containerd-rootless-setuptool.sh). Not set up.
+    skip "containerd" "cgroup v2: rootless containerd needs its own delegated scope (not set up by this script)"
+    return
+  fi
   local d=$work/ctrd
   mkdir -p "$d"; chown "$user:" "$d"
   cat > "$d/config.toml" <<TOML
