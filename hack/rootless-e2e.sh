@@ -62,6 +62,8 @@ RT=$work/bin/runtime
 # slirp4netns opens /dev/net/tun: Debian makes it 0666, this host 0600.
 tun_acl=0
 if [ -c /dev/net/tun ] && ! runuser -u "$user" -- test -w /dev/net/tun; then
+  # Without an ACL of its own before, it gets none back (-b; -x leaves a mask).
+  tun_had_acl=0; getfacl -cp /dev/net/tun 2>/dev/null | grep -q '^mask::' && tun_had_acl=1
   setfacl -m "u:$user:rw" /dev/net/tun && tun_acl=1
 fi
 # Processes are the user's, or run as ids of its subordinate range: all
@@ -77,7 +79,9 @@ cleanup() {
     kill -KILL $pids 2>/dev/null; sleep 0.3
   done
   mount | awk -v w="$work" -v r="$run_dir" '$3 ~ "^"w || $3 ~ "^"r {print $3}' | sort -r | xargs -r umount -l
-  [ $tun_acl -eq 1 ] && setfacl -x "u:$user" /dev/net/tun
+  if [ $tun_acl -eq 1 ]; then
+    if [ $tun_had_acl -eq 1 ]; then setfacl -x "u:$user" /dev/net/tun; else setfacl -b /dev/net/tun; fi
+  fi
   if [ $systemd -eq 1 ]; then loginctl disable-linger "$user"; loginctl terminate-user "$user"; fi 2>/dev/null
   rm -rf "$work" "$run_dir"
   userdel "$user" 2>/dev/null
