@@ -51,11 +51,29 @@ fn podman_like(name: &str, script: &str) -> (Bundle, PathBuf) {
 /// user (uid 0 inside is NOBODY outside), with only the environment a
 /// rootless engine gives its runtime.
 fn tong_in_userns(b: &Bundle, xdg: &Path, args: &[&str]) -> Output {
+    tong_in_userns_from(b, xdg, args, &[])
+}
+
+/// [`tong_in_userns`] started from the cgroups whose `cgroup.procs` files
+/// are given (root moves the process there before dropping privileges).
+fn tong_in_userns_from(b: &Bundle, xdg: &Path, args: &[&str], procs: &[PathBuf]) -> Output {
     // Output through files: a created container inherits tong's stdio and
     // would hold a pipe open.
     let out_path = b.dir.join(".rl-out");
     let err_path = b.dir.join(".rl-err");
-    let status = Command::new("setpriv")
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(r#"for f in $CG_PROCS; do echo $$ > "$f" || exit 99; done; exec "$@""#)
+        .arg("sh")
+        .env(
+            "CG_PROCS",
+            procs
+                .iter()
+                .map(|p| p.to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+        .arg("setpriv")
         .args([
             &format!("--reuid={NOBODY}"),
             &format!("--regid={NOBODY}"),
@@ -265,20 +283,31 @@ fn sysfs_is_bound_when_the_network_namespace_is_not_the_user_namespaces() {
 #[test]
 fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
     let (b, xdg) = podman_like("rlcg", "sleep 1000");
+    // The subtree: the runtime starts in its leaf `runtime` (on cgroup v2
+    // a user may move processes only between cgroups below one it owns),
+    // the container goes next to it.
     let parent = format!("tong-test-rl-{}", b.id);
     let mut made = Vec::new();
+    let mut procs = Vec::new();
     for m in cgroup_mounts() {
         let d = m.join(&parent);
         if std::fs::create_dir(&d).is_err() {
             continue;
         }
+        made.push(d.clone());
+        if m.join("cgroup.controllers").exists() {
+            let _ = std::fs::write(d.join("cgroup.subtree_control"), "+memory +pids");
+        }
+        let leaf = d.join("runtime");
+        std::fs::create_dir(&leaf).unwrap();
         for f in ["cpuset.cpus", "cpuset.mems"] {
             if let Ok(v) = std::fs::read_to_string(m.join(f)) {
-                let _ = std::fs::write(d.join(f), v);
+                let _ = std::fs::write(d.join(f), &v);
+                let _ = std::fs::write(leaf.join(f), v);
             }
         }
         chown_tree(&d, NOBODY);
-        made.push(d);
+        procs.push(leaf.join("cgroup.procs"));
     }
     b.edit(|c| {
         c["linux"]["cgroupsPath"] = format!("/{parent}/{}", b.id).into();
@@ -288,7 +317,7 @@ fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
         });
     });
     let dir = b.dir.to_str().unwrap().to_owned();
-    let out = tong_in_userns(&b, &xdg, &["create", "--bundle", &dir, &b.id]);
+    let out = tong_in_userns_from(&b, &xdg, &["create", "--bundle", &dir, &b.id], &procs);
     let created = out.status.success();
     let limit = cgroup_mounts().iter().find_map(|m| {
         let d = m.join(&parent).join(&b.id);
@@ -299,6 +328,7 @@ fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
     let deleted = tong_in_userns(&b, &xdg, &["delete", "--force", &b.id]);
     for d in made.iter().rev() {
         let _ = std::fs::remove_dir(d.join(&b.id));
+        let _ = std::fs::remove_dir(d.join("runtime"));
         let _ = std::fs::remove_dir(d);
     }
     assert!(created, "{}", stderr(&out));
