@@ -2,8 +2,8 @@
 # The whole test suite: formatting, lints, unit tests and integration tests
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
-# driving a static tong, then containerd's CRI as kubelet drives it.
-# Installs what it needs first.
+# driving a static tong, rootful and rootless, then containerd's CRI as
+# kubelet drives it. Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/deps.sh
@@ -30,4 +30,10 @@ for engine in containerd podman docker; do
 done
 echo "== containerd's CRI (kubelet's path) drives tong, and runc alongside"
 bash hack/cri-e2e.sh || failed+=("cri")
+# Rootless podman and containerd (rootlesskit) as a test user: on runc
+# first (the oracle proves the script), then on tong.
+for rt in /usr/sbin/runc "$RUNTIME"; do
+  echo "== rootless engines drive $rt"
+  RUNTIME=$rt bash hack/rootless-e2e.sh || failed+=("rootless on $rt")
+done
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi

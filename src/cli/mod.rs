@@ -280,6 +280,38 @@ impl Cli {
     }
 }
 
+/// `--rootless VALUE`: a boolean in Go's spellings, or `auto` (None: decide
+/// from the environment).
+fn parse_rootless(v: Option<&str>) -> Result<Option<bool>> {
+    match v {
+        None | Some("auto") => Ok(None),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(Some(true)),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(Some(false)),
+        Some(other) => Err(Error::new(format!(
+            "invalid value {other:?} for --rootless: want true, false or auto"
+        ))),
+    }
+}
+
+/// The state root when `--root` is not given, chosen as runc chooses its
+/// own: `$XDG_RUNTIME_DIR/tong` for an unprivileged user, and for root in a
+/// user namespace some process made (rootless podman, rootlesskit) unless
+/// that user calls itself root; `/run/tong` for the real root, and whenever
+/// `XDG_RUNTIME_DIR` is unset or empty.
+fn default_root(
+    euid_root: bool,
+    in_userns: bool,
+    xdg_runtime_dir: Option<std::ffi::OsString>,
+    user: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let xdg = xdg_runtime_dir.filter(|x| !x.is_empty());
+    let honour = !euid_root || (in_userns && user.as_deref() != Some("root".as_ref()));
+    match xdg {
+        Some(x) if honour => PathBuf::from(x).join("tong"),
+        _ => PathBuf::from("/run/tong"),
+    }
+}
+
 /// Runs the parsed command; returns the process exit status.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     if cli.version {
@@ -294,17 +326,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     };
     let euid_root = nix::unistd::geteuid().is_root();
-    let rootless = match cli.rootless.as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        _ => !euid_root,
-    };
-    let root = cli
-        .root
-        .unwrap_or_else(|| match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(x) if !euid_root => PathBuf::from(x).join("tong"),
-            _ => PathBuf::from("/run/tong"),
-        });
+    let in_userns = crate::linux::namespaces::in_user_namespace();
+    let rootless = parse_rootless(cli.rootless.as_deref())?.unwrap_or(!euid_root || in_userns);
+    let root = cli.root.unwrap_or_else(|| {
+        default_root(
+            euid_root,
+            in_userns,
+            std::env::var_os("XDG_RUNTIME_DIR"),
+            std::env::var_os("USER"),
+        )
+    });
     let ctx = Ctx {
         root,
         rootless,
@@ -554,6 +585,36 @@ fn make_rootless(v: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rootless_values() {
+        assert_eq!(parse_rootless(None).unwrap(), None);
+        assert_eq!(parse_rootless(Some("auto")).unwrap(), None);
+        assert_eq!(parse_rootless(Some("true")).unwrap(), Some(true));
+        assert_eq!(parse_rootless(Some("1")).unwrap(), Some(true));
+        assert_eq!(parse_rootless(Some("false")).unwrap(), Some(false));
+        assert!(parse_rootless(Some("maybe")).is_err());
+    }
+
+    #[test]
+    fn default_root_follows_runc() {
+        let x = || Some(std::ffi::OsString::from("/run/user/1001"));
+        let u = |n: &str| Some(std::ffi::OsString::from(n));
+        let xdg = PathBuf::from("/run/user/1001/tong");
+        let run = PathBuf::from("/run/tong");
+        // An unprivileged user.
+        assert_eq!(default_root(false, false, x(), u("alice")), xdg);
+        assert_eq!(default_root(false, false, None, u("alice")), run);
+        assert_eq!(default_root(false, false, Some("".into()), None), run);
+        // Root in the initial user namespace ignores XDG_RUNTIME_DIR.
+        assert_eq!(default_root(true, false, x(), u("root")), run);
+        assert_eq!(default_root(true, false, x(), u("alice")), run);
+        // Root in a user namespace (rootless podman, rootlesskit).
+        assert_eq!(default_root(true, true, x(), u("alice")), xdg);
+        assert_eq!(default_root(true, true, x(), None), xdg);
+        assert_eq!(default_root(true, true, x(), u("root")), run);
+        assert_eq!(default_root(true, true, None, u("alice")), run);
+    }
 
     #[test]
     fn go_style_flags() {

@@ -350,6 +350,13 @@ fn create_in(
         }
     };
     let mut dirs = cgroups::dirs_for(&hier, &cg_path);
+    if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
+        // On a v1 or hybrid host only the v1 hierarchies are used rootless
+        // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
+        // and entering a cgroup there needs write access to the common
+        // ancestor's cgroup.procs, which a user is never given.
+        dirs.retain(|d| !hier.iter().any(|h| h.is_v2 && d.starts_with(&h.mountpoint)));
+    }
     undo.cgroup_dirs = dirs.clone();
     let saved = std::cell::RefCell::new(saved);
     saved.borrow_mut().cgroup_dirs = dirs.clone();
@@ -359,11 +366,19 @@ fn create_in(
     // The resources the fs driver writes; systemd's part goes with the unit.
     let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
-        let rules = cgroups::resources::device_rules(
-            r.devices().as_deref().unwrap_or(&[]),
-            l.devices().as_deref().unwrap_or(&[]),
-        );
-        r.set_devices(Some(rules));
+        if crate::linux::namespaces::in_user_namespace() {
+            // The kernel takes device rules only from the initial user
+            // namespace (v1 devices.deny/allow, v2 bpf(2)): in a cgroup
+            // delegated to a user namespace they are left out, as runc
+            // does; nothing there can make a device node anyway.
+            r.set_devices(None);
+        } else {
+            let rules = cgroups::resources::device_rules(
+                r.devices().as_deref().unwrap_or(&[]),
+                l.devices().as_deref().unwrap_or(&[]),
+            );
+            r.set_devices(Some(rules));
+        }
         r
     });
     if unit.is_none() {

@@ -76,6 +76,18 @@ pub fn join_all(joins: &[Join]) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process runs in a user namespace other than the initial one,
+/// judged as runc judges it: the initial namespace's `uid_map` maps every id
+/// (`0 0 4294967295`); any other map means a namespace some process made.
+/// Without a readable map (no procfs) the answer is no.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_initial_map(&m))
+}
+
+fn is_initial_map(map: &str) -> bool {
+    map.split_whitespace().eq(["0", "0", "4294967295"])
+}
+
 /// Renders id mappings in the kernel's `uid_map` format.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     maps.iter()
@@ -113,6 +125,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(map_text(&m), "0 100000 65536\n65536 1 1\n");
+    }
+
+    #[test]
+    fn initial_user_namespace_map() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(!is_initial_map("         0       1001          1\n"));
+        assert!(!is_initial_map("0 0 4294967295\n1 1 1\n"));
+        assert!(!is_initial_map(""));
     }
 
     #[test]

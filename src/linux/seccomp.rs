@@ -230,7 +230,11 @@ fn cache_dir(root: &std::path::Path) -> Option<std::os::fd::OwnedFd> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
     let dir = root.join(CACHE_DIR);
-    let _ = std::fs::create_dir(root);
+    // The root as the state directory makes it (it may not exist yet: the
+    // cache is consulted before the container's directory is made).
+    let _ =
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o711)
+            .create(root);
     let _ = nix::unistd::mkdir(&dir, Mode::S_IRWXU);
     let fd = open(
         &dir,

@@ -87,6 +87,11 @@ pub fn drop_bounding(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process's user namespace denies setgroups(2).
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Switches to the process's user and groups while keeping capabilities, then
 /// sets the effective, permitted, inheritable and ambient sets exactly.
 /// With `keep_admin`, CAP_SYS_ADMIN stays effective and permitted so that a
@@ -102,9 +107,16 @@ pub fn set_user_and_caps(p: &Process, at: &str, userns: bool, keep_admin: bool) 
         .collect();
     // In a user namespace setgroups may be denied; only call it when needed there.
     if !userns || !groups.is_empty() {
-        nix::unistd::setgroups(&groups)
-            .ctx("setgroups")
-            .map_err(|e| e.at(format!("{at}/user/additionalGids")))?;
+        match nix::unistd::setgroups(&groups) {
+            Ok(()) => {}
+            // A user namespace the runtime was started in, its gid map
+            // written by an unprivileged user, denies setgroups for good:
+            // with no groups asked for there is nothing to do (as runc).
+            Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+            Err(e) => {
+                return Err(Error::sys("setgroups", e).at(format!("{at}/user/additionalGids")))
+            }
+        }
     }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid)

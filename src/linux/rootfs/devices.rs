@@ -110,12 +110,17 @@ fn create(root: BorrowedFd, d: &Dev, userns: bool) -> Result<()> {
         .ok_or_else(|| Error::new(format!("bad device path {what}")))?;
     let dir = resolve(root, parent, Create::Dir)?;
     let mode = Mode::from_bits_truncate(d.mode);
-    if !userns {
-        match mknodat(dir.as_fd(), name, d.kind, mode, makedev(d.major, d.minor)) {
-            Ok(()) => {}
+    // Without a user namespace mknod, unless even that is refused (no
+    // CAP_MKNOD, a user namespace the runtime itself was started in): then
+    // the bind below, as runc does.
+    let made = !userns
+        && match mknodat(dir.as_fd(), name, d.kind, mode, makedev(d.major, d.minor)) {
+            Ok(()) => true,
             Err(Errno::EEXIST) => return Ok(()),
+            Err(Errno::EPERM) => false,
             Err(e) => return Err(Error::sys(format!("mknod {what}"), e)),
-        }
+        };
+    if made {
         // The directory may be shared with someone who swaps the new node for
         // a symlink (this runs before pivot_root: following it would reach
         // the host). Change the node through an fd of it, never by name.

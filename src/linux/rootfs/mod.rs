@@ -86,7 +86,10 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
             dev_is_bind = true;
         }
     }
-    let userns = crate::spec::has_ns(s.spec, LinuxNamespaceType::User);
+    // In a user namespace, new or the one the runtime was started in
+    // (rootless podman, rootlesskit), devices are bound from the host.
+    let userns = crate::spec::has_ns(s.spec, LinuxNamespaceType::User)
+        || crate::linux::namespaces::in_user_namespace();
     if !dev_is_bind {
         devices::create_all(root.as_fd(), s.spec, userns)?;
     }
@@ -214,14 +217,23 @@ fn mount_one(
                 .and_then(|l| l.mount_label().as_deref());
             data = crate::linux::lsm::with_mount_label(data, label);
         }
-        mount(
+        match mount(
             Some(source.as_str()),
             fd_path(target.as_fd()).as_str(),
             Some(typ),
             opts.flags,
             data.as_deref(),
-        )
-        .ctx(format!("mount {typ}"))?;
+        ) {
+            Ok(()) => {}
+            // In a user namespace that does not own the network namespace
+            // (one joined by path: slirp4netns, pasta, the host's) the kernel
+            // refuses a new sysfs: the host's /sys is bound instead, with the
+            // flags asked for, as runc does.
+            Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+                return bind_host_sys(root, dest, target.as_fd(), &opts)
+            }
+            Err(e) => return Err(Error::sys(format!("mount {typ}"), e)),
+        }
         if !opts.tmpcopyup && !opts.needs_mounted_fd() {
             return Ok(());
         }
@@ -233,6 +245,30 @@ fn mount_one(
         mounted
     };
     apply_propagation_and_attrs(target.as_fd(), &opts)
+}
+
+/// The host's `/sys`, recursively bound on `target` (a real directory of the
+/// rootfs at `dest`), then remounted with the mount's flags.
+fn bind_host_sys(
+    root: BorrowedFd,
+    dest: &Path,
+    target: BorrowedFd,
+    opts: &MountOptions,
+) -> Result<()> {
+    mount(
+        Some("/sys"),
+        fd_path(target).as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx("mount sysfs: refused in this user namespace; bind the host's /sys")?;
+    let mounted = resolve(root, dest, Create::No)?;
+    let flags = opts.remount_flags();
+    if !flags.is_empty() {
+        remount(mounted.as_fd(), flags)?;
+    }
+    apply_propagation_and_attrs(mounted.as_fd(), opts)
 }
 
 fn apply_propagation_and_attrs(target: BorrowedFd, opts: &MountOptions) -> Result<()> {
