@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit tests and integration tests
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
-# driving a static tong. Installs what it needs first.
+# driving a static tong, then all of it again in a cgroup v2 + AppArmor VM
+# (hack/vm/test.sh). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/deps.sh
@@ -27,4 +28,11 @@ for engine in containerd podman docker; do
   echo "== $engine drives tong"
   bash "hack/$engine-e2e.sh" || failed+=("$engine")
 done
+# The same on a modern host: a VM with systemd, cgroup v2 only and AppArmor
+# (hack/vm/test.sh installs qemu and mmdebstrap and builds its image once).
+# TONG_SKIP_VM=1 leaves it out.
+if [ -z "${TONG_SKIP_VM:-}" ]; then
+  echo "== VM: systemd + cgroup v2 + AppArmor"
+  bash hack/vm/test.sh || failed+=("vm")
+fi
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi

@@ -15,7 +15,7 @@ if [ -f "$out/done" ]; then echo "$out"; exit 0; fi
 log() { echo "vm-build: $*" >&2; }
 
 need=()
-for p in mmdebstrap qemu-system-x86 busybox-static e2fsprogs cpio; do
+for p in mmdebstrap qemu-system-x86 busybox-static e2fsprogs cpio jq; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
