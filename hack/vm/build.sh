@@ -98,5 +98,7 @@ mkfs.ext4 -q -F -L root -d "$root" "$tmp/root.img"
 mv "$tmp/root.img" "$out/root.img"
 echo "$kver" > "$out/kernel-version"
 touch "$out/done"
+# Images of older recipes are 1 GB each: keep only this one.
+find "$repo/target/vm/cache" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
 log "image ready in $((SECONDS - start)) s: $out"
 echo "$out"
