@@ -43,8 +43,9 @@ check "env and cwd" bash -c "[ \"\$($C run --rm $R --env FOO=bar --cwd /tmp $img
 check "read-only rootfs" bash -c "$C run --rm $R --read-only $img e3 sh -c 'touch /x 2>&1' | grep -q 'Read-only file system'"
 # ctr's default spec mounts no cgroupfs inside, so the limit is read where the
 # shim reads it: the container's cgroup, through `task metrics`.
+# (ctr 1.6 names it memory.limit_in_bytes on cgroup v1, memory.usage_limit on v2)
 check "detached task with a memory limit" $C run -d $R --memory-limit 67108864 $img d1 sleep 1000
-check "memory limit in the container's cgroup" bash -c "$C task metrics d1 | grep -E 'memory.limit_in_bytes|memory.max' | grep -q 67108864"
+check "memory limit in the container's cgroup" bash -c "$C task metrics d1 | grep -E 'memory.limit_in_bytes|memory.max|memory.usage_limit' | grep -q 67108864"
 check "task exec" bash -c "[ \"\$($C task exec --exec-id x1 d1 sh -c 'echo in-exec; exit 0')\" = in-exec ]"
 check "task exec status" bash -c "$C task exec --exec-id x2 d1 sh -c 'exit 5'; [ \$? -eq 5 ]"
 check "task ps" bash -c "$C task ps d1 | awk 'NR>1' | grep -q ."

@@ -48,6 +48,13 @@ check "exit status propagated" bash -c "$P run --rm $R $img sh -c 'exit 7'; [ \$
 check "missing binary is 127" bash -c "$P run --rm $R $img /no/such/binary; [ \$? -eq 127 ]"
 check "env, cwd and user" bash -c "[ \"\$($P run --rm $R -e FOO=bar -w /tmp -u 1000:1000 $img sh -c 'echo \$FOO \$(pwd) \$(id -u):\$(id -g)')\" = 'bar /tmp 1000:1000' ]"
 check "network none: only lo" bash -c "[ \"\$($P run --rm $R $img ls /sys/class/net)\" = lo ]"
+# On an AppArmor host podman loads its default profile and passes it in
+# process.apparmorProfile: tong must apply it.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
+  check "podman's default AppArmor profile confines the process" bash -c "$P run --rm $R $img cat /proc/self/attr/current | grep -q '^containers-default-.* (enforce)'"
+else
+  echo "SKIP podman's default AppArmor profile: AppArmor is not enabled on this host"
+fi
 check "read-only rootfs" bash -c "$P run --rm $R --read-only $img sh -c 'touch /x 2>&1' | grep -q 'Read-only file system'"
 check "tty" bash -c "script -qec \"$P run --rm -t $R $img tty\" /dev/null | grep -q /dev/pts/"
 check "detached container with a memory limit" $P run -d --name d1 $R --memory 64m $img sleep 1000

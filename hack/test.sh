@@ -3,7 +3,8 @@
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
 # driving a static tong, rootful and rootless, then containerd's CRI as
-# kubelet drives it. Installs what it needs first.
+# kubelet drives it; then all of it again in a systemd + cgroup v2 +
+# AppArmor VM (hack/vm/test.sh). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/deps.sh
@@ -36,4 +37,11 @@ for rt in /usr/sbin/runc "$RUNTIME"; do
   echo "== rootless engines drive $rt"
   RUNTIME=$rt bash hack/rootless-e2e.sh || failed+=("rootless on $rt")
 done
+# The same on a modern host: a VM with systemd, cgroup v2 only and AppArmor
+# (hack/vm/test.sh installs qemu and mmdebstrap and builds its image once).
+# TONG_SKIP_VM=1 leaves it out.
+if [ -z "${TONG_SKIP_VM:-}" ]; then
+  echo "== VM: systemd + cgroup v2 + AppArmor"
+  bash hack/vm/test.sh || failed+=("vm")
+fi
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi

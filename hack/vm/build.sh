@@ -15,7 +15,7 @@ if [ -f "$out/done" ]; then echo "$out"; exit 0; fi
 log() { echo "vm-build: $*" >&2; }
 
 need=()
-for p in mmdebstrap qemu-system-x86 busybox-static e2fsprogs cpio; do
+for p in mmdebstrap qemu-system-x86 busybox-static e2fsprogs cpio jq; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -98,5 +98,7 @@ mkfs.ext4 -q -F -L root -d "$root" "$tmp/root.img"
 mv "$tmp/root.img" "$out/root.img"
 echo "$kver" > "$out/kernel-version"
 touch "$out/done"
+# Images of older recipes are 1 GB each: keep only this one.
+find "$repo/target/vm/cache" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
 log "image ready in $((SECONDS - start)) s: $out"
 echo "$out"

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The suite on a modern host: builds tong, the integration tests and the
+# conformance suite on this machine, boots a fresh VM (systemd PID 1, cgroup v2
+# only, AppArmor; see build.sh) and runs in it the integration test binaries,
+# the conformance suite on runc (the oracle) and on tong, and the containerd
+# and podman end-to-end scripts. Streams the guest's output and ends with
+# "N passed, M failed, K skipped"; exits non-zero on any failure or when the
+# VM does not come up. Each part's log stays in target/vm/run/logs/.
+#   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 1200)
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$repo"
+t_start=$SECONDS
+stamp() { echo "vm-test: $* (at $((SECONDS - t_start)) s)"; }
+
+# Host side: the image (installs qemu, mmdebstrap, jq on first use), then
+# the builds, since the guest has no cargo.
+bash "$here/build.sh" >/dev/null
+bash hack/deps.sh
+VM_TONG=$(bash hack/build-static.sh)
+export VM_TONG
+cargo build --locked -q -p conformance
+mapfile -t bins < <(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"]) | .executable')
+[ ${#bins[@]} -gt 0 ] || { echo "vm-test: no integration test binaries"; exit 1; }
+stamp "host build done"
+
+# A fresh VM, so nothing of an earlier session counts.
+vm_stop
+trap vm_stop EXIT
+vm_boot
+stamp "VM up"
+
+logs=$run_dir/logs
+rm -rf "$logs"; mkdir -p "$logs"
+passed=0 failed=0 skipped=0 failed_parts=()
+add() { # name, passed, failed, skipped, exit status of the part
+  passed=$(($passed + $2)); failed=$(($failed + $3)); skipped=$(($skipped + $4))
+  # A part that exits non-zero without a failed test (a crash) fails too.
+  if [ "$5" -ne 0 ] && [ "$3" -eq 0 ]; then failed=$((failed + 1)); fi
+  if [ "$5" -ne 0 ] || [ "$3" -ne 0 ]; then failed_parts+=("$1"); fi
+}
+run_part() { # log name, then the command for the guest; leaves the status in $rc
+  local log=$logs/$1.log
+  shift
+  { VM_TIMEOUT=${VM_PART_TIMEOUT:-1200} vm_job "$@" </dev/null 2>&1 && echo 0 > "$log.rc" || echo $? > "$log.rc"; } | tee "$log"
+  rc=$(cat "$log.rc")
+}
+# "N passed, M failed[, K skipped]" (conformance, e2e scripts) of a log.
+counts() { awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3; s = ($5 ~ /^[0-9]+$/) ? $5 : 0; seen = 1 }
+  END { if (seen) print p, f, s; else print 0, 1, 0 }' "$1"; }
+
+# 1. Integration tests. Tests that assert cgroup v1 facts are left out here,
+# each with its reason (and its v2 counterpart in tests/modern_host.rs).
+declare -A v1_only=(
+  [resources_land_in_the_files]="v1 file names; v2: modern_host v2_resources_land_in_the_files"
+  [pause_freezes_and_resume_thaws]="v1 freezer.state; v2: modern_host v2_freezer_pauses_and_resumes"
+  [setting_for_an_absent_controller_is_an_error]="on cgroup v2 runc, the oracle, ignores linux.resources.network, and so does tong"
+  [cgroup_mount_shows_container_cgroup]="v1 hierarchy names; v2: modern_host v2_cgroup_namespace_shows_the_container_at_the_root"
+  [exec_into_sub_cgroup]="v1 memory hierarchy; v2: modern_host v2_exec_into_sub_cgroup"
+  [cve_2023_25809_cgroupfs_read_only_without_cgroupns]="v1 memory hierarchy; v2: modern_host v2_without_cgroup_namespace_binds_own_cgroup_read_only"
+)
+echo "== integration tests"
+for t in "${!v1_only[@]}"; do echo "SKIP $t: ${v1_only[$t]}"; done
+t0=$SECONDS
+run_part integration bash -c '
+  skips=(); while [ "$1" != -- ]; do skips+=(--skip "$1"); shift; done; shift
+  rc=0; for b; do echo "-- ${b##*/}"; "$b" --exact "${skips[@]}" 2>&1 || rc=1; done; exit $rc' \
+  _ "${!v1_only[@]}" -- "${bins[@]}"
+# libtest: "test result: ok. N passed; M failed; …"; a test that reported
+# "SKIP name: reason" (tests/modern_host.rs off a modern host) passed in
+# libtest's eyes and counts as skipped here.
+read -r p f s < <(awk '/^test result:/ { p += $4; f += $6; seen = 1 } /SKIP [a-z0-9_]+: / { k++ }
+  END { if (!seen) { p = 0; f = 1 } print p - k, f, k }' "$logs/integration.log")
+s=$((s + ${#v1_only[@]}))
+add "integration tests" "$p" "$f" "$s" "$rc"
+stamp "integration tests: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+
+# 2. Conformance. runc is the oracle: a case runc fails on this host as well
+# (the suite's host-side checks read cgroup v1 files) proves nothing about
+# tong and is counted as skipped, like the suite's own "no oracle" cases.
+tong=$repo/target/release/tong
+echo "== conformance on runc (the oracle)"
+t0=$SECONDS
+run_part conformance-runc target/debug/conformance --runtime /usr/sbin/runc
+read -r rp rf rs < <(counts "$logs/conformance-runc.log")
+stamp "conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
+echo "== conformance on tong"
+t0=$SECONDS
+run_part conformance-tong target/debug/conformance --runtime "$tong"
+read -r p f s < <(counts "$logs/conformance-tong.log")
+cases() { sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$1" | sort; }
+no_oracle=$(comm -12 <(cases "$logs/conformance-tong.log") <(cases "$logs/conformance-runc.log"))
+n=$(grep -c . <<<"$no_oracle" || true)
+if [ "$n" -gt 0 ]; then
+  echo "no oracle on this host (runc fails these too), counted as skipped: $(tr '\n' ' ' <<<"$no_oracle")"
+  f=$((f - n)); s=$((s + n))
+  [ "$f" -gt 0 ] || rc=0
+fi
+add "conformance on tong" "$p" "$f" "$s" "$rc"
+stamp "conformance on tong: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+
+# 3. The engines drive the static tong.
+for e in containerd podman; do
+  echo "== $e drives tong"
+  t0=$SECONDS
+  run_part "$e" env RUNTIME="$tong" bash "hack/$e-e2e.sh"
+  read -r p f s < <(counts "$logs/$e.log")
+  add "$e drives tong" "$p" "$f" "$s" "$rc"
+  stamp "$e: $p passed, $f failed, $((SECONDS - t0)) s"
+done
+
+stamp "done"
+[ ${#failed_parts[@]} -eq 0 ] || echo "failed parts: ${failed_parts[*]}"
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ ${#failed_parts[@]} -eq 0 ]
