@@ -99,6 +99,20 @@ fn empty_ns_mask(names: &[String]) -> Result<u32> {
     Ok(m)
 }
 
+/// Flags checked before anything is made.
+fn validate_flags(f: &CriuFlags) -> Result<()> {
+    if let Some(m) = &f.manage_cgroups_mode {
+        criu::cg_mode(m)?;
+    }
+    empty_ns_mask(&f.empty_ns).map(|_| ())
+}
+
+fn page_server(ps: &str) -> Result<(String, i32)> {
+    ps.rsplit_once(':')
+        .and_then(|(a, p)| Some((a.to_owned(), p.parse::<i32>().ok()?)))
+        .ok_or_else(|| Error::new(format!("invalid --page-server {ps:?}: want ADDRESS:PORT")))
+}
+
 fn check_criu(criu: &str) -> Result<()> {
     let v = criu::version(criu)?;
     if v < MIN_CRIU {
@@ -292,10 +306,16 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
             )))
         }
     }
+    validate_flags(&o.criu)?;
+    if let Some(ps) = &o.page_server {
+        page_server(ps)?;
+    }
     if o.pre_dump && o.leave_running {
         logging::warn("--leave-running is implied by --pre-dump");
     }
+    let tv = Instant::now();
     check_criu(criu_bin)?;
+    logging::stage("criu version", tv);
     let images = image_dir(&o.criu)?;
     let mut made = Made(vec![]);
     let r = dump(ctx, criu_bin, o, &s, &images, &mut made);
@@ -305,8 +325,10 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
     }
     logging::stage("checkpoint", t);
     if !o.leave_running && !o.pre_dump {
+        let t = Instant::now();
         drop(dir);
         super::delete(ctx, &o.id, true)?;
+        logging::stage("delete after checkpoint", t);
     }
     Ok(())
 }
@@ -428,7 +450,9 @@ fn dump(
     } else {
         ReqType::Dump
     };
+    let tc = Instant::now();
     let resp = Swrk::start(criu_bin, &pass)?.call(t, Some(&opts), &mut |_n: Notify| Ok(()))?;
+    logging::stage("criu dump", tc);
     if !resp.success {
         let e = criu_failure(
             if o.pre_dump { "pre-dump" } else { "checkpoint" },
@@ -451,6 +475,7 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
             "restore --no-pivot is not supported: criu pivots into the container's root itself",
         ));
     }
+    validate_flags(&o.criu)?;
     let bundle = Bundle::load(&o.bundle)?;
     let images = image_dir(&o.criu)?;
     if !images.join("inventory.img").is_file() {
@@ -774,7 +799,9 @@ fn restore_criu(
         }
         Ok(())
     };
+    let tc = Instant::now();
     let resp = swrk.call(ReqType::Restore, Some(&opts), &mut on_notify)?;
+    logging::stage("criu restore", tc);
     if !resp.success {
         return Err(criu_failure("restore", &resp, &log));
     }
