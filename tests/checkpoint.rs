@@ -53,7 +53,7 @@ macro_rules! require_criu {
 fn counter(name: &str) -> Bundle {
     let b = Bundle::new(
         name,
-        "exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done",
+        "exec >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done",
     );
     std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
     b.edit(|c| {
