@@ -6,6 +6,7 @@
 # The container counts into /tmp/n; a restore must go on from where the
 # checkpoint stopped it. Private podman and containerd instances (own roots,
 # sockets and config in a temp dir), an image built from busybox-static.
+# ONLY=podman or ONLY=containerd runs one half.
 # Prints PASS/FAIL per step with its time and "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +31,7 @@ python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 at_least() { local want=$1; shift; for _ in $(seq 100); do v=$("$@" 2>/dev/null); [ "${v:-0}" -ge "$want" ] 2>/dev/null && return 0; sleep 0.2; done; echo "counter at ${v:-none}, want >= $want"; return 1; }
 
 # --- podman --------------------------------------------------------------
+if [ "${ONLY:-podman}" = podman ]; then
 cat > "$work/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -59,8 +61,10 @@ check "podman: stop and rm" $P rm -f -t 0 c1 c2
 $P system reset -f >/dev/null 2>&1
 mount | awk -v w="$work/root" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
 unset CONTAINERS_CONF
+fi
 
 # --- containerd ----------------------------------------------------------
+if [ "${ONLY:-containerd}" = containerd ]; then
 sock=$work/containerd.sock
 cat > "$work/config.toml" <<TOML
 version = 2
@@ -92,6 +96,7 @@ check "containerd: counter went on from the checkpoint" at_least "$((k0 + 3))" c
 check "containerd: kill and delete the restored task" bash -c "$C task kill -s KILL k2; for i in \$(seq 50); do $C task delete k2 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
 $C container delete k2 >/dev/null 2>&1
 kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
+fi
 mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
 rm -rf "$work" "${ours[@]}"
 for d in /sys/fs/cgroup/default /sys/fs/cgroup/libpod_parent/conmon /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done

@@ -190,6 +190,50 @@ fn bind_mounts(config: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Creates the mount points criu will mount on that the rootfs lacks (a
+/// new copy of an image's rootfs has no /etc/hosts file for the engine's
+/// bind), as create would: below the rootfs, never following a link out of
+/// it. Points inside another mount (a tmpfs criu restores with its
+/// contents, /proc, /sys, /dev) are criu's to make.
+fn make_mountpoints(rootfs: &Path, config: &Value) -> Result<()> {
+    use crate::linux::rootfs::{resolve, Create};
+    let Some(mounts) = config["mounts"].as_array() else {
+        return Ok(());
+    };
+    let virt = [
+        "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2",
+    ];
+    let inside: Vec<String> = mounts
+        .iter()
+        .filter(|m| m["type"].as_str().is_some_and(|t| virt.contains(&t)))
+        .filter_map(|m| m["destination"].as_str().map(clean_dest))
+        .collect();
+    let binds = bind_mounts(config);
+    let root = open_dir(rootfs)?;
+    for (i, m) in mounts.iter().enumerate() {
+        let Some(dest) = m["destination"].as_str().map(clean_dest) else {
+            continue;
+        };
+        if m["type"] == "cgroup"
+            || dest == "/"
+            || inside
+                .iter()
+                .any(|d| d != "/" && dest.starts_with(&format!("{d}/")))
+        {
+            continue;
+        }
+        let kind = match binds.iter().find(|(d, _)| *d == dest) {
+            Some((_, src)) if !Path::new(src).is_dir() => Create::File,
+            _ => Create::Dir,
+        };
+        resolve(root.as_fd(), Path::new(&dest), kind).map_err(|e| {
+            e.context("make the mount point for restore")
+                .at(format!("/mounts/{i}/destination"))
+        })?;
+    }
+    Ok(())
+}
+
 /// Namespaces the config joins by path: (runtime-spec type, path).
 fn joined_namespaces(config: &Value) -> Vec<(String, String)> {
     config["linux"]["namespaces"]
@@ -617,6 +661,7 @@ fn restore_in(
         }
     }
 
+    make_mountpoints(&bundle.rootfs, &saved.borrow().config)?;
     // criu wants the restore root to be a mount point: the rootfs bound in
     // a mount namespace of tong's own (slave to the host's), so nothing of
     // it is left on the host whatever happens.
