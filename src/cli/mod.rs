@@ -35,9 +35,9 @@ pub struct Cli {
     /// Rootless mode: true, false or auto.
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Path to criu (accepted for compatibility).
-    #[arg(long, global = true, hide = true)]
-    pub criu: Option<String>,
+    /// The criu binary for checkpoint and restore.
+    #[arg(long, global = true, default_value = "criu")]
+    pub criu: String,
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -132,8 +132,119 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// The criu flags `checkpoint` and `restore` share (runc's names).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuArgs {
+    /// Directory for the image files [default: ./checkpoint].
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for criu's log and work files [default: the image path].
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow a shell job (a session or terminal from outside).
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Lazy migration: pages are served on demand.
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// Deduplicate pages of the parent images.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// cgroups mode: soft, full, strict, props or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// A namespace criu leaves empty (network; repeatable).
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+}
+
+impl CriuArgs {
+    fn flags(&self) -> container::CriuFlags {
+        container::CriuFlags {
+            image_path: self.image_path.clone(),
+            work_path: self.work_path.clone(),
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            lazy_pages: self.lazy_pages,
+            auto_dedup: self.auto_dedup,
+            manage_cgroups_mode: self.manage_cgroups_mode.clone(),
+            empty_ns: self.empty_ns.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Images of a previous (pre-)dump, relative to the image path.
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<String>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Dump memory only, to a parent image of a later dump.
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// fd criu writes a byte to when the lazy page server is ready.
+    #[arg(long = "status-fd")]
+    pub status_fd: Option<i32>,
+    /// ADDRESS:PORT of a page server to send the pages to.
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// Container id.
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master of a terminal container.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Do not wait for the restored container.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the restored init's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not become a child subreaper.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Not supported at restore: criu pivots itself.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// LSM profile of the restored processes (apparmor:NAME or selinux:LABEL).
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// SELinux mount context of the restored mounts.
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
+    /// Container id.
+    pub id: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Checkpoint a running container with criu.
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a criu checkpoint.
+    Restore(Box<RestoreArgs>),
     /// Create a container (it waits for `start`).
     Create(CreateArgs),
     /// Start a created container.
@@ -391,6 +502,21 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             ps_args,
         } => cgroup_cmds::ps(&ctx, &id, &format, &ps_args).map(|()| 0),
         Cmd::Spec { bundle } => spec(&bundle, rootless).map(|()| 0),
+        Cmd::Checkpoint(a) => container::checkpoint(
+            &ctx,
+            &cli.criu,
+            &container::CheckpointOpts {
+                id: a.id,
+                criu: a.criu.flags(),
+                parent_path: a.parent_path,
+                leave_running: a.leave_running,
+                pre_dump: a.pre_dump,
+                status_fd: a.status_fd,
+                page_server: a.page_server,
+            },
+        )
+        .map(|()| 0),
+        Cmd::Restore(a) => run::restore(&ctx, &cli.criu, *a),
     }
 }
 

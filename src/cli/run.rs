@@ -281,3 +281,36 @@ fn exit_code(pid: Pid) -> i32 {
         _ => 0,
     }
 }
+
+/// `restore`: a detached restore returns at once; in the foreground tong
+/// waits for the restored init (its child: criu restores it as criu's
+/// sibling), forwarding signals, then deletes the container.
+pub fn restore(ctx: &Ctx, criu: &str, a: super::RestoreArgs) -> Result<i32> {
+    if !a.no_subreaper && !a.detach {
+        nix::sys::prctl::set_child_subreaper(true).ctx("prctl(PR_SET_CHILD_SUBREAPER)")?;
+    }
+    let o = container::RestoreOpts {
+        id: a.id.clone(),
+        bundle: a.bundle,
+        criu: a.criu.flags(),
+        console_socket: a.console_socket,
+        detach: a.detach,
+        pid_file: a.pid_file,
+        no_subreaper: a.no_subreaper,
+        no_pivot: a.no_pivot,
+        lsm_profile: a.lsm_profile,
+        lsm_mount_context: a.lsm_mount_context,
+    };
+    let mask = forwarded_set();
+    if !a.detach {
+        mask.thread_block().ctx("block signals")?;
+    }
+    let pid = container::restore(ctx, criu, &o)?;
+    if a.detach {
+        return Ok(0);
+    }
+    let pidfd = sys::pidfd_open(pid).ctx("pidfd_open restored init")?;
+    let code = wait_forwarding(pid, pidfd.as_fd(), &mask)?;
+    container::delete(ctx, &a.id, true)?;
+    Ok(code)
+}

@@ -1,7 +1,10 @@
 //! The lifecycle operations. Orchestration only: syscalls live in `linux`,
 //! process birth in `process`, files in `state`.
 
+mod checkpoint;
 mod signal;
+
+pub use checkpoint::{checkpoint, restore, CheckpointOpts, CriuFlags, RestoreOpts};
 
 pub use signal::parse_signal;
 

@@ -111,3 +111,21 @@ pub fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream> {
         Error::from(e).context(format!("connect to console socket {}", path.display()))
     })
 }
+
+/// Sends a pty master (one criu restored) to an engine's console socket,
+/// as a create sends the master it made.
+pub fn send_master(path: &Path, master: std::os::fd::BorrowedFd) -> Result<()> {
+    let sock = connect(path)?;
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .ctx("send the pty master to the console socket")?;
+    Ok(())
+}

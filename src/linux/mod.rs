@@ -2,6 +2,7 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod criu;
 pub mod intelrdt;
 pub mod lsm;
 pub mod namespaces;

@@ -229,6 +229,7 @@ fn setup(
     rootfs::pivot(root, o.no_pivot)?;
     rootfs::finish(spec)?;
     crate::logging::stage("pivot", t);
+    reopen_dev_null()?;
 
     if let Some(sock) = o.console {
         let size = process
@@ -453,6 +454,48 @@ fn fix_stdio_owner(uid: u32) {
         // EINVAL/EPERM (ids not mapped in a user namespace), EROFS: leave it.
         let _ = nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None);
     }
+}
+
+/// Stdio that is the host's /dev/null becomes the container's own
+/// /dev/null (as runc's reOpenDevNull): criu cannot checkpoint a descriptor
+/// of a mount the container does not see. The container's node is opened
+/// without following a link and must be char device 1:3 itself.
+fn reopen_dev_null() -> Result<()> {
+    use nix::sys::stat::{fstat, SFlag};
+    let is_null = |st: &nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFCHR
+            && st.st_rdev == nix::sys::stat::makedev(1, 3)
+    };
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let host: Vec<bool> = [i.as_fd(), o.as_fd(), e.as_fd()]
+        .iter()
+        .map(|fd| fstat(fd).is_ok_and(|st| is_null(&st)))
+        .collect();
+    if !host.contains(&true) {
+        return Ok(());
+    }
+    let null = match nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        // No usable /dev/null in the container: keep the host's.
+        Err(_) => return Ok(()),
+    };
+    if !fstat(&null).is_ok_and(|st| is_null(&st)) {
+        return Ok(());
+    }
+    if host[0] {
+        nix::unistd::dup2_stdin(&null).ctx("reopen /dev/null as stdin")?;
+    }
+    if host[1] {
+        nix::unistd::dup2_stdout(&null).ctx("reopen /dev/null as stdout")?;
+    }
+    if host[2] {
+        nix::unistd::dup2_stderr(&null).ctx("reopen /dev/null as stderr")?;
+    }
+    Ok(())
 }
 
 /// chdir as the container user.
