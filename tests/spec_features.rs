@@ -246,10 +246,15 @@ fn ridmap_maps_submounts_idmap_does_not() {
     let vol = b.dir.join("vol");
     let sub = vol.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
-    // A submount of the source: a tmpfs in a private mount namespace would
-    // not be seen by tong, so it goes on the host, under our temp dir.
+    // A submount of the source, made on the host under our temp dir (one
+    // in a private mount namespace would not be seen by tong): a bind of a
+    // directory of the same filesystem, which every kernel with idmapped
+    // mounts can map (tmpfs only from 6.3 on: Debian 12's 6.1 refuses it).
+    let other = b.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
     let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
+        .arg("--bind")
+        .arg(&other)
         .arg(&sub)
         .status()
         .unwrap();

@@ -574,7 +574,16 @@ fn give_ancestors_rt_budget(mountpoint: &Path, dir: &Path, (rt, period): (u64, u
 }
 
 /// Turns on v2 controllers from the hierarchy's root down to `dir`'s parent.
-fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Result<()> {
+/// Enables `ctrls` in every ancestor's `cgroup.subtree_control` down to
+/// `dir`, skipping those already enabled (an ancestor we may not write, as
+/// rootless, usually has them). With `best_effort`, a refused write is
+/// ignored: for controllers the config does not need.
+fn enable_v2_controllers(
+    dir: &Path,
+    mountpoint: &Path,
+    ctrls: &[&str],
+    best_effort: bool,
+) -> Result<()> {
     let Ok(rel) = dir.strip_prefix(mountpoint) else {
         return Ok(());
     };
@@ -587,14 +596,19 @@ fn enable_v2_controllers(dir: &Path, mountpoint: &Path, ctrls: &[&str]) -> Resul
         .chain([None])
     {
         let available = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+        let f = cur.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&f).unwrap_or_default();
+        let has = |list: &str, c: &str| list.split_whitespace().any(|a| a == c);
         let enable: Vec<String> = ctrls
             .iter()
-            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .filter(|c| has(&available, c) && !has(&enabled, c))
             .map(|c| format!("+{c}"))
             .collect();
         if !enable.is_empty() {
-            let f = cur.join("cgroup.subtree_control");
-            std::fs::write(&f, enable.join(" ")).ctx(format!("write {}", f.display()))?;
+            match std::fs::write(&f, enable.join(" ")) {
+                Err(_) if best_effort => {}
+                r => r.ctx(format!("write {}", f.display()))?,
+            }
         }
         match c {
             Some(c) => cur.push(c),
@@ -716,7 +730,7 @@ pub fn apply_in(
         write_file(d, &file, &value, ctrl)?;
     }
     if let Some((d, mountpoint, writes, available)) = v2 {
-        let mut ctrls: Vec<&str> = writes
+        let ctrls: Vec<&str> = writes
             .iter()
             .map(|(c, _, _)| *c)
             .filter(|c| !c.is_empty())
@@ -727,9 +741,10 @@ pub fn apply_in(
         // work for a container started without limits.
         let offered = std::fs::read_to_string(mountpoint.join("cgroup.controllers"));
         if let (true, Ok(all)) = (s.v1.is_empty(), &offered) {
-            ctrls = all.split_whitespace().collect();
+            let extra: Vec<&str> = all.split_whitespace().filter(|c| !ctrls.contains(c)).collect();
+            enable_v2_controllers(d, mountpoint, &extra, true)?;
         }
-        enable_v2_controllers(d, mountpoint, &ctrls)?;
+        enable_v2_controllers(d, mountpoint, &ctrls, false)?;
         // Pure v2 has no devices controller: device rules become an eBPF program.
         if on_v1("devices").is_none() {
             if let Some(rules) = r.devices().as_deref() {
@@ -1158,7 +1173,7 @@ mod apply_tests {
             std::fs::write(d.join("cgroup.controllers"), "cpu memory pids").unwrap();
             std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
         }
-        enable_v2_controllers(&dir, &root, &["memory", "pids", "io"]).unwrap();
+        enable_v2_controllers(&dir, &root, &["memory", "pids", "io"], false).unwrap();
         assert_eq!(
             std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
             "+memory +pids"
