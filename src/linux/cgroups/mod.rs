@@ -730,7 +730,7 @@ pub fn apply_in(
         write_file(d, &file, &value, ctrl)?;
     }
     if let Some((d, mountpoint, writes, available)) = v2 {
-        let ctrls: Vec<&str> = writes
+        let mut ctrls: Vec<&str> = writes
             .iter()
             .map(|(c, _, _)| *c)
             .filter(|c| !c.is_empty())
@@ -741,7 +741,10 @@ pub fn apply_in(
         // work for a container started without limits.
         let offered = std::fs::read_to_string(mountpoint.join("cgroup.controllers"));
         if let (true, Ok(all)) = (s.v1.is_empty(), &offered) {
-            let extra: Vec<&str> = all.split_whitespace().filter(|c| !ctrls.contains(c)).collect();
+            let extra: Vec<&str> = all
+                .split_whitespace()
+                .filter(|c| !ctrls.contains(c))
+                .collect();
             enable_v2_controllers(d, mountpoint, &extra, true)?;
         }
         enable_v2_controllers(d, mountpoint, &ctrls, false)?;
