@@ -58,7 +58,11 @@ fn cgroup_of(out: &str, ctrl: &str) -> String {
         })
     };
     line(&|ctrls: &str| ctrls.split(',').any(|c| c == ctrl))
-        .or_else(|| v2_only().then(|| line(&|ctrls: &str| ctrls.is_empty())).flatten())
+        .or_else(|| {
+            v2_only()
+                .then(|| line(&|ctrls: &str| ctrls.is_empty()))
+                .flatten()
+        })
         .unwrap_or_else(|| panic!("no {ctrl} line in {out}"))
 }
 
