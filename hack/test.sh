@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit tests and integration tests
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
-# driving a static tong. Installs what it needs first.
+# driving a static tong, then the short soak and crash loop (hack/soak.sh).
+# Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/deps.sh
@@ -27,4 +28,6 @@ for engine in containerd podman docker; do
   echo "== $engine drives tong"
   bash "hack/$engine-e2e.sh" || failed+=("$engine")
 done
+echo "== soak (short): lifecycles, SIGKILL at every stage, concurrency"
+SOAK_SHORT=1 bash hack/soak.sh || failed+=("soak")
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi
