@@ -116,14 +116,15 @@ n_mounts() { awk -v w="$W" 'index($5, w) == 1 || index($4, w) == 1' /proc/self/m
 n_cgroups() { local a=(/sys/fs/cgroup/*/"$CG"/*/ /sys/fs/cgroup/*/"$CG"/*/*/ /sys/fs/cgroup/"$CG"/*/ /sys/fs/cgroup/"$CG"/*/*/); echo ${#a[@]}; }
 n_state() { local n=0 d; for d in "$ROOT"/* "$ROOT"/.[!.]*; do [ "${d##*/}" = @seccomp-cache ] || n=$((n + 1)); done; echo $n; }
 n_fds() { local a=(/proc/$$/fd/*); echo ${#a[@]}; }
-# Zombies of this script or orphaned to PID 1; a just-orphaned one may not
-# be reaped yet, so a non-zero count is looked at again (bounded, 1 s).
+# Zombies of this script or orphaned to PID 1. Containers' inits are
+# reparented to PID 1 when their runtime exits, and some PID 1s (a VM's
+# agent here) reap late: a non-zero count is looked at again for up to 10 s.
 n_zombies() {
   local n i
-  for i in $(seq 20); do
+  for i in $(seq 100); do
     n=$(ps -eo stat=,ppid= | awk -v me=$$ '$1 ~ /^Z/ && ($2 == me || $2 == 1)' | wc -l)
     [ "$n" = 0 ] && break
-    read -r -t 0.05 -u "$NEVER" _ || true
+    read -r -t 0.1 -u "$NEVER" _ || true
   done
   echo "$n"
 }
