@@ -30,7 +30,7 @@ done
 RT=${RUNTIME:-$(bash hack/build-static.sh)}
 RT=$(readlink -f "$(command -v "$RT")")
 if [ -n "${SOAK_SHORT:-}" ]; then
-  N=${SOAK_N:-200}; KS=${SOAK_STAGE_KILLS:-10}; KR=${SOAK_RANDOM_KILLS:-20}; ROUNDS=${SOAK_ROUNDS:-3}
+  N=${SOAK_N:-200}; KS=${SOAK_STAGE_KILLS:-5}; KR=${SOAK_RANDOM_KILLS:-10}; ROUNDS=${SOAK_ROUNDS:-3}
 else
   N=${SOAK_N:-1000}; KS=${SOAK_STAGE_KILLS:-50}; KR=${SOAK_RANDOM_KILLS:-100}; ROUNDS=${SOAK_ROUNDS:-10}
 fi
