@@ -6,7 +6,9 @@ set -euo pipefail
 dir=${1:?usage: mkbundle.sh DIR [TONG]}
 tong=${2:-$(dirname "$0")/../target/release/tong}
 bb=/bin/busybox
-if ! "$bb" --help 2>&1 | grep -q 'statically linked\|BusyBox'; then
+# (grep reads all of it: with pipefail, an early `grep -q` exit could fail
+# the pipeline through busybox's SIGPIPE.)
+if ! "$bb" --help 2>&1 | grep 'statically linked\|BusyBox' >/dev/null; then
   echo "mkbundle: $bb missing: apt-get install busybox-static" >&2; exit 1
 fi
 mkdir -p "$dir/rootfs"/{bin,sbin,etc,proc,sys,dev,tmp,root,usr/bin,usr/sbin}

@@ -3,8 +3,9 @@
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
 # driving a static tong, rootful and rootless, then containerd's CRI as
-# kubelet drives it; then all of it again in a systemd + cgroup v2 +
-# AppArmor VM (hack/vm/test.sh). Installs what it needs first.
+# kubelet drives it, the short soak and crash loop (hack/soak.sh); then all
+# of it again in a systemd + cgroup v2 + AppArmor VM (hack/vm/test.sh).
+# Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/deps.sh
@@ -37,6 +38,8 @@ for rt in /usr/sbin/runc "$RUNTIME"; do
   echo "== rootless engines drive $rt"
   RUNTIME=$rt bash hack/rootless-e2e.sh || failed+=("rootless on $rt")
 done
+echo "== soak (short): lifecycles, SIGKILL at every stage, concurrency"
+SOAK_SHORT=1 bash hack/soak.sh || failed+=("soak")
 # The same on a modern host: a VM with systemd, cgroup v2 only and AppArmor
 # (hack/vm/test.sh installs qemu and mmdebstrap and builds its image once).
 # TONG_SKIP_VM=1 leaves it out.

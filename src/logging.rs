@@ -88,7 +88,7 @@ pub fn log(level: &str, msg: &str) {
     let Ok(mut guard) = LOGGER.lock() else { return };
     let Some(l) = guard.as_mut() else {
         if level == "error" {
-            eprintln!("tong: {msg}");
+            to_stderr(msg);
         }
         return;
     };
@@ -100,15 +100,21 @@ pub fn log(level: &str, msg: &str) {
         Some(f) => {
             let _ = f.write_all(text.as_bytes());
             if level == "error" {
-                eprintln!("tong: {msg}");
+                to_stderr(msg);
             }
         }
         // Without a log file, a person is reading: errors in plain words.
-        None if level == "error" => eprintln!("tong: {msg}"),
+        None if level == "error" => to_stderr(msg),
         None => {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
     }
+}
+
+/// `tong: MSG` on stderr in one write: `eprintln!` writes the pieces one
+/// by one, and the lines of runtimes sharing a log file got interleaved.
+fn to_stderr(msg: &str) {
+    let _ = std::io::stderr().write_all(format!("tong: {msg}\n").as_bytes());
 }
 
 pub fn error(msg: &str) {

@@ -758,7 +758,11 @@ fn open_pidfd(s: &Saved) -> Result<OwnedFd> {
 pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
     let dir = match Dir::open(&ctx.root, id) {
         Ok(d) => d,
-        Err(_) if force && state::check_id(id).is_ok() => return Ok(()),
+        Err(_) if force && state::check_id(id).is_ok() => {
+            // A create of this id killed before it took the id.
+            state::sweep_creating(&ctx.root, id);
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let s = dir.load()?;

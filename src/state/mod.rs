@@ -111,7 +111,8 @@ impl Dir {
         if path.exists() {
             return Err(Error::new(format!("container with id exists: {id}")));
         }
-        let tmp = root.join(format!("@creating-{}-{id}", std::process::id()));
+        sweep_creating(root, id);
+        let tmp = root.join(format!("{CREATING}{}-{id}", std::process::id()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
@@ -213,9 +214,67 @@ impl Dir {
         self.path.join(START_FIFO)
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it: renamed first to a name
+    /// no id can have, so that a delete killed half-way never leaves a
+    /// directory under the id without its state.json (which nothing would
+    /// remove and which would keep the id taken forever); the next create or
+    /// `delete --force` of the id sweeps the renamed one.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.path).ctx(format!("remove {}", self.path.display()))
+        let (Some(root), Some(id)) = (self.path.parent(), self.path.file_name()) else {
+            return std::fs::remove_dir_all(&self.path)
+                .ctx(format!("remove {}", self.path.display()));
+        };
+        let gone = root.join(format!(
+            "{DELETING}{}-{}",
+            std::process::id(),
+            id.to_string_lossy()
+        ));
+        std::fs::rename(&self.path, &gone).ctx(format!("remove {}", self.path.display()))?;
+        std::fs::remove_dir_all(&gone).ctx(format!("remove {}", gone.display()))
+    }
+}
+
+/// The prefix of a directory a `create` makes before it takes the id.
+const CREATING: &str = "@creating-";
+/// The prefix a container's directory is renamed to before it is removed.
+const DELETING: &str = "@deleting-";
+
+/// Removes the directories that a `create` of `id` killed before it took
+/// the id, or a `delete` killed while removing, left behind
+/// (`@creating-<pid>-<id>`, `@deleting-<pid>-<id>`): only when their pid is
+/// gone and nothing holds their lock, so a live one is never touched.
+pub fn sweep_creating(root: &Path, id: &str) {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| {
+                n.strip_prefix(CREATING)
+                    .or_else(|| n.strip_prefix(DELETING))
+            })
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, rest)| *rest == id)
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            != Err(nix::errno::Errno::ESRCH);
+        if alive {
+            continue;
+        }
+        let path = e.path();
+        let free = match File::open(path.join(LOCK)) {
+            Ok(f) => Flock::lock(f, FlockArg::LockExclusiveNonblock).is_ok(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if free {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 
@@ -278,8 +337,45 @@ mod tests {
         assert_eq!(d.load().unwrap().start_time, 2);
         assert_eq!(list(&root).unwrap(), vec!["c1".to_string()]);
         d.remove().unwrap();
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
         let e = Dir::open(&root, "c1").err().unwrap();
         assert_eq!(e.msg, "container \"c1\" does not exist");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A create killed between making its directory and taking the id left
+    /// `@creating-<pid>-<id>`: swept once its pid is gone, never while the
+    /// create lives, never another id's.
+    #[test]
+    fn sweep_creating_leftovers() {
+        let root = std::env::temp_dir().join(format!("tong-sweep-test-{}", std::process::id()));
+        // A pid that is surely gone: a child that has exited and been reaped.
+        let dead = std::process::Command::new("true")
+            .spawn()
+            .and_then(|mut c| c.wait().map(|_| c.id()))
+            .unwrap();
+        let me = std::process::id();
+        for name in [
+            format!("@creating-{dead}-c1"),
+            format!("@creating-{me}-c1"),
+            format!("@creating-{dead}-c1-other"),
+            format!("@deleting-{dead}-c1"),
+        ] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+        }
+        std::fs::write(root.join(format!("@creating-{dead}-c1/lock")), "").unwrap();
+        sweep_creating(&root, "c1");
+        let mut left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!("@creating-{dead}-c1-other"),
+            format!("@creating-{me}-c1"),
+        ];
+        want.sort();
+        assert_eq!(left, want);
         let _ = std::fs::remove_dir_all(&root);
     }
 }
