@@ -10,7 +10,7 @@ use crate::linux::cgroups;
 use crate::linux::criu::{self, Notify, Opts, ReqType, Swrk};
 use crate::process;
 use crate::spec::Bundle;
-use crate::state::{self, Dir, Saved};
+use crate::state::{Dir, Saved};
 use crate::{hooks, logging};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// criu 3.0 is the first with everything tong asks of it over RPC.
 const MIN_CRIU: u32 = 30000;
@@ -541,32 +541,7 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
         ));
     }
     check_criu(criu_bin)?;
-    let me = Pid::this();
-    let saved = Saved {
-        id: o.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-        owner: String::new(),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        cgroup_dirs: vec![],
-        oci_version: bundle.spec.version().clone(),
-        systemd_unit: None,
-        creator: Some(state::Creator {
-            pid: me.as_raw(),
-            start_time: process::start_time(me).unwrap_or(0),
-        }),
-        config: serde_json::to_value(&bundle.spec).unwrap_or_default(),
-    };
-    let dir = Dir::create(&ctx.root, &o.id, &saved)?;
-    let mut undo = Undo {
-        cgroup_dirs: vec![],
-        unit: None,
-        rootless: ctx.rootless,
-        dir: None,
-    };
+    let (dir, saved, mut undo) = super::begin(ctx, &o.id, &bundle)?;
     let r = restore_in(ctx, criu_bin, o, &bundle, &images, &dir, saved, &mut undo);
     let pid = match r {
         Ok(pid) => pid,

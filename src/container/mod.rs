@@ -195,6 +195,39 @@ impl Undo {
     }
 }
 
+/// Takes the id: the container's directory, holding its state with this
+/// process as the creator, exists before anything else does (see
+/// [`Dir::create`]); what is made from here on is recorded in it first.
+fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo)> {
+    let me = Pid::this();
+    let saved = Saved {
+        id: id.to_owned(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup_dirs: vec![],
+        oci_version: bundle.spec.version().clone(),
+        systemd_unit: None,
+        creator: Some(state::Creator {
+            pid: me.as_raw(),
+            start_time: process::start_time(me).unwrap_or(0),
+        }),
+        config: serde_json::to_value(&bundle.spec).unwrap_or_default(),
+    };
+    let dir = Dir::create(&ctx.root, id, &saved)?;
+    let undo = Undo {
+        cgroup_dirs: vec![],
+        unit: None,
+        rootless: ctx.rootless,
+        dir: None,
+    };
+    Ok((dir, saved, undo))
+}
+
 /// `create`: everything up to the point where init waits for `start`.
 pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
     create_with_console(ctx, o, None).map(|(pid, _)| pid)
@@ -252,32 +285,7 @@ pub fn create_with_console(
             "cannot use console socket if tong will not detach or allocate tty",
         ));
     }
-    let me = Pid::this();
-    let saved = Saved {
-        id: o.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-        owner: String::new(),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        cgroup_dirs: vec![],
-        oci_version: bundle.spec.version().clone(),
-        systemd_unit: None,
-        creator: Some(state::Creator {
-            pid: me.as_raw(),
-            start_time: process::start_time(me).unwrap_or(0),
-        }),
-        config: serde_json::to_value(&bundle.spec).unwrap_or_default(),
-    };
-    let dir = Dir::create(&ctx.root, &o.id, &saved)?;
-    let mut undo = Undo {
-        cgroup_dirs: vec![],
-        unit: None,
-        rootless: ctx.rootless,
-        dir: None,
-    };
+    let (dir, saved, mut undo) = begin(ctx, &o.id, &bundle)?;
     let r = create_in(
         ctx,
         &bundle,
