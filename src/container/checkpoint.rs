@@ -580,31 +580,12 @@ fn restore_in(
     undo: &mut Undo,
 ) -> Result<Pid> {
     let linux = bundle.spec.linux().as_ref();
-    let hier = cgroups::hierarchies()?;
-    let own = hier
-        .iter()
-        .find(|h| h.is_v2)
-        .or(hier.first())
-        .map(|h| h.own_path.as_str())
-        .unwrap_or("/");
-    let unit = if ctx.systemd {
-        Some(cgroups::systemd::parse_path(
-            linux
-                .and_then(|l| l.cgroups_path().as_deref())
-                .and_then(|p| p.to_str()),
-            &o.id,
-            ctx.rootless,
-        )?)
-    } else {
-        None
-    };
-    let cg_path = match &unit {
-        Some(u) => cgroups::systemd::cgroup_path(u)?,
-        None => {
-            cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own)
-        }
-    };
-    let dirs = cgroups::dirs_for(&hier, &cg_path);
+    let super::Placement {
+        hier,
+        unit,
+        path: cg_path,
+        dirs,
+    } = super::cgroup_place(ctx, bundle, &o.id)?;
     undo.cgroup_dirs = dirs.clone();
     undo.unit = unit.as_ref().map(|u| u.unit.clone());
     let saved = std::cell::RefCell::new(saved);

@@ -195,6 +195,51 @@ impl Undo {
     }
 }
 
+/// Where the container's cgroup goes: the host's hierarchies, the systemd
+/// unit under `--systemd-cgroup`, the cgroup path and its directory in each
+/// hierarchy.
+struct Placement {
+    hier: Vec<cgroups::Hierarchy>,
+    unit: Option<cgroups::systemd::UnitPath>,
+    path: String,
+    dirs: Vec<PathBuf>,
+}
+
+fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
+    let path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    let hier = cgroups::hierarchies()?;
+    let own = hier
+        .iter()
+        .find(|h| h.is_v2)
+        .or(hier.first())
+        .map(|h| h.own_path.as_str())
+        .unwrap_or("/");
+    let unit = if ctx.systemd {
+        Some(cgroups::systemd::parse_path(
+            path.and_then(|p| p.to_str()),
+            id,
+            ctx.rootless,
+        )?)
+    } else {
+        None
+    };
+    let cg_path = match &unit {
+        Some(u) => cgroups::systemd::cgroup_path(u)?,
+        None => cgroups::container_path(path, id, own),
+    };
+    let dirs = cgroups::dirs_for(&hier, &cg_path);
+    Ok(Placement {
+        hier,
+        unit,
+        path: cg_path,
+        dirs,
+    })
+}
+
 /// Takes the id: the container's directory, holding its state with this
 /// process as the creator, exists before anything else does (see
 /// [`Dir::create`]); what is made from here on is recorded in it first.
@@ -336,31 +381,12 @@ fn create_in(
 
     let t = Instant::now();
     let linux = bundle.spec.linux().as_ref();
-    let hier = cgroups::hierarchies()?;
-    let own = hier
-        .iter()
-        .find(|h| h.is_v2)
-        .or(hier.first())
-        .map(|h| h.own_path.as_str())
-        .unwrap_or("/");
-    let unit = if ctx.systemd {
-        Some(cgroups::systemd::parse_path(
-            linux
-                .and_then(|l| l.cgroups_path().as_deref())
-                .and_then(|p| p.to_str()),
-            &o.id,
-            ctx.rootless,
-        )?)
-    } else {
-        None
-    };
-    let cg_path = match &unit {
-        Some(u) => cgroups::systemd::cgroup_path(u)?,
-        None => {
-            cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, own)
-        }
-    };
-    let mut dirs = cgroups::dirs_for(&hier, &cg_path);
+    let Placement {
+        hier,
+        unit,
+        mut dirs,
+        ..
+    } = cgroup_place(ctx, bundle, &o.id)?;
     if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
         // On a v1 or hybrid host only the v1 hierarchies are used rootless
         // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
