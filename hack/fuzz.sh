@@ -63,7 +63,7 @@ done
 
 failed=()
 cd fuzz
-cargo +nightly fuzz build -O -a "${targets[@]}" 2>&1 | grep -v '^\s*Compiling' || true
+cargo +nightly fuzz build -O -a 2>&1 | grep -v '^\s*Compiling' || true
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${secs}s"
   log=$(mktemp)
