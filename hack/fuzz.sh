@@ -6,6 +6,7 @@
 #                                 FUZZ_SEED_ONLY=1 to only make the seeds
 # The working corpus (fuzz/corpus) and crashes (fuzz/artifacts) stay in the
 # tree, ignored by git. A crash fails the script; its input is printed.
+# Optimised, with debug assertions and overflow checks (-O -a).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
@@ -62,11 +63,11 @@ done
 
 failed=()
 cd fuzz
-cargo +nightly fuzz build -O "${targets[@]}" 2>&1 | grep -v '^\s*Compiling' || true
+cargo +nightly fuzz build -O -a 2>&1 | grep -v '^\s*Compiling' || true
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${secs}s"
   log=$(mktemp)
-  if cargo +nightly fuzz run -O "$t" "corpus/$t" -- -jobs=1 -workers=1 -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1; then
+  if cargo +nightly fuzz run -O -a "$t" "corpus/$t" -- -jobs=1 -workers=1 -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1; then
     grep -E '^(#[0-9]+: DONE|Done [0-9]+ runs)' "$log" | tail -1 || true
     grep -E 'stat::number_of_executed_units|cov:' "$log" | tail -1 || true
   else

@@ -43,7 +43,15 @@ shopt -s nullglob
 
 # --- set-up and the last clean-up -------------------------------------------
 cgroup_dirs() { local d; for d in /sys/fs/cgroup/*/"$CG"/ /sys/fs/cgroup/"$CG"/; do echo "$d"; done; }
-marked_pids() { grep -lsaF "$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true; }
+# The container processes: those with the marker in their environment (the
+# config's env, or inherited from the runtime before the exec) and those in
+# the soak's cgroups (runc's `runc init` gets a fresh environment).
+marked_pids() {
+  { grep -lsaF "$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+    cat /sys/fs/cgroup/*/"$CG"/*/cgroup.procs /sys/fs/cgroup/*/"$CG"/*/*/cgroup.procs \
+      /sys/fs/cgroup/"$CG"/*/cgroup.procs /sys/fs/cgroup/"$CG"/*/*/cgroup.procs 2>/dev/null
+  } | sort -u || true
+}
 # Removes what a failed step left, so that the next one starts clean: thaws,
 # kills the container processes (found by the marker), removes state entries,
 # cgroup dirs (deepest first) and mounts under the work dir.
