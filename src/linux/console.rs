@@ -11,9 +11,8 @@ use crate::linux::sys;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::pty::{posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 /// Makes a pty, sends its master over `socket`, and takes the slave as stdio
@@ -44,16 +43,8 @@ pub fn setup(socket: BorrowedFd, size: Option<(u16, u16)>, mount_console: bool) 
         )
         .ctx("bind the pty over /dev/console")?;
     }
-    let iov = [std::io::IoSlice::new(name.as_bytes())];
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .ctx("send the pty master to the console socket")?;
+    crate::linux::sys::send_with_fd(socket, name.as_bytes(), master.as_fd())
+        .ctx("send the pty master to the console socket")?;
     drop(master);
     nix::unistd::dup2_stdin(&slave).ctx("dup pty to stdin")?;
     nix::unistd::dup2_stdout(&slave).ctx("dup pty to stdout")?;
@@ -116,16 +107,7 @@ pub fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream> {
 /// as a create sends the master it made.
 pub fn send_master(path: &Path, master: std::os::fd::BorrowedFd) -> Result<()> {
     let sock = connect(path)?;
-    let name = b"/dev/ptmx";
-    let iov = [std::io::IoSlice::new(name)];
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .ctx("send the pty master to the console socket")?;
+    crate::linux::sys::send_with_fd(sock.as_fd(), b"/dev/ptmx", master)
+        .ctx("send the pty master to the console socket")?;
     Ok(())
 }

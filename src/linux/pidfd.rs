@@ -3,8 +3,7 @@
 //! can signal and wait for the process without pid reuse races.
 
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 /// Connects to `path` and sends `pidfd` with the name "pidfd", as runc does.
@@ -12,16 +11,8 @@ pub fn send(path: &Path, pidfd: BorrowedFd) -> Result<()> {
     let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
         Error::from(e).context(format!("connect to pidfd socket {}", path.display()))
     })?;
-    let fds = [pidfd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"pidfd")];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx(format!("send pidfd to {}", path.display()))?;
+    crate::linux::sys::send_with_fd(sock.as_fd(), b"pidfd", pidfd)
+        .ctx(format!("send pidfd to {}", path.display()))?;
     Ok(())
 }
 

@@ -330,8 +330,6 @@ pub fn send_to_listener(
     pid: i32,
     state: serde_json::Value,
 ) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    use std::os::fd::AsRawFd;
     let at = format!("{AT}/listenerPath");
     let path = s
         .listener_path()
@@ -356,16 +354,8 @@ pub fn send_to_listener(
         msg["metadata"] = m.clone().into();
     }
     let bytes = msg.to_string();
-    let iov = [std::io::IoSlice::new(bytes.as_bytes())];
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(|e| Error::sys("send to seccomp listener", e).at(at))?;
+    crate::linux::sys::send_with_fd(std::os::fd::AsFd::as_fd(&sock), bytes.as_bytes(), fd)
+        .map_err(|e| Error::sys("send to seccomp listener", e).at(at))?;
     Ok(())
 }
 

@@ -626,3 +626,20 @@ pub fn move_mount_fds(from: BorrowedFd, to: BorrowedFd) -> Result<(), Errno> {
         Ok(())
     }
 }
+
+/// Sends `data` with one fd attached (SCM_RIGHTS) on a connected unix
+/// socket: how a pty master, a pidfd or a seccomp notify fd reaches an
+/// engine's socket.
+pub fn send_with_fd(sock: BorrowedFd, data: &[u8], fd: BorrowedFd) -> Result<(), Errno> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [std::io::IoSlice::new(data)];
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(|_| ())
+}
