@@ -1,10 +1,16 @@
-use clap::Parser;
-use tong::cli::{dispatch, normalize_args, Cli};
+use tong::cli::{dispatch, may_make_container_processes, parse};
 use tong::logging;
 
 fn main() {
-    let args = normalize_args(std::env::args().collect());
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<String> = std::env::args().collect();
+    // The re-exec from an unwritable copy comes first, so that the work
+    // before it (parsing) is not done twice; its error waits for the log.
+    let reexec = if may_make_container_processes(&args) {
+        tong::linux::selfclone::ensure()
+    } else {
+        Ok(())
+    };
+    let cli = match parse(args) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help, --version: what was asked for, on stdout.
@@ -34,6 +40,10 @@ fn main() {
     };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
         eprintln!("tong: open log file: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = reexec {
+        logging::error(&e.to_string());
         std::process::exit(1);
     }
     match dispatch(cli) {

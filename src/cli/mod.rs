@@ -327,9 +327,34 @@ pub enum Cmd {
     },
 }
 
+/// Parses the command line. The clap command is built once: building it is
+/// most of what a short command like `state` spends in user space.
+pub fn parse(args: Vec<String>) -> std::result::Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut cmd = Cli::command();
+    let args = normalize_args(&cmd, args);
+    let mut m = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd))
+}
+
+/// Whether the command line may name a command that makes container
+/// processes, judged from the words alone so that the re-exec from an
+/// unwritable copy (linux::selfclone) comes before any parsing. A word that
+/// only looks like one (`--root run`) costs a needless re-exec, nothing else.
+pub fn may_make_container_processes(args: &[String]) -> bool {
+    args.iter()
+        .skip(1)
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+}
+
 /// Go's flag package lets engines write `-flag` and `-flag=value`; clap wants
 /// `--flag`. Rewrites single-dash long flags that name a known option.
-pub fn normalize_args(args: Vec<String>) -> Vec<String> {
+fn normalize_args(cmd: &clap::Command, args: Vec<String>) -> Vec<String> {
+    let go_style =
+        |i: usize, a: &str| i > 0 && a.len() > 2 && a.starts_with('-') && !a.starts_with("--");
+    if !args.iter().enumerate().any(|(i, a)| go_style(i, a)) {
+        return args;
+    }
     let mut longs = Vec::new();
     fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
         for a in cmd.get_arguments() {
@@ -341,11 +366,11 @@ pub fn normalize_args(args: Vec<String>) -> Vec<String> {
             collect(s, out);
         }
     }
-    collect(&Cli::command(), &mut longs);
+    collect(cmd, &mut longs);
     args.into_iter()
         .enumerate()
         .map(|(i, a)| {
-            if i > 0 && a.len() > 2 && a.starts_with('-') && !a.starts_with("--") {
+            if go_style(i, &a) {
                 let name = a[1..].split('=').next().unwrap_or("");
                 if longs.iter().any(|l| l == name) {
                     return format!("-{a}");
@@ -430,6 +455,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     if cli.makes_container_processes() {
+        // Normally done by main before parsing; a no-op then.
         crate::linux::selfclone::ensure()?;
     }
     let Some(cmd) = cli.cmd else {
@@ -745,6 +771,7 @@ mod tests {
     #[test]
     fn go_style_flags() {
         let a = normalize_args(
+            &Cli::command(),
             [
                 "tong",
                 "-root",
@@ -771,7 +798,7 @@ mod tests {
                 "x"
             ]
         );
-        let cli = Cli::try_parse_from(a).unwrap();
+        let cli = parse(a).unwrap();
         match cli.cmd {
             Some(Cmd::Run {
                 no_subreaper,

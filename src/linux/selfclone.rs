@@ -32,10 +32,17 @@ fn unwritable(fd: &OwnedFd) -> bool {
         .is_ok_and(|s| s & libc::F_SEAL_WRITE != 0 && s & libc::F_SEAL_SEAL != 0)
 }
 
+/// Set once [`ensure`] has run: a second call (main calls it before
+/// parsing, the commands that need it again) has nothing left to do.
+static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Re-execs this process from an unwritable copy of its binary unless it
 /// already runs from one. Must run before any container process is made and
 /// while the process has a single thread.
 pub fn ensure() -> Result<()> {
+    if DONE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let marked = std::env::var_os(MARK).is_some();
     if marked {
         std::env::remove_var(MARK);
