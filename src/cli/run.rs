@@ -79,12 +79,13 @@ pub fn run(
     } else {
         (None, None)
     };
-    let (pid, terminal) = container::create_with_console(ctx, o, theirs)?;
-    let ours = ours.filter(|_| terminal);
+    let made = container::create_with_console(ctx, o, theirs)?;
+    let (pid, known) = (made.pid, Some(&made.config));
+    let ours = ours.filter(|_| made.terminal);
     let pidfd = sys::pidfd_open(pid).ctx("pidfd_open container init");
     if let (Some(p), Ok(fd)) = (pidfd_socket, &pidfd) {
         if let Err(e) = crate::linux::pidfd::send(p, fd.as_fd()) {
-            let _ = container::delete(ctx, &o.id, true);
+            let _ = container::delete_known(ctx, &o.id, true, known);
             return Err(e);
         }
     }
@@ -92,8 +93,8 @@ pub fn run(
     if !detach {
         mask.thread_block().ctx("block signals")?;
     }
-    if let Err(e) = container::start(ctx, &o.id) {
-        let _ = container::delete(ctx, &o.id, true);
+    if let Err(e) = container::start_known(ctx, &o.id, known) {
+        let _ = container::delete_known(ctx, &o.id, true, known);
         return Err(e);
     }
     if detach {
@@ -105,7 +106,7 @@ pub fn run(
         None => wait_forwarding(pid, pidfd.as_fd(), &mask)?,
     };
     if !keep {
-        container::delete(ctx, &o.id, true)?;
+        container::delete_known(ctx, &o.id, true, known)?;
     }
     Ok(code)
 }

@@ -4,7 +4,7 @@
 //! files (external mounts), namespaces joined by path, the container's
 //! cgroup, the engine's stdio pipes and the console.
 
-use super::{hook_state, status_of, write_pid_file, Ctx, Status, Undo};
+use super::{hook_state, status_of, write_pid_file, Ctx, Status};
 use crate::error::{Context, Error, Result};
 use crate::linux::cgroups;
 use crate::linux::criu::{self, Notify, Opts, ReqType, Swrk};
@@ -541,8 +541,8 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
         ));
     }
     check_criu(criu_bin)?;
-    let (dir, saved, mut undo) = super::begin(ctx, &o.id, &bundle)?;
-    let r = restore_in(ctx, criu_bin, o, &bundle, &images, &dir, saved, &mut undo);
+    let (dir, saved, mut undo, place) = super::begin(ctx, &o.id, &bundle)?;
+    let r = restore_in(ctx, criu_bin, o, &bundle, &images, (&dir, saved, place));
     let pid = match r {
         Ok(pid) => pid,
         Err(e) => {
@@ -575,9 +575,7 @@ fn restore_in(
     o: &RestoreOpts,
     bundle: &Bundle,
     images: &Path,
-    dir: &Dir,
-    saved: Saved,
-    undo: &mut Undo,
+    (dir, saved, place): (&Dir, Saved, super::Placement),
 ) -> Result<Pid> {
     let linux = bundle.spec.linux().as_ref();
     let super::Placement {
@@ -585,13 +583,8 @@ fn restore_in(
         unit,
         path: cg_path,
         dirs,
-    } = super::cgroup_place(ctx, bundle, &o.id)?;
-    undo.cgroup_dirs = dirs.clone();
-    undo.unit = unit.as_ref().map(|u| u.unit.clone());
+    } = place;
     let saved = std::cell::RefCell::new(saved);
-    saved.borrow_mut().cgroup_dirs = dirs.clone();
-    saved.borrow_mut().systemd_unit = unit.as_ref().map(|u| u.unit.clone());
-    dir.save_state(&saved.borrow())?;
     let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
         let rules = cgroups::resources::device_rules(

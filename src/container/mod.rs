@@ -231,7 +231,14 @@ fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
         Some(u) => cgroups::systemd::cgroup_path(u)?,
         None => cgroups::container_path(path, id, own),
     };
-    let dirs = cgroups::dirs_for(&hier, &cg_path);
+    let mut dirs = cgroups::dirs_for(&hier, &cg_path);
+    if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
+        // On a v1 or hybrid host only the v1 hierarchies are used rootless
+        // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
+        // and entering a cgroup there needs write access to the common
+        // ancestor's cgroup.procs, which a user is never given.
+        dirs.retain(|d| !hier.iter().any(|h| h.is_v2 && d.starts_with(&h.mountpoint)));
+    }
     Ok(Placement {
         hier,
         unit,
@@ -242,8 +249,11 @@ fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
 
 /// Takes the id: the container's directory, holding its state with this
 /// process as the creator, exists before anything else does (see
-/// [`Dir::create`]); what is made from here on is recorded in it first.
-fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo)> {
+/// [`Dir::create`]). The cgroup is placed first, so that this one write
+/// already names what may be made; what is made later is recorded first.
+fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo, Placement)> {
+    let place = cgroup_place(ctx, bundle, id)?;
+    let unit = place.unit.as_ref().map(|u| u.unit.clone());
     let me = Pid::this();
     let saved = Saved {
         id: id.to_owned(),
@@ -254,9 +264,9 @@ fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo)> {
         created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
         owner: String::new(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        cgroup_dirs: vec![],
+        cgroup_dirs: place.dirs.clone(),
         oci_version: bundle.spec.version().clone(),
-        systemd_unit: None,
+        systemd_unit: unit.clone(),
         creator: Some(state::Creator {
             pid: me.as_raw(),
             start_time: process::start_time(me).unwrap_or(0),
@@ -265,27 +275,37 @@ fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo)> {
     };
     let dir = Dir::create(&ctx.root, id, &saved)?;
     let undo = Undo {
-        cgroup_dirs: vec![],
-        unit: None,
+        cgroup_dirs: place.dirs.clone(),
+        unit,
         rootless: ctx.rootless,
         dir: None,
     };
-    Ok((dir, saved, undo))
+    Ok((dir, saved, undo, place))
 }
 
 /// `create`: everything up to the point where init waits for `start`.
 pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<Pid> {
-    create_with_console(ctx, o, None).map(|(pid, _)| pid)
+    create_with_console(ctx, o, None).map(|m| m.pid)
+}
+
+/// What `run` keeps from its `create`.
+pub struct Made {
+    pub pid: Pid,
+    /// Whether the config asked for a terminal, i.e. whether the pty
+    /// master will arrive on the console socket.
+    pub terminal: bool,
+    /// The saved config, so that `start` and `delete` in the same process
+    /// need not read and parse it again.
+    pub config: Config,
 }
 
 /// `create` where the caller holds the other end of a console socket
-/// (`run` proxies the pty itself). Also says whether the config asked for a
-/// terminal, i.e. whether the pty master will arrive on that socket.
+/// (`run` proxies the pty itself).
 pub fn create_with_console(
     ctx: &Ctx,
     o: &CreateOpts,
     console: Option<std::os::unix::net::UnixStream>,
-) -> Result<(Pid, bool)> {
+) -> Result<Made> {
     let t = Instant::now();
     let mut bundle = Bundle::load(&o.bundle)?;
     logging::stage("parse", t);
@@ -330,19 +350,23 @@ pub fn create_with_console(
             "cannot use console socket if tong will not detach or allocate tty",
         ));
     }
-    let (dir, saved, mut undo) = begin(ctx, &o.id, &bundle)?;
+    let (dir, saved, mut undo, place) = begin(ctx, &o.id, &bundle)?;
+    let config = Config(saved.config.clone());
     let r = create_in(
         ctx,
         &bundle,
         o,
-        &dir,
-        saved,
+        (&dir, saved, place),
         &mut undo,
         console,
         seccomp.as_ref(),
     );
     match r {
-        Ok(pid) => Ok((pid, terminal)),
+        Ok(pid) => Ok(Made {
+            pid,
+            terminal,
+            config,
+        }),
         Err(e) => {
             undo.dir = Some(dir);
             undo.run();
@@ -359,8 +383,7 @@ fn create_in(
     ctx: &Ctx,
     bundle: &Bundle,
     o: &CreateOpts,
-    dir: &Dir,
-    saved: Saved,
+    (dir, saved, place): (&Dir, Saved, Placement),
     undo: &mut Undo,
     console: Option<std::os::unix::net::UnixStream>,
     seccomp: Option<&crate::linux::seccomp::Program>,
@@ -386,20 +409,8 @@ fn create_in(
         unit,
         mut dirs,
         ..
-    } = cgroup_place(ctx, bundle, &o.id)?;
-    if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
-        // On a v1 or hybrid host only the v1 hierarchies are used rootless
-        // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
-        // and entering a cgroup there needs write access to the common
-        // ancestor's cgroup.procs, which a user is never given.
-        dirs.retain(|d| !hier.iter().any(|h| h.is_v2 && d.starts_with(&h.mountpoint)));
-    }
-    undo.cgroup_dirs = dirs.clone();
+    } = place;
     let saved = std::cell::RefCell::new(saved);
-    saved.borrow_mut().cgroup_dirs = dirs.clone();
-    saved.borrow_mut().systemd_unit = unit.as_ref().map(|u| u.unit.clone());
-    undo.unit = unit.as_ref().map(|u| u.unit.clone());
-    dir.save_state(&saved.borrow())?;
     // The resources the fs driver writes; systemd's part goes with the unit.
     let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
@@ -624,10 +635,31 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     })
 }
 
+/// A container's saved config as this process already knows it.
+pub struct Config(serde_json::Value);
+
+/// The state, with the config from `known` when the caller has it (it does
+/// not change after create) instead of reading it again.
+fn load(dir: &Dir, known: Option<&Config>) -> Result<Saved> {
+    match known {
+        Some(c) => {
+            let mut s = dir.load_state()?;
+            s.config = c.0.clone();
+            Ok(s)
+        }
+        None => dir.load(),
+    }
+}
+
 /// `start`: releases init to exec the user's process.
 pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
+    start_known(ctx, id, None)
+}
+
+/// [`start`] by a process that made the container (`run`).
+pub fn start_known(ctx: &Ctx, id: &str, known: Option<&Config>) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
-    let s = dir.load()?;
+    let s = load(&dir, known)?;
     match status_of(&dir.path, &s).0 {
         Status::Created => {}
         Status::Stopped => return Err(Error::new("cannot start a container that has stopped")),
@@ -663,7 +695,7 @@ pub fn start(ctx: &Ctx, id: &str) -> Result<()> {
         // stops the container, which is then destroyed (step 12).
         if let Err(e) = hooks::run_all(h.poststart().as_ref(), &st, "poststart") {
             drop(dir);
-            if let Err(d) = delete(ctx, id, true) {
+            if let Err(d) = delete_known(ctx, id, true, known) {
                 logging::warn(&format!("destroy after failed poststart hook: {d}"));
             }
             return Err(e);
@@ -790,6 +822,11 @@ fn open_pidfd(s: &Saved) -> Result<OwnedFd> {
 
 /// `delete`: a created or stopped container goes; a running one only with `force`.
 pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
+    delete_known(ctx, id, force, None)
+}
+
+/// [`delete`] by a process that made the container (`run`).
+pub fn delete_known(ctx: &Ctx, id: &str, force: bool, known: Option<&Config>) -> Result<()> {
     let dir = match Dir::open(&ctx.root, id) {
         Ok(d) => d,
         Err(_) if force && state::check_id(id).is_ok() => {
@@ -799,7 +836,7 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let s = dir.load()?;
+    let s = load(&dir, known)?;
     let (st, _) = status_of(&dir.path, &s);
     match st {
         Status::Stopped | Status::Created => {}
@@ -812,6 +849,13 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
         }
     }
     let pidfd = open_pidfd(&s).ok();
+    // Init gone, its pid namespace went with it: usually nothing is left
+    // and the cgroups go at once. Anything still there (a process sharing
+    // a pid namespace, a frozen one) keeps a cgroup busy: then the kill,
+    // thaw and wait below, as for a running container.
+    if pidfd.is_none() && s.systemd_unit.is_none() && cgroups::remove_empty(&s.cgroup_dirs) {
+        return finish_delete(s, dir);
+    }
     if let Some(fd) = &pidfd {
         let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
     }
@@ -839,6 +883,12 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
         stop_unit(u, ctx.rootless)?;
     }
     cgroups::destroy(&s.cgroup_dirs)?;
+    finish_delete(s, dir)
+}
+
+/// The end of a delete, once the cgroups are gone: poststop hooks, then
+/// the state directory.
+fn finish_delete(s: Saved, dir: Dir) -> Result<()> {
     if let Some(h) = hooks_of(&s) {
         hooks::run_all_warn(
             h.poststop().as_ref(),

@@ -123,7 +123,13 @@ impl Dir {
                 path: tmp.clone(),
                 _lock: lock,
             };
-            dir.save(initial)?;
+            // Written in place: nobody reads this directory before the
+            // rename below makes it the container's, whole.
+            let config =
+                serde_json::to_vec(&initial.config).map_err(|e| Error::new(e.to_string()))?;
+            dir.write_new(CONFIG, &config)?;
+            let state = serde_json::to_vec(initial).map_err(|e| Error::new(e.to_string()))?;
+            dir.write_new(STATE, &state)?;
             match nix::fcntl::renameat2(
                 nix::fcntl::AT_FDCWD,
                 &tmp,
@@ -189,6 +195,17 @@ impl Dir {
     pub fn save_state(&self, s: &Saved) -> Result<()> {
         let bytes = serde_json::to_vec(s).map_err(|e| Error::new(e.to_string()))?;
         self.write_atomic(STATE, &bytes)
+    }
+
+    fn write_new(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(self.path.join(name))
+            .ctx(format!("write {name}"))?;
+        f.write_all(bytes).ctx(format!("write {name}"))
     }
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {

@@ -188,7 +188,24 @@ fn not_a_cgroup(d: &Path) -> Error {
 /// a cgroup filesystem, and not the root of its hierarchy. The directories a
 /// state file names are checked before use, since such a file may come from
 /// an older tong (which followed `..` out of the cgroup mount) or be edited.
+///
+/// A directory that passed is remembered for the rest of this process, so
+/// that a command walking the same directories several times (delete:
+/// kill, freezer, removal) checks each once.
 pub fn check_dir(d: &Path) -> Result<()> {
+    static PASSED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let known = |d: &Path| PASSED.lock().is_ok_and(|p| p.iter().any(|k| k == d));
+    if known(d) {
+        return Ok(());
+    }
+    check_dir_now(d)?;
+    if let Ok(mut p) = PASSED.lock() {
+        p.push(d.to_path_buf());
+    }
+    Ok(())
+}
+
+fn check_dir_now(d: &Path) -> Result<()> {
     if !is_plain(d) {
         return Err(not_a_cgroup(d));
     }
@@ -402,6 +419,20 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
         );
     }
     Ok(out)
+}
+
+/// Removes the directories that are empty, stopping at the first that is
+/// not (or is not a container's cgroup); says whether all are gone. The
+/// ones left are for [`destroy`].
+pub fn remove_empty(dirs: &[PathBuf]) -> bool {
+    dirs.iter().all(|d| {
+        !d.exists()
+            || check_dir(d).is_ok()
+                && matches!(
+                    std::fs::remove_dir(d).map_err(|e| e.raw_os_error()),
+                    Ok(()) | Err(Some(libc::ENOENT))
+                )
+    })
 }
 
 /// Removes the directories. A cgroup whose last task has just exited can be
