@@ -523,6 +523,7 @@ fn create_in(
         keyring: (!o.no_new_keyring).then(|| o.id.clone()),
         // Under systemd the scope is made around the running init.
         cgroup_dirs: if unit.is_some() { &[] } else { &dirs },
+        on_pid_places: unit.is_some(),
         on_mounts_ready: &on_mounts_ready,
     })?;
     let finish = || -> Result<()> {

@@ -202,8 +202,10 @@ fn setup(
     })?;
     drop(prepared);
     crate::logging::stage("mounts", t);
-    ch.send(&Msg::MountsReady)?;
-    ch.expect(Msg::Continue)?;
+    if super::hooks_after_mounts(spec) {
+        ch.send(&Msg::MountsReady)?;
+        ch.expect(Msg::Continue)?;
+    }
     let host_pid = host_pid();
     run_hooks(
         o,

@@ -37,8 +37,12 @@ pub struct InitOptions<'a> {
     /// Join a new session keyring named after the container, unless `--no-new-keyring`.
     pub keyring: Option<String>,
     pub cgroup_dirs: &'a [PathBuf],
-    /// Records the init's pid, before anything else happens to it.
+    /// Records the init's pid; runs while init makes its mounts, unless
+    /// `on_pid_places` says it must come first.
     pub on_pid: &'a dyn Fn(Pid) -> Result<()>,
+    /// `on_pid` moves init into its cgroup (a systemd scope): init must
+    /// not go on before, or its cgroup namespace would be rooted elsewhere.
+    pub on_pid_places: bool,
     /// Runs the createRuntime hooks in the runtime, between mounts and pivot.
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
     /// Passes a seccomp notify fd from the child on to the profile's listener.
@@ -190,16 +194,23 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         pidfd,
         sync: None,
     };
-    if let Err(e) = (o.on_pid)(pid) {
-        kill_and_reap(&spawned);
-        return Err(e);
-    }
     let join: Vec<PathBuf> = v2_dirs
         .iter()
         .filter(|d| !(into_cgroup && Some(*d) == v2_dir))
         .cloned()
         .collect();
-    if let Err(e) = drive(o, &parent, &spawned, &join) {
+    // Init is released before `on_pid` records it, so that its mounts
+    // overlap with the state write (unless `on_pid_places`). An init that
+    // fails meanwhile is a zombie whose stat `on_pid` still reads, and its
+    // error, waiting on the socket, is the one reported.
+    let on_pid = || (o.on_pid)(pid).map_err(|e| parent.pending_error().unwrap_or(e));
+    let r = if o.on_pid_places {
+        on_pid().and_then(|()| release(o, &parent, &spawned, &join))
+    } else {
+        release(o, &parent, &spawned, &join).and_then(|()| on_pid())
+    }
+    .and_then(|()| drive(o, &parent, &spawned));
+    if let Err(e) = r {
         kill_and_reap(&spawned);
         return Err(e);
     }
@@ -207,8 +218,19 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
     Ok(spawned)
 }
 
-/// The runtime's side of the protocol.
-fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) -> Result<()> {
+/// Whether runtime hooks run between init's mounts and its pivot_root
+/// (prestart, createRuntime): only then does init stop there and wait.
+pub fn hooks_after_mounts(spec: &oci_spec::runtime::Spec) -> bool {
+    let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    spec.hooks()
+        .as_ref()
+        .is_some_and(|h| some(h.prestart()) || some(h.create_runtime()))
+}
+
+/// The runtime's side of the protocol up to releasing init: what must be
+/// in place before init goes on (id maps, cgroups, devices, mounts made
+/// on the host).
+fn release(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) -> Result<()> {
     let spec = &o.bundle.spec;
     let t = Instant::now();
     if let Some(l) = spec.linux() {
@@ -234,10 +256,17 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) ->
     }
     crate::logging::stage("id maps and cgroup", t);
     send_idmapped_mounts(o, ch, s)?;
-    ch.send(&Msg::Go).map_err(|e| child_gone(e, s))?;
-    recv_expect(ch, Msg::MountsReady, s)?;
-    (o.on_mounts_ready)(s.pid)?;
-    ch.send(&Msg::Continue).map_err(|e| child_gone(e, s))?;
+    ch.send(&Msg::Go).map_err(|e| child_gone(e, s))
+}
+
+/// The rest of the runtime's side: the hooks after init's mounts, then
+/// init's seccomp listener fd and its Ready.
+fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
+    if hooks_after_mounts(&o.bundle.spec) {
+        recv_expect(ch, Msg::MountsReady, s)?;
+        (o.on_mounts_ready)(s.pid)?;
+        ch.send(&Msg::Continue).map_err(|e| child_gone(e, s))?;
+    }
     loop {
         match ch.recv()? {
             Some((Msg::SeccompFd, Some(fd))) => (o.on_seccomp_fd)(s.pid, fd.as_fd())?,

@@ -119,6 +119,19 @@ impl Channel {
         Ok(Some((msg, fd)))
     }
 
+    /// An error the peer has already sent, without waiting for one.
+    pub fn pending_error(&self) -> Option<Error> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).ok()? == 0 {
+            return None;
+        }
+        match self.recv() {
+            Ok(Some((Msg::Error(e), _))) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Waits for exactly `want`; an `Error` from the peer is returned as is.
     pub fn expect(&self, want: Msg) -> Result<()> {
         match self.recv()? {
