@@ -1,0 +1,134 @@
+/* The kernel's floor for `run` of the bench bundle: what any runtime must
+ * ask of the kernel to start /bin/true the way the bundle's config says,
+ * and nothing else (no config parsing, no state, no cgroups, no checks).
+ * hack/bench.sh builds it and times it next to the runtimes.
+ *
+ *   floor ROOTFS [-m MASKED]... [-r READONLY]... -- PROGRAM [ARG]...
+ *
+ * A clone with the config's six namespaces (mount, uts, ipc, pid, net,
+ * cgroup); in the child: the rootfs bound onto itself, the config's mounts
+ * (proc, /dev tmpfs, devpts, shm, mqueue, sysfs, and a read-only tmpfs at
+ * /sys/fs/cgroup where a runtime mounts the hierarchies), the default
+ * device nodes and links, the hostname, pivot_root, the masked paths
+ * (/dev/null over a file, a read-only tmpfs over a directory), the
+ * read-only paths (bind and remount), then execve. The parent waits. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+    fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+    _exit(1);
+}
+
+static void mnt(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
+    if (mount(src, dst, type, flags, data) < 0)
+        die(dst);
+}
+
+static char **masked, **readonly, **prog, *root;
+static int n_masked, n_readonly;
+
+static int child(void) {
+    mnt(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    mnt(".", ".", NULL, MS_BIND | MS_REC, NULL);
+    if (chdir(root) < 0) /* onto the bind mount just made */
+        die(root);
+    mnt("proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL);
+    mnt("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    mkdir("dev/pts", 0755);
+    mnt("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mkdir("dev/shm", 0755);
+    mnt("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k");
+    mkdir("dev/mqueue", 0755);
+    mnt("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL);
+    mnt("sysfs", "sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, NULL);
+    mnt("tmpfs", "sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, "mode=755");
+    static const struct { const char *name; int major, minor; } devs[] = {
+        {"dev/null", 1, 3}, {"dev/zero", 1, 5}, {"dev/full", 1, 7},
+        {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
+    };
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+        if (mknod(devs[i].name, S_IFCHR | 0666, makedev(devs[i].major, devs[i].minor)) < 0)
+            die(devs[i].name);
+    static const char *links[][2] = {
+        {"/proc/self/fd", "dev/fd"}, {"/proc/self/fd/0", "dev/stdin"},
+        {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
+        {"pts/ptmx", "dev/ptmx"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlink(links[i][0], links[i][1]) < 0)
+            die(links[i][1]);
+    if (sethostname("tong", 4) < 0)
+        die("sethostname");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        die("pivot_root");
+    if (umount2(".", MNT_DETACH) < 0)
+        die("umount old root");
+    if (chdir("/") < 0)
+        die("chdir");
+    for (int i = 0; i < n_masked; i++) {
+        struct stat st;
+        if (stat(masked[i], &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            mnt("tmpfs", masked[i], "tmpfs", MS_RDONLY, NULL);
+        else
+            mnt("/dev/null", masked[i], NULL, MS_BIND, NULL);
+    }
+    for (int i = 0; i < n_readonly; i++) {
+        if (access(readonly[i], F_OK) < 0)
+            continue;
+        mnt(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL);
+        mnt(NULL, readonly[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    }
+    execv(prog[0], prog);
+    die(prog[0]);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4)
+        return fprintf(stderr, "usage: floor ROOTFS [-m P]... [-r P]... -- PROG [ARG]...\n"), 2;
+    masked = calloc(argc, sizeof *masked);
+    readonly = calloc(argc, sizeof *readonly);
+    int i = 2;
+    for (; i < argc && strcmp(argv[i], "--"); i += 2) {
+        if (i + 1 >= argc)
+            return 2;
+        if (!strcmp(argv[i], "-m"))
+            masked[n_masked++] = argv[i + 1];
+        else if (!strcmp(argv[i], "-r"))
+            readonly[n_readonly++] = argv[i + 1];
+        else
+            return 2;
+    }
+    if (i + 1 >= argc)
+        return 2;
+    prog = argv + i + 1;
+    root = argv[1];
+    if (chdir(argv[1]) < 0)
+        die(argv[1]);
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID |
+                                              CLONE_NEWNET | CLONE_NEWCGROUP | SIGCHLD,
+                               NULL, NULL, NULL, 0);
+    if (pid < 0)
+        die("clone");
+    if (pid == 0)
+        _exit(child());
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        die("waitpid");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
