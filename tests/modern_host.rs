@@ -474,6 +474,31 @@ fn v2_exec_into_sub_cgroup() {
     assert!(b.tong(&["delete", "--force", &b.id]).status.success());
 }
 
+/// Issue 19: on v2 an exec'd process is born in the container's cgroup
+/// (CLONE_INTO_CGROUP, cgroup namespace joined after the clone) instead of
+/// being moved there by a `cgroup.procs` write, which waits for an RCU
+/// grace period; it still sees itself at its cgroup namespace's root.
+#[test]
+fn v2_exec_is_born_in_its_cgroup() {
+    require_v2!("v2_exec_is_born_in_its_cgroup");
+    let b = Bundle::new("v2execborn", "echo ready; sleep 1000");
+    let (_child, _lines) = run_until_ready(&b);
+    let out = b.tong(&["--debug", "exec", &b.id, "cat", "/proc/self/cgroup"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0::/\n");
+    assert!(
+        stderr(&out).contains("exec process cloned straight into its cgroup v2"),
+        "exec was moved into its cgroup by a cgroup.procs write: {}",
+        stderr(&out)
+    );
+    let out = b.tong(&["exec", "--cgroup", "sub2", &b.id, "true"]);
+    assert!(
+        !out.status.success(),
+        "a missing --cgroup sub-cgroup was accepted"
+    );
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+}
+
 #[test]
 fn v2_cgroup_namespace_shows_the_container_at_the_root() {
     require_v2!("v2_cgroup_namespace_shows_the_container_at_the_root");

@@ -106,12 +106,27 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     // user namespaces keeps the host's paths and privileges ours. So one
     // fork makes the process, with no intermediate. The child joins the
     // mount and user namespaces itself.
-    let late = flags & (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER);
-    // v1: the process moves itself in (see cgroups::open_tasks). v2: we
-    // write its pid, through files opened before we enter the container's
-    // cgroup namespace (the kernel checks the opener's).
+    // The cgroup namespace too: clone3 refuses CLONE_INTO_CGROUP from
+    // inside it (the runtime's own cgroup lies outside its root).
+    let late =
+        flags & (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
+    // v1: the process moves itself in (see cgroups::open_tasks). v2: it is
+    // born in its cgroup (CLONE_INTO_CGROUP), so nothing takes the global
+    // threadgroup lock whose RCU wait a `cgroup.procs` write pays; where
+    // the kernel refuses that, we write its pid.
     let (tasks, v2_dirs) = cgroups::open_tasks(o.cgroup_dirs)?;
     let v2_procs = cgroups::open_procs(&v2_dirs)?;
+    let v2_fd = match v2_dirs.as_slice() {
+        [d] => nix::fcntl::open(
+            d,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok(),
+        _ => None,
+    };
     // Nothing in the container may ptrace or read the child while it joins
     // (CVE-2016-9962): it inherits this.
     nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
@@ -128,7 +143,13 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
         }
         None => None,
     };
-    let forked = sys::clone3_fork(0, None).ctx("clone exec process");
+    let (forked, into_cgroup) = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_fork(0, Some(fd.as_fd())))
+    {
+        Some(Ok(f)) => (Ok(f), true),
+        _ => (sys::clone3_fork(0, None).ctx("clone exec process"), false),
+    };
     if let (Some(mine), Ok(sys::Forked::Parent { .. })) = (&ours, &forked) {
         nix::sched::sched_setaffinity(Pid::from_raw(0), mine)
             .ctx("restore the runtime's CPU affinity")?;
@@ -147,8 +168,16 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
         pidfd,
         sync: None,
     };
+    if into_cgroup {
+        crate::logging::log(
+            "debug",
+            "exec process cloned straight into its cgroup v2 (CLONE_INTO_CGROUP)",
+        );
+    }
     let drive = || -> Result<()> {
-        cgroups::write_pid(&v2_procs, spawned.pid)?;
+        if !into_cgroup {
+            cgroups::write_pid(&v2_procs, spawned.pid)?;
+        }
         parent.send(&Msg::Go)?;
         // The socket is close-on-exec: end of stream means execve succeeded,
         // so the process is running the user's program when we return.
