@@ -585,7 +585,7 @@ fn start_unit(
         props.push(("PIDs".into(), Value::U32s(vec![pid.as_raw() as u32])));
     }
     if let Some(r) = r {
-        let devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+        let devices = crate::linux::sys::read_text("/proc/devices").unwrap_or_default();
         props.extend(sd::properties(r, v2, &devices)?);
     }
     props.extend(sd::annotation_properties(

@@ -81,7 +81,7 @@ pub fn join_all(joins: &[Join]) -> Result<()> {
 /// (`0 0 4294967295`); any other map means a namespace some process made.
 /// Without a readable map (no procfs) the answer is no.
 pub fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_initial_map(&m))
+    crate::linux::sys::read_text("/proc/self/uid_map").is_ok_and(|m| !is_initial_map(&m))
 }
 
 fn is_initial_map(map: &str) -> bool {

@@ -48,7 +48,7 @@ pub fn set_rlimits(p: &Process, at: &str) -> Result<()> {
 fn last_cap() -> u8 {
     static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        crate::linux::sys::read_text("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(40)
@@ -89,7 +89,7 @@ pub fn drop_bounding(p: &Process) -> Result<()> {
 
 /// Whether this process's user namespace denies setgroups(2).
 fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+    crate::linux::sys::read_text("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Switches to the process's user and groups while keeping capabilities, then

@@ -643,3 +643,29 @@ pub fn send_with_fd(sock: BorrowedFd, data: &[u8], fd: BorrowedFd) -> Result<(),
     )
     .map(|_| ())
 }
+
+/// A small text file (procfs, cgroupfs) in as few reads as the kernel
+/// allows: std's `read_to_string` asks for the size first and procfs says
+/// 0, so it grows its buffer from 32 bytes, one read(2) each time.
+pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let fd = nix::fcntl::open(
+        path.as_ref(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match nix::unistd::read(&fd, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

@@ -106,10 +106,35 @@ pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
     out
 }
 
-/// The hierarchies of this host, as this process sees them.
+/// The hierarchies of this host, as this process sees them. Read once per
+/// process: a clone's child (another pid, maybe another cgroup namespace)
+/// reads its own.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
-    let cg = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
+    static CACHE: std::sync::Mutex<Option<(u32, Vec<Hierarchy>)>> = std::sync::Mutex::new(None);
+    let me = std::process::id();
+    if let Ok(c) = CACHE.lock() {
+        if let Some((_, h)) = c.as_ref().filter(|(pid, _)| *pid == me) {
+            return Ok(h.clone());
+        }
+    }
+    let h = read_hierarchies()?;
+    if let Ok(mut c) = CACHE.lock() {
+        *c = Some((me, h.clone()));
+    }
+    Ok(h)
+}
+
+/// The hierarchy holding `dir`.
+fn hierarchy_of<'a>(hier: &'a [Hierarchy], dir: &Path) -> Option<&'a Hierarchy> {
+    hier.iter()
+        .filter(|h| dir.starts_with(&h.mountpoint))
+        .max_by_key(|h| h.mountpoint.components().count())
+}
+
+fn read_hierarchies() -> Result<Vec<Hierarchy>> {
+    let mi =
+        crate::linux::sys::read_text("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let cg = crate::linux::sys::read_text("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
     let mut h = parse_hierarchies(&mi, &cg);
     // mountinfo also lists mounts that a later mount on top hides (a tmpfs
     // over /sys/fs/cgroup/unified): keep what is really there.
@@ -165,9 +190,7 @@ pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
 }
 
 fn is_cgroupfs(s: &nix::sys::statfs::Statfs) -> bool {
-    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
-    let t = s.filesystem_type();
-    t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
+    is_cgroup_magic(s.filesystem_type())
 }
 
 /// A path with no `..` (nor `.`) in it, so it means what it says.
@@ -248,11 +271,6 @@ pub fn create(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// A directory of the v1 cpuset hierarchy (v1 refuses tasks in an empty cpuset).
-fn is_v1_cpuset(dir: &Path) -> bool {
-    dir.join("cpuset.cpus").exists() && !dir.join("cgroup.controllers").exists()
-}
-
 /// Creates `d` and any missing parents one name at a time, each with
 /// mkdirat in a directory already opened and checked to be on a cgroup
 /// filesystem, and opened again without following symlinks: nothing is
@@ -263,43 +281,63 @@ fn create_one(d: &Path) -> Result<()> {
     if !is_plain(d) {
         return Err(not_a_cgroup(d));
     }
-    // The nearest existing directory tells which hierarchy this is.
-    let Some(base) = d.ancestors().find(|a| a.exists()) else {
-        return Err(not_a_cgroup(d));
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // Usually the parent exists (a shared parent like `tong`): start there;
+    // else at the nearest directory that exists.
+    let (base, mut fd) = match d
+        .parent()
+        .map(|p| (p, nix::fcntl::open(p, dir_flags, Mode::empty())))
+    {
+        Some((p, Ok(fd))) => (p, fd),
+        _ => {
+            let Some(base) = d.ancestors().find(|a| a.exists()) else {
+                return Err(not_a_cgroup(d));
+            };
+            if base == d {
+                // An existing cgroup (a shared parent, or joined on purpose).
+                return check_dir(d);
+            }
+            let fd = nix::fcntl::open(base, dir_flags, Mode::empty())
+                .ctx(format!("open {}", base.display()))?;
+            (base, fd)
+        }
     };
     let missing: Vec<&std::ffi::OsStr> = d
         .strip_prefix(base)
         .map(|rest| rest.iter().collect())
         .unwrap_or_default();
-    if missing.is_empty() {
-        // An existing cgroup (a shared parent, or joined on purpose).
-        return check_dir(d);
-    }
-    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut fd =
-        nix::fcntl::open(base, dir_flags, Mode::empty()).ctx(format!("open {}", base.display()))?;
-    let on_cgroupfs = |fd: &OwnedFd| nix::sys::statfs::fstatfs(fd).is_ok_and(|s| is_cgroupfs(&s));
-    if !on_cgroupfs(&fd) {
-        return Err(not_a_cgroup(d));
-    }
-    let cpuset = is_v1_cpuset(base);
+    let fs_type = |fd: &OwnedFd| nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type());
+    let v1 = match fs_type(&fd) {
+        Ok(t) if t == nix::sys::statfs::CGROUP_SUPER_MAGIC => true,
+        Ok(t) if t == nix::sys::statfs::CGROUP2_SUPER_MAGIC => false,
+        _ => return Err(not_a_cgroup(d)),
+    };
+    // v1 refuses tasks in an empty cpuset.
+    let cpuset = v1 && base.join("cpuset.cpus").exists();
     let mut cur = base.to_path_buf();
     for (i, name) in missing.iter().enumerate() {
         cur.push(name);
+        let is_leaf = i + 1 == missing.len();
         let made = match nix::sys::stat::mkdirat(&fd, *name, Mode::from_bits_truncate(0o755)) {
             Ok(()) => true,
+            // An existing cgroup (a shared parent, or joined on purpose).
+            Err(Errno::EEXIST) if is_leaf => return check_dir(d),
             Err(Errno::EEXIST) => false,
             Err(e) => return Err(Error::sys(format!("mkdir {}", cur.display()), e)),
         };
-        fd = openat(&fd, *name, dir_flags, Mode::empty()).ctx(format!("open {}", cur.display()))?;
-        if !on_cgroupfs(&fd) {
-            return Err(not_a_cgroup(&cur));
+        if !is_leaf {
+            // What we go on in must be a cgroup (not something mounted or
+            // planted there): made by us in one, or checked.
+            fd = openat(&fd, *name, dir_flags, Mode::empty())
+                .ctx(format!("open {}", cur.display()))?;
+            if !made && !fs_type(&fd).is_ok_and(is_cgroup_magic) {
+                return Err(not_a_cgroup(&cur));
+            }
         }
         // v1 refuses tasks in an empty cpuset. The parents we create get
         // cgroup.clone_children, so later containers inherit cpus and mems
         // at mkdir instead of paying for cpuset writes (each rebuilds
         // scheduler domains).
-        let is_leaf = i + 1 == missing.len();
         if cpuset && (made || is_leaf) {
             fill_cpuset(&cur)?;
             if made && !is_leaf {
@@ -310,14 +348,19 @@ fn create_one(d: &Path) -> Result<()> {
     Ok(())
 }
 
+fn is_cgroup_magic(t: nix::sys::statfs::FsType) -> bool {
+    t == nix::sys::statfs::CGROUP_SUPER_MAGIC || t == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+}
+
 fn fill_cpuset(dir: &Path) -> Result<()> {
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = std::fs::read_to_string(dir.join(f)).ctx(format!("read {f}"))?;
+        let cur = crate::linux::sys::read_text(dir.join(f)).ctx(format!("read {f}"))?;
         if cur.trim().is_empty() {
             if let Some(parent) = dir.parent() {
                 if parent.join(f).exists() {
                     fill_cpuset(parent)?;
-                    let v = std::fs::read_to_string(parent.join(f)).ctx(format!("read {f}"))?;
+                    let v =
+                        crate::linux::sys::read_text(parent.join(f)).ctx(format!("read {f}"))?;
                     std::fs::write(dir.join(f), v.trim())
                         .ctx(format!("write {}", dir.join(f).display()))?;
                 }
@@ -410,7 +453,7 @@ pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
         .find(|d| d.join("pids.max").exists() || d.join("freezer.state").exists())
         .or(dirs.first());
     if let Some(d) = dir {
-        let s = std::fs::read_to_string(d.join("cgroup.procs"))
+        let s = crate::linux::sys::read_text(d.join("cgroup.procs"))
             .ctx(format!("read {}", d.join("cgroup.procs").display()))?;
         out.extend(
             s.lines()
@@ -528,6 +571,20 @@ fn split<'a>(dirs: &'a [PathBuf], hier: &'a [Hierarchy]) -> Split<'a> {
 }
 
 fn write_file(dir: &Path, file: &str, value: &str, ctrl: &str) -> Result<()> {
+    write_file_in(&mut None, dir, file, value, ctrl)
+}
+
+/// [`write_file`] through the file `last` holds open when it is the same
+/// one; leaves this one open there. Each write(2) is one value to the
+/// kernel, so a run of device rules needs one open, not one per rule.
+fn write_file_in(
+    last: &mut Option<(PathBuf, std::fs::File)>,
+    dir: &Path,
+    file: &str,
+    value: &str,
+    ctrl: &str,
+) -> Result<()> {
+    use std::io::Write;
     // File names come from the config too (unified keys, page sizes): a
     // name, never a path.
     if file.is_empty() || file.contains('/') || file == "." || file == ".." {
@@ -537,8 +594,21 @@ fn write_file(dir: &Path, file: &str, value: &str, ctrl: &str) -> Result<()> {
         ));
     }
     let p = dir.join(file);
-    std::fs::write(&p, value)
-        .map_err(|e| Error::from(e).context(format!("write {value:?} to {}", p.display())))
+    let r = match last.take() {
+        Some((q, f)) if q == p => Ok(f),
+        // As std::fs::write opens it, so errors read the same.
+        _ => std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&p),
+    }
+    .and_then(|mut f| {
+        f.write_all(value.as_bytes())?;
+        *last = Some((p.clone(), f));
+        Ok(())
+    });
+    r.map_err(|e| Error::from(e).context(format!("write {value:?} to {}", p.display())))
         .map_err(|e| e.at(format!("/linux/resources/{}", section(ctrl))))
 }
 
@@ -566,7 +636,7 @@ fn rt_runtime(r: &oci_spec::runtime::LinuxResources) -> Option<(u64, u64)> {
 }
 
 fn read_u64(p: &Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    crate::linux::sys::read_text(p).ok()?.trim().parse().ok()
 }
 
 /// On v1 a cgroup gets a realtime budget only out of its parent's, and new
@@ -626,9 +696,10 @@ fn enable_v2_controllers(
         .map(Some)
         .chain([None])
     {
-        let available = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+        let available =
+            crate::linux::sys::read_text(cur.join("cgroup.controllers")).unwrap_or_default();
         let f = cur.join("cgroup.subtree_control");
-        let enabled = std::fs::read_to_string(&f).unwrap_or_default();
+        let enabled = crate::linux::sys::read_text(&f).unwrap_or_default();
         let has = |list: &str, c: &str| list.split_whitespace().any(|a| a == c);
         let enable: Vec<String> = ctrls
             .iter()
@@ -711,7 +782,7 @@ pub fn apply_in(
                 .filter(|(ctrl, _, _)| on_v1(ctrl).is_none())
                 .collect();
             let available =
-                std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+                crate::linux::sys::read_text(d.join("cgroup.controllers")).unwrap_or_default();
             if !s.v1.is_empty() {
                 refuse_unified_off_v2(r, &available, &on_v1)?;
             }
@@ -746,9 +817,11 @@ pub fn apply_in(
     // parents' bandwidth) at every write: one that fails may pass once its
     // partner is written, so it is tried again after the rest.
     let mut again = Vec::new();
+    // Runs of writes to one file (the device rules) share one open.
+    let mut last = None;
     for (ctrl, file, value) in writes {
         if let Some(d) = on_v1(ctrl) {
-            let r = write_file(d, &bfq_fallback(d, &file), &value, ctrl);
+            let r = write_file_in(&mut last, d, &bfq_fallback(d, &file), &value, ctrl);
             match r {
                 Err(_) if matches!(file.as_str(), "cpu.cfs_period_us" | "cpu.cfs_quota_us") => {
                     again.push((d, file, value, ctrl))
@@ -770,7 +843,7 @@ pub fn apply_in(
         // On a v2-only host every controller the hierarchy offers reaches the
         // container, as with runc: stats, OOM events and a later `update`
         // work for a container started without limits.
-        let offered = std::fs::read_to_string(mountpoint.join("cgroup.controllers"));
+        let offered = crate::linux::sys::read_text(mountpoint.join("cgroup.controllers"));
         if let (true, Ok(all)) = (s.v1.is_empty(), &offered) {
             let extra: Vec<&str> = all
                 .split_whitespace()
@@ -844,7 +917,7 @@ fn refuse_unavailable(s: &Split, writes: &[resources::Write]) -> Result<()> {
     }
     let v2_available =
         s.v2.and_then(|(_, mountpoint)| {
-            std::fs::read_to_string(mountpoint.join("cgroup.controllers")).ok()
+            crate::linux::sys::read_text(mountpoint.join("cgroup.controllers")).ok()
         })
         .unwrap_or_default();
     for ctrl in off_v1 {
@@ -875,7 +948,7 @@ fn order_memsw(dir: &Path, writes: &mut [resources::Write]) {
         return;
     };
     let new_limit: i64 = writes[l].2.parse().unwrap_or(-1);
-    let cur_memsw: i64 = std::fs::read_to_string(dir.join("memory.memsw.limit_in_bytes"))
+    let cur_memsw: i64 = crate::linux::sys::read_text(dir.join("memory.memsw.limit_in_bytes"))
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(i64::MAX);
@@ -934,7 +1007,7 @@ pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
     dirs.iter().find_map(|d| {
         ["memory.usage_in_bytes", "memory.current"]
             .iter()
-            .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
+            .find_map(|f| crate::linux::sys::read_text(d.join(f)).ok())
             .and_then(|v| v.trim().parse().ok())
     })
 }
@@ -943,12 +1016,18 @@ pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
 /// or an ancestor's: v1 `freezer.state` other than THAWED, v2 `frozen 1` in
 /// `cgroup.events` (which covers the ancestors).
 pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
+    // Only the v1 freezer hierarchy and v2 have a freezer to read (a
+    // directory of an unknown hierarchy is read both ways).
+    let hier = hierarchies().unwrap_or_default();
     dirs.iter()
         .find(|d| {
-            let v1 = std::fs::read_to_string(d.join("freezer.state"))
-                .is_ok_and(|s| s.trim() != "THAWED");
-            v1 || std::fs::read_to_string(d.join("cgroup.events"))
-                .is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
+            let h = hierarchy_of(&hier, d);
+            let v1 = h.is_none_or(|h| !h.is_v2 && h.options.split(',').any(|o| o == "freezer"))
+                && crate::linux::sys::read_text(d.join("freezer.state"))
+                    .is_ok_and(|s| s.trim() != "THAWED");
+            v1 || h.is_none_or(|h| h.is_v2)
+                && crate::linux::sys::read_text(d.join("cgroup.events"))
+                    .is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
         })
         .map(|d| d.as_path())
 }
@@ -964,7 +1043,8 @@ pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
         let want = if frozen { "FROZEN" } else { "THAWED" };
         for _ in 0..1000 {
             write_file(d, "freezer.state", want, "freezer")?;
-            let now = std::fs::read_to_string(d.join("freezer.state")).ctx("read freezer.state")?;
+            let now =
+                crate::linux::sys::read_text(d.join("freezer.state")).ctx("read freezer.state")?;
             if now.trim() == want {
                 return Ok(());
             }
@@ -982,8 +1062,8 @@ pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
             )?;
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             for _ in 0..1000 {
-                let ev =
-                    std::fs::read_to_string(d.join("cgroup.events")).ctx("read cgroup.events")?;
+                let ev = crate::linux::sys::read_text(d.join("cgroup.events"))
+                    .ctx("read cgroup.events")?;
                 if ev.lines().any(|l| l == want) {
                     return Ok(());
                 }
