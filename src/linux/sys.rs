@@ -669,3 +669,12 @@ pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     buf.truncate(len);
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
+
+/// Returns the heap's free memory to the kernel (glibc's malloc_trim).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks and releases the allocator's free
+    // chunks; the process has a single thread (no concurrent allocation).
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

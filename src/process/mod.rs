@@ -144,6 +144,9 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         .ok()
     });
     let flags = if direct { new_flags.bits() as u64 } else { 0 };
+    // The clone copies every resident page of our heap into init's page
+    // tables: what parsing freed goes back to the kernel first.
+    sys::trim_heap();
     let (forked, into_cgroup) = match v2_fd
         .as_ref()
         .map(|fd| sys::clone3_fork(flags, Some(fd.as_fd())))
