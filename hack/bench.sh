@@ -5,7 +5,8 @@
 # /sys/fs/cgroup/unified is unmounted (crun refuses hybrid cgroups), so all
 # do the same cgroup v1 work; also reports tong on the untouched hybrid host.
 # Interleaved runs, medians in milliseconds, ratios to the first runtime.
-# Env: N (iterations, default 30), COLD_N (default 5), OUT (markdown file).
+# Env: N (iterations, default 30), COLD_N (default 5), OUT (markdown file),
+#   BENCH_STATE=tmpfs|disk (state roots on a tmpfs, the default, as /run is).
 #   hack/bench.sh --cri            pod start latency through containerd's CRI
 #                                  (RunPodSandbox -> both containers of a pod
 #                                  running), tong and runc handlers side by
@@ -25,8 +26,18 @@ if [ -z "${TONG_BENCH_INNER:-}" ]; then
     dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun time strace >/dev/null; break; }
   done
   tong=$(bash hack/build-static.sh)
-  rm -rf "$work"; mkdir -p "$work"
+  umount "$work/state" 2>/dev/null || true
+  rm -rf "$work"; mkdir -p "$work/state"
   gcc -O2 -static -o "$work/floor" hack/floor.c
+  # State roots on a tmpfs, as /run is on the hosts runtimes serve (systemd
+  # mounts it; this machine has no systemd and its /run is on ext4, where
+  # creating inodes after much churn costs every runtime more than all
+  # else: ext4 scans for recently deleted inodes). BENCH_STATE=disk keeps
+  # them on $work's filesystem.
+  if [ "${BENCH_STATE:-tmpfs}" = tmpfs ]; then
+    mount -t tmpfs -o mode=0711 tong-bench-state "$work/state"
+    trap 'umount "$work/state" 2>/dev/null || true' EXIT
+  fi
   bash hack/mkbundle.sh "$work/bundle" "$tong" >/dev/null
   python3 - "$work/bundle/config.json" <<'PY'
 import json, sys
@@ -39,7 +50,8 @@ PY
   TONG_BENCH_INNER=hybrid TONG_BENCH_ONLY_RUN=1 bash "$0" "$tong"
   echo
   echo "# all runtimes, pure cgroup v1 (private mount namespace, unified unmounted)"
-  exec unshare -m --propagation private env TONG_BENCH_INNER=v1 bash -c 'umount /sys/fs/cgroup/unified && exec bash "$0" "$@"' "$0" "${rts[@]}"
+  unshare -m --propagation private env TONG_BENCH_INNER=v1 bash -c 'umount /sys/fs/cgroup/unified && exec bash "$0" "$@"' "$0" "${rts[@]}"
+  exit
 fi
 
 rts=("$@")
@@ -66,7 +78,7 @@ use_cfg() { cp "$1" "$cfg"; }
 # Timestamps are read from $EPOCHREALTIME in place: a $(…) would fork.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'; }
 name() { basename "$1"; }
-root_of() { echo "$work/root-$(name "$1")"; }
+root_of() { echo "$work/state/root-$(name "$1")"; }
 # State roots computed once: a $(…) inside a timed command would add a fork
 # of bash (about a millisecond here) to every runtime's numbers.
 declare -A ROOT
@@ -141,6 +153,10 @@ bench_rss() {
     local kb
     /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" create --bundle "$bundle" rss >/dev/null 2>&1 || true
     R["peak RSS create (KB)|$rt"]=$(tail -1 "$work/rss")
+    # The init waiting for start: what every created container costs.
+    local pid
+    pid=$(rt_cmd "$rt" state rss 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null || true)
+    R["waiting init VmHWM (KB)|$rt"]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo -)
     /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" delete -f rss >/dev/null 2>&1 || true
     R["peak RSS delete (KB)|$rt"]=$(tail -1 "$work/rss")
     R["binary size (KB)|$rt"]=$(( $(stat -L -c %s "$rt") / 1024 ))
@@ -161,7 +177,7 @@ if [ -z "${TONG_BENCH_ONLY_RUN:-}" ]; then
 fi
 
 # The table: one row per measurement, one column per runtime.
-keys=("run" "lifecycle" "create" "start" "exec" "delete" "run (cold)" "50 concurrent run -d" "100 sequential run" "state (50 present)" "list (50 present)" "peak RSS create (KB)" "peak RSS delete (KB)" "binary size (KB)" "shared libraries" "syscalls per run")
+keys=("run" "lifecycle" "create" "start" "exec" "delete" "run (cold)" "50 concurrent run -d" "100 sequential run" "state (50 present)" "list (50 present)" "peak RSS create (KB)" "peak RSS delete (KB)" "waiting init VmHWM (KB)" "binary size (KB)" "shared libraries" "syscalls per run")
 header="| measurement (median ms unless noted) |"; sep="|---|"
 for rt in "${rts[@]}"; do header+=" $(name "$rt") |"; sep+="---|"; done
 [ ${#rts[@]} -gt 1 ] && for rt in "${rts[@]:1}"; do header+=" $(name "${rts[0]}")/$(name "$rt") |"; sep+="---|"; done
