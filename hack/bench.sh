@@ -21,14 +21,20 @@ COLD_N=${COLD_N:-5}
 work=${BENCH_DIR:-/tmp/tong-bench}
 
 if [ -z "${TONG_BENCH_INNER:-}" ]; then
-  bash hack/deps.sh
-  for p in runc crun time strace; do
-    dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun time strace >/dev/null; break; }
-  done
-  tong=$(bash hack/build-static.sh)
   umount "$work/state" 2>/dev/null || true
   rm -rf "$work"; mkdir -p "$work/state"
-  gcc -O2 -static -o "$work/floor" hack/floor.c
+  if [ -n "${BENCH_TONG:-}" ]; then
+    # Built elsewhere (hack/vm/bench.sh: the guest has no compiler).
+    tong=$BENCH_TONG
+    cp "$BENCH_FLOOR" "$work/floor"
+  else
+    bash hack/deps.sh
+    for p in runc crun time strace; do
+      dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun time strace >/dev/null; break; }
+    done
+    tong=$(bash hack/build-static.sh)
+    gcc -O2 -static -o "$work/floor" hack/floor.c
+  fi
   # State roots on a tmpfs, as /run is on the hosts runtimes serve (systemd
   # mounts it; this machine has no systemd and its /run is on ext4, where
   # creating inodes after much churn costs every runtime more than all
@@ -46,6 +52,11 @@ c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"), indent=2)
 PY
   rts=("$@"); [ ${#rts[@]} -gt 0 ] || rts=("$tong" /usr/sbin/runc "$(command -v crun)")
+  if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    echo "# all runtimes, cgroup v2 ($(uname -r))"
+    TONG_BENCH_INNER=v2 bash "$0" "${rts[@]}"
+    exit
+  fi
   echo "# tong on the untouched hybrid host"
   TONG_BENCH_INNER=hybrid TONG_BENCH_ONLY_RUN=1 bash "$0" "$tong"
   echo
