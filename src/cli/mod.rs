@@ -508,7 +508,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             create,
         } => run::run(
             &ctx,
-            &create_opts(&create),
+            &CreateOpts {
+                direct_start: true,
+                ..create_opts(&create)
+            },
             (detach, keep, no_subreaper),
             create.pidfd_socket.as_deref(),
         ),
@@ -597,6 +600,7 @@ fn create_opts(a: &CreateArgs) -> CreateOpts {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        direct_start: false,
     }
 }
 

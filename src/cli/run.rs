@@ -79,7 +79,7 @@ pub fn run(
     } else {
         (None, None)
     };
-    let made = container::create_with_console(ctx, o, theirs)?;
+    let mut made = container::create_with_console(ctx, o, theirs)?;
     let (pid, known) = (made.pid, Some(&made.config));
     let ours = ours.filter(|_| made.terminal);
     let pidfd = sys::pidfd_open(pid).ctx("pidfd_open container init");
@@ -93,7 +93,11 @@ pub fn run(
     if !detach {
         mask.thread_block().ctx("block signals")?;
     }
-    if let Err(e) = container::start_known(ctx, &o.id, known) {
+    let started = match made.sync.take() {
+        Some(sync) => container::start_direct(ctx, &o.id, sync, known),
+        None => container::start_known(ctx, &o.id, known),
+    };
+    if let Err(e) = started {
         let _ = container::delete_known(ctx, &o.id, true, known);
         return Err(e);
     }

@@ -40,6 +40,9 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// The caller starts the container itself (`run`), without fifos: see
+    /// [`start_direct`].
+    pub direct_start: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +300,8 @@ pub struct Made {
     /// The saved config, so that `start` and `delete` in the same process
     /// need not read and parse it again.
     pub config: Config,
+    /// Init's sync socket, with `direct_start`.
+    pub sync: Option<process::sync::Channel>,
 }
 
 /// `create` where the caller holds the other end of a console socket
@@ -362,10 +367,11 @@ pub fn create_with_console(
         seccomp.as_ref(),
     );
     match r {
-        Ok(pid) => Ok(Made {
+        Ok((pid, sync)) => Ok(Made {
             pid,
             terminal,
             config,
+            sync,
         }),
         Err(e) => {
             undo.dir = Some(dir);
@@ -387,20 +393,26 @@ fn create_in(
     undo: &mut Undo,
     console: Option<std::os::unix::net::UnixStream>,
     seccomp: Option<&crate::linux::seccomp::Program>,
-) -> Result<Pid> {
-    let fifo = dir.fifo();
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
-    let fifo_fd: OwnedFd = open(
-        &fifo,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open exec fifo")?;
-    let start_fifo = dir.start_fifo();
-    nix::unistd::mkfifo(&start_fifo, Mode::from_bits_truncate(0o600)).ctx("create start fifo")?;
-    // Read-write: opening never blocks, and init holds a writer until exec.
-    let start_fd: OwnedFd = open(&start_fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx("open start fifo")?;
+) -> Result<(Pid, Option<process::sync::Channel>)> {
+    let start = if o.direct_start {
+        process::StartBy::Runtime
+    } else {
+        let fifo = dir.fifo();
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo")?;
+        let exec: OwnedFd = open(
+            &fifo,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open exec fifo")?;
+        let start_fifo = dir.start_fifo();
+        nix::unistd::mkfifo(&start_fifo, Mode::from_bits_truncate(0o600))
+            .ctx("create start fifo")?;
+        // Read-write: opening never blocks, and init holds a writer until exec.
+        let result: OwnedFd = open(&start_fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx("open start fifo")?;
+        process::StartBy::Fifos { exec, result }
+    };
 
     let t = Instant::now();
     let linux = bundle.spec.linux().as_ref();
@@ -516,8 +528,7 @@ fn create_in(
         id: &o.id,
         bundle,
         seccomp,
-        exec_fifo: fifo_fd,
-        start_fifo: start_fd,
+        start,
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         keyring: (!o.no_new_keyring).then(|| o.id.clone()),
@@ -545,7 +556,9 @@ fn create_in(
         process::kill_and_reap(&spawned);
         return Err(e);
     }
-    Ok(spawned.pid)
+    // Kept by a runtime that starts it itself; closed otherwise.
+    let sync = spawned.sync.filter(|_| o.direct_start);
+    Ok((spawned.pid, sync))
 }
 
 /// The container's transient unit: the scope (or slice) holding `pid`,
@@ -690,6 +703,40 @@ pub fn start_known(ctx: &Ctx, id: &str, known: Option<&Config>) -> Result<()> {
     if let Some(r) = result {
         wait_start_result(r)?;
     }
+    poststart(ctx, id, dir, s, known)
+}
+
+/// `start` by the runtime that made the container with `direct_start`
+/// (`run`): through init's sync socket, which its exec closes.
+pub fn start_direct(
+    ctx: &Ctx,
+    id: &str,
+    sync: process::sync::Channel,
+    known: Option<&Config>,
+) -> Result<()> {
+    use process::sync::Msg;
+    sync.send(&Msg::Start)
+        .map_err(|_| Error::new("container not running"))?;
+    match sync.recv()? {
+        None => {}
+        Some((Msg::Error(e), _)) => return Err(e),
+        Some((m, _)) => return Err(Error::new(format!("start: unexpected sync message {m:?}"))),
+    }
+    let has = |c: &Config| {
+        c.0.get("hooks")
+            .and_then(|h| h.get("poststart"))
+            .is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty()))
+    };
+    if known.is_some_and(|c| !has(c)) {
+        return Ok(());
+    }
+    let dir = Dir::open(&ctx.root, id)?;
+    let s = load(&dir, known)?;
+    poststart(ctx, id, dir, s, known)
+}
+
+/// The poststart hooks of a started container; one that fails destroys it.
+fn poststart(ctx: &Ctx, id: &str, dir: Dir, s: Saved, known: Option<&Config>) -> Result<()> {
     if let Some(h) = hooks_of(&s) {
         let st = hook_state(&s, "running", Some(Pid::from_raw(s.pid)));
         // runtime.md step 9: a failing poststart hook is an error that

@@ -31,7 +31,7 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
             }
             // From here on `create` has returned: report to stderr, which is
             // the container's own output.
-            let e = wait_for_start(o)
+            let e = wait_for_start(o, ch)
                 .and_then(|()| {
                     run_hooks(
                         o,
@@ -47,7 +47,14 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
                 Ok(never) => match never {},
                 Err(e) => {
                     eprintln!("tong: {e}");
-                    let _ = nix::unistd::write(&o.start_fifo, e.to_string().as_bytes());
+                    match &o.start {
+                        super::StartBy::Fifos { result, .. } => {
+                            let _ = nix::unistd::write(result, e.to_string().as_bytes());
+                        }
+                        super::StartBy::Runtime => {
+                            let _ = ch.send(&Msg::Error(e));
+                        }
+                    }
                     sys::exit_now(127)
                 }
             }
@@ -72,7 +79,10 @@ fn set_up_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
 /// directory, so none can be walked out of the container).
 fn exec_fds(o: &InitOptions, ch: &Channel) -> Vec<RawFd> {
     let mut keep = super::passed_fds(o.preserve_fds);
-    keep.extend([ch.raw(), o.exec_fifo.as_raw_fd(), o.start_fifo.as_raw_fd()]);
+    keep.push(ch.raw());
+    if let super::StartBy::Fifos { exec, result } = &o.start {
+        keep.extend([exec.as_raw_fd(), result.as_raw_fd()]);
+    }
     keep
 }
 
@@ -623,9 +633,12 @@ pub fn lookup(name: &str, env: &[String]) -> Result<String> {
 }
 
 /// Blocks until `start` writes to the exec fifo.
-fn wait_for_start(o: &InitOptions) -> Result<()> {
+fn wait_for_start(o: &InitOptions, ch: &Channel) -> Result<()> {
+    let super::StartBy::Fifos { exec: fifo, .. } = &o.start else {
+        return ch.expect(Msg::Start);
+    };
     loop {
-        let mut fds = [PollFd::new(o.exec_fifo.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("wait on exec fifo", e)),
@@ -633,7 +646,7 @@ fn wait_for_start(o: &InitOptions) -> Result<()> {
         }
     }
     let mut b = [0u8; 1];
-    match nix::unistd::read(&o.exec_fifo, &mut b) {
+    match nix::unistd::read(fifo, &mut b) {
         Ok(1) => Ok(()),
         Ok(_) => Err(Error::new("exec fifo closed without a start")),
         Err(e) => Err(Error::sys("read exec fifo", e)),

@@ -19,15 +19,26 @@ use std::path::PathBuf;
 use std::time::Instant;
 use sync::{Channel, Msg};
 
+/// Who starts the container.
+pub enum StartBy {
+    /// `tong start`, another process, through the state directory's fifos.
+    Fifos {
+        /// Read end of the exec fifo; init waits on it for `start`.
+        exec: OwnedFd,
+        /// Held open (read-write) by init until its exec closes it; an
+        /// error written here is what `start` reports.
+        result: OwnedFd,
+    },
+    /// The runtime that made it (`run`), over the sync socket: no fifos.
+    Runtime,
+}
+
 /// What the init needs besides the bundle.
 pub struct InitOptions<'a> {
     pub id: &'a str,
     pub bundle: &'a Bundle,
-    /// Read end of the exec fifo; init waits on it for `start`.
-    pub exec_fifo: OwnedFd,
-    /// Held open (read-write) by init until its exec closes it; an error
-    /// written here is what `start` reports.
-    pub start_fifo: OwnedFd,
+    /// How init learns that it is started and reports how that went.
+    pub start: StartBy,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     /// The compiled seccomp filter, if the config has a profile.

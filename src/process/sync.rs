@@ -24,6 +24,9 @@ pub enum Msg {
     /// Runtime → init: the container is recorded as created; wait for
     /// `start`. Without it (the runtime died first) init exits.
     Committed,
+    /// Runtime → init, when the runtime that made it also starts it
+    /// (`run`): exec now. Init's exec closes the socket; an error comes back.
+    Start,
     /// Intermediate → runtime: the init's pid (its pidfd rides along).
     Pid(i32),
     /// Child → runtime: the seccomp notify fd rides along, for the listener.
