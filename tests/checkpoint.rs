@@ -51,10 +51,15 @@ macro_rules! require_criu {
 /// every 0.1 s. Its stdio is the container's own /dev/null (criu cannot
 /// dump a descriptor of a host file it does not see).
 fn counter(name: &str) -> Bundle {
-    let b = Bundle::new(
+    with_data(
         name,
         "exec >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done",
-    );
+    )
+}
+
+/// A bundle running `script` with a tmpfs at /data.
+fn with_data(name: &str, script: &str) -> Bundle {
+    let b = Bundle::new(name, script);
     std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
     b.edit(|c| {
         c["mounts"]
@@ -128,15 +133,26 @@ fn timed(b: &Bundle, args: &[&str], what: &str) -> Duration {
 }
 
 fn checkpoint(b: &Bundle, id: &str, images: &Path, extra: &[&str]) {
-    let mut args = vec!["checkpoint", "--image-path", images.to_str().unwrap()];
+    checkpoint_with(b, &[], id, images, extra)
+}
+
+fn checkpoint_with(b: &Bundle, global: &[&str], id: &str, images: &Path, extra: &[&str]) {
+    let mut args: Vec<&str> = global.to_vec();
+    args.extend(["checkpoint", "--image-path", images.to_str().unwrap()]);
     args.extend_from_slice(extra);
     args.push(id);
     timed(b, &args, &format!("checkpoint {id} {extra:?}"));
 }
 
 fn restore(b: &Bundle, id: &str, images: &Path) -> i32 {
+    restore_with(b, &[], id, images, &[])
+}
+
+/// `tong GLOBAL… restore -d … EXTRA… id`, checked like `restore`.
+fn restore_with(b: &Bundle, global: &[&str], id: &str, images: &Path, extra: &[&str]) -> i32 {
     let pid_file = b.dir.join(format!("{id}.pid"));
-    let args = [
+    let mut args: Vec<&str> = global.to_vec();
+    args.extend([
         "restore",
         "-d",
         "--image-path",
@@ -145,8 +161,9 @@ fn restore(b: &Bundle, id: &str, images: &Path) -> i32 {
         b.dir.to_str().unwrap(),
         "--pid-file",
         pid_file.to_str().unwrap(),
-        id,
-    ];
+    ]);
+    args.extend_from_slice(extra);
+    args.push(id);
     timed(b, &args, &format!("restore {id}"));
     let st = state_of(b, id);
     assert_eq!(st["status"], "running", "{st}");
@@ -416,36 +433,515 @@ fn checkpoint_and_restore_refuse_plainly() {
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     b.assert_nothing_left();
     start(&b);
-    for (flag, value, want) in [
+    let ps = ["--page-server", "127.0.0.1:1"];
+    let cases: &[(&[&str], &str)] = &[
         (
-            "--manage-cgroups-mode",
-            "bogus",
+            &["--manage-cgroups-mode", "bogus"],
             "invalid --manage-cgroups-mode \"bogus\"",
         ),
         (
-            "--empty-ns",
-            "ipc",
+            &["--empty-ns", "ipc"],
             "invalid --empty-ns \"ipc\": only network is supported",
         ),
         (
-            "--page-server",
-            "nowhere",
+            &["--page-server", "nowhere"],
             "invalid --page-server \"nowhere\": want ADDRESS:PORT",
         ),
-    ] {
-        let o = b.tong(&[
-            "checkpoint",
-            "--image-path",
-            img.to_str().unwrap(),
-            flag,
-            value,
-            &b.id,
-        ]);
-        assert_eq!(o.status.code(), Some(1));
-        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        (
+            &["--lazy-pages"],
+            "--lazy-pages needs --page-server ADDRESS:PORT",
+        ),
+        (
+            &["--lazy-pages", ps[0], ps[1], "--pre-dump"],
+            "--lazy-pages cannot be combined with --pre-dump",
+        ),
+        (
+            &["--lazy-pages", ps[0], ps[1], "--leave-running"],
+            "--lazy-pages cannot be combined with --leave-running",
+        ),
+        (
+            &["--status-fd", "2"],
+            "--status-fd 2 is only used with --lazy-pages",
+        ),
+        (
+            &["--lazy-pages", ps[0], ps[1], "--status-fd", "99"],
+            "invalid --status-fd 99: not an open file descriptor",
+        ),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["checkpoint", "--image-path", img.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        args.push(&b.id);
+        let o = b.tong(&args);
+        assert_eq!(o.status.code(), Some(1), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{flags:?}: {}", stderr(&o));
+        assert!(!img.exists());
+        assert_eq!(b.status(), "running");
+    }
+    // A status fd that is open but read-only: checked once criu is found
+    // (on a host where criu is missing the missing binary is the error).
+    if Path::new("/usr/sbin/criu").exists() {
+        let o = tong_with_fd3(
+            &b,
+            Path::new("/dev/null"),
+            "",
+            &format!(
+                "checkpoint --image-path {} --lazy-pages --page-server 127.0.0.1:1 --status-fd 3 {}",
+                img.display(),
+                b.id
+            ),
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("invalid --status-fd 3: not open for writing"),
+            "{}",
+            stderr(&o)
+        );
         assert!(!img.exists());
         assert_eq!(b.status(), "running");
     }
     ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    // Restore: --no-pivot, and a terminal container without a console
+    // socket (checked before criu runs, against an image directory).
+    let fake = images(&b, "fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("inventory.img"), b"").unwrap();
+    let restore_err = |extra: &[&str], want: &str| {
+        let mut args = vec![
+            "restore",
+            "-d",
+            "--image-path",
+            fake.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(&new);
+        let o = b.tong(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+        assert!(!b.root.join(&new).exists());
+    };
+    restore_err(&["--no-pivot"], "restore --no-pivot is not supported");
+    let sock = b.dir.join("console.sock");
+    restore_err(
+        &["--console-socket", sock.to_str().unwrap()],
+        "cannot use console socket if tong will not detach or allocate tty",
+    );
+    b.edit(|c| c["process"]["terminal"] = true.into());
+    restore_err(
+        &[],
+        "cannot restore a terminal container without --console-socket (config field /process/terminal)",
+    );
     b.assert_nothing_left();
+}
+
+/// A child process killed (and reaped) when the test ends, whatever happens.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaped {
+    /// Waits (bounded) for the child to exit; its status.
+    fn wait(&mut self, what: &str) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(180),
+                "{what} did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Waits until something listens on TCP `port` in this network namespace.
+fn wait_listening(port: u16) {
+    let want = format!(":{port:04X} 00000000:0000 0A");
+    let t = Instant::now();
+    while !std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .contains(&want)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP port nothing uses now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A listening TCP server (busybox nc, on IPv6's dual stack) and a client
+/// connected to it, both in the container's own network namespace: the client sends 1, 2, 3, … through
+/// the connection, the server echoes each back, the client logs the echo.
+/// Without `--tcp-established` criu refuses the connection (and the
+/// container runs on); with it, the connection and the listening socket
+/// survive checkpoint and restore.
+#[test]
+fn tcp_server_and_established_connection_survive() {
+    require_criu!("tcp_server_and_established_connection_survive");
+    let b = with_data(
+        "cktcp",
+        "exec </dev/null >/dev/null 2>&1; touch /data/log; ip link set lo up; nc -ll -p 8000 -e cat & \
+         until grep -q ':1F40 0*:0000 0A' /proc/net/tcp /proc/net/tcp6; do sleep 0.1; done; \
+         i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done | nc 127.0.0.1 8000 >> /data/log",
+    );
+    start(&b);
+    wait_count(&b, &b.id, 3);
+    let img = images(&b, "img");
+    let o = b.tong(&["checkpoint", "--image-path", img.to_str().unwrap(), &b.id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--tcp-established"),
+        "criu's reason should name --tcp-established: {}",
+        stderr(&o)
+    );
+    assert!(!img.exists(), "a failed checkpoint left its images");
+    assert_eq!(b.status(), "running");
+    let n = count_log(&b, &b.id).len() as u64;
+    let before = wait_count(&b, &b.id, n + 3);
+    assert_one_run(&before);
+    checkpoint(&b, &b.id, &img, &["--tcp-established"]);
+    assert_gone(&b, &b.id, &b.id);
+    let bundle = b.dir.to_str().unwrap();
+    let pid_file = b.dir.join("r.pid");
+    let mut args = vec!["restore", "-d", "--tcp-established", "--image-path"];
+    args.extend([img.to_str().unwrap(), "--bundle", bundle]);
+    args.extend(["--pid-file", pid_file.to_str().unwrap(), &b.id]);
+    timed(&b, &args, "restore --tcp-established");
+    // The echoes go on over the restored connection, with no gap.
+    let after = wait_count(&b, &b.id, before.len() as u64 + 5);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_one_run(&after);
+    // The listening socket takes a new connection.
+    let o = b.tong(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "grep -q ':1F40 0*:0000 0A' /proc/net/tcp /proc/net/tcp6 || exit 2; \
+         echo hello | nc 127.0.0.1 8000 > /data/reply & p=$!; \
+         for n in $(seq 300); do grep -q hello /data/reply && { kill $p; exit 0; }; sleep 0.1; done; kill $p; exit 1",
+    ]);
+    ok(&o, "a new connection to the restored server");
+    ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    b.assert_nothing_left();
+}
+
+/// Lines of numbers read from a pty master by a thread, handed over as
+/// they come.
+fn tty_lines(master: std::fs::File) -> std::sync::mpsc::Receiver<u64> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(master).lines() {
+            let Ok(line) = line else { return };
+            if let Ok(n) = line.trim().parse() {
+                if tx.send(n).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(rx: &std::sync::mpsc::Receiver<u64>) -> u64 {
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("no line from the terminal within 60 s")
+}
+
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
+    use std::os::fd::AsFd;
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let (_, fd) = tong::linux::sys::recv_with_fd(conn.as_fd(), &mut buf).unwrap();
+    std::fs::File::from(fd.expect("no fd with the console message"))
+}
+
+/// A terminal container: checkpointed with its pty, restored with a new
+/// `--console-socket` that receives the new master, on which the output
+/// goes on from where it stopped.
+#[test]
+fn terminal_container_restores_onto_a_new_console() {
+    require_criu!("terminal_container_restores_onto_a_new_console");
+    let b = Bundle::new(
+        "cktty",
+        "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done",
+    );
+    b.edit(|c| c["process"]["terminal"] = true.into());
+    let sock = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let bundle = b.dir.to_str().unwrap();
+    ok(
+        &b.tong(&[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            bundle,
+            &b.id,
+        ]),
+        "run -d with a terminal",
+    );
+    let master = receive_master(&listener);
+    let keep = master.try_clone().unwrap();
+    let rx = tty_lines(master);
+    let mut last = 0;
+    while last < 5 {
+        let n = next_line(&rx);
+        assert_eq!(n, last + 1, "the terminal skipped a line");
+        last = n;
+    }
+    let img = images(&b, "img");
+    checkpoint(&b, &b.id, &img, &[]);
+    assert_gone(&b, &b.id, &b.id);
+    // What the old terminal still held, then it is closed.
+    while let Ok(n) = rx.recv_timeout(Duration::from_millis(500)) {
+        assert_eq!(n, last + 1);
+        last = n;
+    }
+    drop(keep);
+    let sock2 = b.dir.join("console2.sock");
+    let listener2 = std::os::unix::net::UnixListener::bind(&sock2).unwrap();
+    restore_with(
+        &b,
+        &[],
+        &b.id,
+        &img,
+        &["--console-socket", sock2.to_str().unwrap()],
+    );
+    let rx2 = tty_lines(receive_master(&listener2));
+    let first = next_line(&rx2);
+    assert!(
+        first > last,
+        "the restored process restarted: {first} after {last}"
+    );
+    let mut prev = first;
+    for _ in 0..3 {
+        let n = next_line(&rx2);
+        assert_eq!(n, prev + 1, "the restored terminal skipped a line");
+        prev = n;
+    }
+    ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    b.assert_nothing_left();
+}
+
+/// Without `--detach`, restore waits for the restored container and
+/// returns its exit status, then deletes it.
+#[test]
+fn foreground_restore_returns_the_exit_status() {
+    require_criu!("foreground_restore_returns_the_exit_status");
+    let b = with_data(
+        "ckfg",
+        "exec </dev/null >/dev/null 2>&1; i=0; while [ ! -e /data/stop ]; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done; exit 7",
+    );
+    start(&b);
+    let before = wait_count(&b, &b.id, 3);
+    let img = images(&b, "img");
+    checkpoint(&b, &b.id, &img, &[]);
+    let child = b
+        .cmd(&[
+            "restore",
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    let t = Instant::now();
+    while !b.root.join(&b.id).join("state.json").exists()
+        || b.tong(&["state", &b.id]).status.code() != Some(0)
+        || b.status() != "running"
+    {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "restore exited early"
+        );
+        assert!(t.elapsed() < Duration::from_secs(120), "restore never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = wait_count(&b, &b.id, before.len() as u64 + 3);
+    assert_one_run(&after);
+    ok(
+        &b.tong(&["exec", &b.id, "touch", "/data/stop"]),
+        "exec touch",
+    );
+    let st = child.wait("foreground restore");
+    assert_eq!(st.code(), Some(7), "restore's exit status");
+    b.assert_nothing_left();
+}
+
+/// Under `--systemd-cgroup` the restored container is in a transient scope
+/// of its own, gone after delete.
+#[test]
+fn restore_under_the_systemd_driver() {
+    require_criu!("restore_under_the_systemd_driver");
+    if !Path::new("/run/systemd/system").is_dir()
+        || !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
+        skip(
+            "restore_under_the_systemd_driver",
+            "needs systemd as PID 1 on a cgroup v2 host",
+        );
+        return;
+    }
+    let b = counter("cksd");
+    b.edit(|c| c["linux"]["cgroupsPath"] = format!("system.slice:tongtest:{}", b.id).into());
+    let unit = format!("tongtest-{}.scope", b.id);
+    let known = |u: &str| {
+        let o = Command::new("systemctl")
+            .args(["list-units", "--all", "--no-legend", "--plain", u])
+            .output()
+            .unwrap();
+        !stdout(&o).trim().is_empty()
+    };
+    let sd = ["--systemd-cgroup"];
+    let mut run = sd.to_vec();
+    run.extend(["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    ok(&b.tong(&run), "run -d --systemd-cgroup");
+    let before = wait_count(&b, &b.id, 3);
+    let img = images(&b, "img");
+    checkpoint_with(&b, &sd, &b.id, &img, &[]);
+    assert!(!b.root.join(&b.id).exists());
+    assert!(!known(&unit), "{unit} left after the checkpoint");
+    let pid = restore_with(&b, &sd, &b.id, &img, &[]);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(cg.trim(), format!("0::/system.slice/{unit}"));
+    let o = Command::new("systemctl")
+        .args(["show", &unit, "-p", "ActiveState"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "ActiveState=active");
+    let after = wait_count(&b, &b.id, before.len() as u64 + 3);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_one_run(&after);
+    let mut del = sd.to_vec();
+    del.extend(["delete", "--force", &b.id]);
+    ok(&b.tong(&del), "delete");
+    assert!(!known(&unit), "{unit} left after delete");
+    assert!(!Path::new("/sys/fs/cgroup/system.slice")
+        .join(&unit)
+        .exists());
+    assert!(!b.root.join(&b.id).exists());
+}
+
+/// `--page-server`: criu sends the pages to a `criu page-server` that
+/// writes them into the same image directory; restore reads them there.
+#[test]
+fn checkpoint_to_a_page_server() {
+    require_criu!("checkpoint_to_a_page_server");
+    let b = counter("ckps");
+    start(&b);
+    let before = wait_count(&b, &b.id, 3);
+    let img = images(&b, "img");
+    std::fs::create_dir_all(&img).unwrap();
+    let port = free_port();
+    let mut server = Reaped(
+        Command::new("criu")
+            .args(["page-server", "--images-dir", img.to_str().unwrap()])
+            .args(["--port", &port.to_string(), "-o", "page-server.log"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let ps = format!("127.0.0.1:{port}");
+    checkpoint(&b, &b.id, &img, &["--page-server", &ps]);
+    assert!(server.wait("criu page-server").success());
+    assert_gone(&b, &b.id, &b.id);
+    restore(&b, &b.id, &img);
+    let after = wait_count(&b, &b.id, before.len() as u64 + 3);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_one_run(&after);
+    ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    b.assert_nothing_left();
+}
+
+/// Lazy migration: checkpoint `--lazy-pages` serves the memory from a page
+/// server and writes a byte to `--status-fd` once that is ready; a restore
+/// `--lazy-pages` (under a new id: the original is not gone until its last
+/// page is fetched) takes the pages through `criu lazy-pages`.
+#[test]
+fn lazy_pages_with_status_fd() {
+    require_criu!("lazy_pages_with_status_fd");
+    let b = counter("cklazy");
+    start(&b);
+    let before = wait_count(&b, &b.id, 5);
+    let img = images(&b, "img");
+    let port = free_port();
+    let (mut status_r, status_w) = std::io::pipe().unwrap();
+    let ps = format!("127.0.0.1:{port}");
+    // fd 3 of tong is the pipe (the shell moves it there), stdout /dev/null.
+    let mut ck = Reaped(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>&1 1>/dev/null; exec {TONG} --root {} checkpoint --image-path {} --lazy-pages --page-server {ps} --status-fd 3 {}",
+                b.root.display(),
+                img.display(),
+                b.id
+            ))
+            .stdin(std::process::Stdio::null())
+            .stdout(status_w)
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut byte = Vec::new();
+        let _ = (&mut status_r).take(2).read_to_end(&mut byte);
+        let _ = tx.send(byte);
+    });
+    let byte = rx
+        .recv_timeout(Duration::from_secs(180))
+        .expect("no status byte within 180 s");
+    assert_eq!(byte, [0], "the status fd should get one 0 byte, then EOF");
+    assert!(img.join("inventory.img").exists());
+    let mut lazy = Reaped(
+        Command::new("criu")
+            .args(["lazy-pages", "--page-server", "--address", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "-D", img.to_str().unwrap()])
+            .args(["-o", "lazy-pages.log"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let new = format!("{}-lazy", b.id);
+    b.edit(|c| c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{new}").into());
+    restore_with(&b, &[], &new, &img, &["--lazy-pages"]);
+    let after = wait_count(&b, &new, before.len() as u64 + 3);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_one_run(&after);
+    assert!(ck.wait("checkpoint --lazy-pages").success());
+    assert!(lazy.wait("criu lazy-pages").success());
+    // The original is deleted once its pages are all fetched.
+    assert!(!b.root.join(&b.id).exists());
+    ok(&b.tong(&["delete", "--force", &new]), "delete");
+    assert_gone(&b, &new, &new);
+    assert_gone(&b, &b.id, &b.id);
 }

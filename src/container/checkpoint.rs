@@ -113,7 +113,8 @@ fn page_server(ps: &str) -> Result<(String, i32)> {
         .ok_or_else(|| Error::new(format!("invalid --page-server {ps:?}: want ADDRESS:PORT")))
 }
 
-fn check_criu(criu: &str) -> Result<()> {
+/// The criu version (see `criu::version`), refused below 3.0.
+fn check_criu(criu: &str) -> Result<u32> {
     let v = criu::version(criu)?;
     if v < MIN_CRIU {
         return Err(Error::new(format!(
@@ -122,6 +123,50 @@ fn check_criu(criu: &str) -> Result<()> {
             v / 100 % 100,
             v % 100
         )));
+    }
+    Ok(v)
+}
+
+/// criu 3.15 and newer report a ready lazy page server with the
+/// `status-ready` notification; older ones write to a status fd of theirs.
+const CRIU_STATUS_READY: u32 = 31500;
+
+/// Checkpoint flag combinations tong (or criu) cannot do, each refused
+/// naming its flag before anything is made. As runc, `--status-fd` is the
+/// lazy page server's: runc ignores it without `--lazy-pages`; tong says so.
+fn validate_checkpoint(o: &CheckpointOpts) -> Result<()> {
+    validate_flags(&o.criu)?;
+    if let Some(ps) = &o.page_server {
+        page_server(ps)?;
+    }
+    if o.criu.lazy_pages {
+        if o.pre_dump {
+            return Err(Error::new(
+                "--lazy-pages cannot be combined with --pre-dump: a pre-dump copies memory only",
+            ));
+        }
+        if o.leave_running {
+            return Err(Error::new(
+                "--lazy-pages cannot be combined with --leave-running: the pages are served from the stopped container",
+            ));
+        }
+        if o.page_server.is_none() {
+            return Err(Error::new(
+                "--lazy-pages needs --page-server ADDRESS:PORT: the address criu serves the pages on for the restoring side's `criu lazy-pages`",
+            ));
+        }
+    }
+    if let Some(n) = o.status_fd {
+        if !o.criu.lazy_pages {
+            return Err(Error::new(format!(
+                "--status-fd {n} is only used with --lazy-pages (criu writes to it when the lazy page server is ready)"
+            )));
+        }
+        if n < 0 || !crate::linux::sys::fd_is_open(n) {
+            return Err(Error::new(format!(
+                "invalid --status-fd {n}: not an open file descriptor"
+            )));
+        }
     }
     Ok(())
 }
@@ -350,19 +395,31 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
             )))
         }
     }
-    validate_flags(&o.criu)?;
-    if let Some(ps) = &o.page_server {
-        page_server(ps)?;
-    }
+    validate_checkpoint(o)?;
     if o.pre_dump && o.leave_running {
         logging::warn("--leave-running is implied by --pre-dump");
     }
     let tv = Instant::now();
-    check_criu(criu_bin)?;
+    let version = check_criu(criu_bin)?;
     logging::stage("criu version", tv);
+    // The status fd is the caller's, given to tong to write one byte to
+    // and close, as runc does.
+    let status = match o.status_fd {
+        Some(n) => {
+            let (fd, flags) = crate::linux::sys::adopt_fd(n)
+                .map_err(|e| Error::new(format!("invalid --status-fd {n}: {e}")))?;
+            if flags & libc::O_ACCMODE == libc::O_RDONLY {
+                return Err(Error::new(format!(
+                    "invalid --status-fd {n}: not open for writing"
+                )));
+            }
+            Some(fd)
+        }
+        None => None,
+    };
     let images = image_dir(&o.criu)?;
     let mut made = Made(vec![]);
-    let r = dump(ctx, criu_bin, o, &s, &images, &mut made);
+    let r = dump(ctx, criu_bin, version, o, &s, status, &images, &mut made);
     if let Err(e) = r {
         made.undo();
         return Err(e);
@@ -377,11 +434,14 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dump(
     _ctx: &Ctx,
     criu_bin: &str,
+    version: u32,
     o: &CheckpointOpts,
     s: &Saved,
+    mut status: Option<OwnedFd>,
     images: &Path,
     made: &mut Made,
 ) -> Result<()> {
@@ -434,19 +494,12 @@ fn dump(
             })?;
         opts.page_server = Some((addr, port));
     }
-    // The user's status fd, reopened: criu gets its own descriptor of it.
-    let status = match o.status_fd {
-        Some(n) => Some(
-            open(
-                format!("/proc/self/fd/{n}").as_str(),
-                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .ctx(format!("--status-fd {n}"))?,
-        ),
-        None => None,
-    };
-    opts.status_fd = status.as_ref().map(|f| f.as_raw_fd());
+    // A newer criu notifies `status-ready` (tong writes the byte), an
+    // older one writes to the fd itself.
+    let criu_writes_status = version < CRIU_STATUS_READY;
+    if criu_writes_status {
+        opts.status_fd = status.as_ref().map(|f| f.as_raw_fd());
+    }
     opts.freeze_cgroup = freezer_dir(&s.cgroup_dirs).map(|d| d.to_string_lossy().into_owned());
     for (dest, _) in bind_mounts(&s.config) {
         opts.ext_mnt.push((dest.clone(), dest));
@@ -488,14 +541,28 @@ fn dump(
 
     let mut pass: Vec<BorrowedFd> = vec![images_fd.as_fd()];
     pass.extend(work.as_ref().map(|w| w.as_fd()));
-    pass.extend(status.as_ref().map(|f| f.as_fd()));
+    let criu_status = if criu_writes_status {
+        status.take()
+    } else {
+        None
+    };
+    pass.extend(criu_status.as_ref().map(|f| f.as_fd()));
     let t = if o.pre_dump {
         ReqType::PreDump
     } else {
         ReqType::Dump
     };
     let tc = Instant::now();
-    let resp = Swrk::start(criu_bin, &pass)?.call(t, Some(&opts), &mut |_n: Notify| Ok(()))?;
+    let mut on_notify = |n: Notify| -> Result<()> {
+        if n.script == "status-ready" {
+            if let Some(fd) = status.take() {
+                // Written, then closed: the reader sees the byte, then EOF.
+                nix::unistd::write(&fd, &[0u8]).ctx("write to --status-fd")?;
+            }
+        }
+        Ok(())
+    };
+    let resp = Swrk::start(criu_bin, &pass)?.call(t, Some(&opts), &mut on_notify)?;
     logging::stage("criu dump", tc);
     if !resp.success {
         let e = criu_failure(
@@ -785,7 +852,10 @@ fn restore_criu(
                 }
             }
             "orphan-pts-master" => {
-                if let (Some(sock), Some(fd)) = (&console, &n.fd) {
+                if let Some(sock) = &console {
+                    let fd = n.fd.as_ref().ok_or_else(|| {
+                        Error::new("criu sent no pty master with orphan-pts-master")
+                    })?;
                     crate::linux::console::send_master(sock, fd.as_fd())?;
                 }
             }

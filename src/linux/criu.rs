@@ -450,7 +450,9 @@ impl Swrk {
         self.send(&request(t, opts, None))?;
         let mut failed: Option<Error> = None;
         loop {
-            let (resp, _) = self.recv()?;
+            // An `orphan-pts-master` notification carries the master with
+            // it (SCM_RIGHTS on the same message).
+            let (resp, fd) = self.recv()?;
             if resp.typ != ReqType::Notify as u64 {
                 if resp.typ != t as u64 {
                     return Err(Error::new(format!(
@@ -464,11 +466,6 @@ impl Swrk {
                 };
             }
             let script = resp.notify_script.clone().unwrap_or_default();
-            let fd = if script == "orphan-pts-master" {
-                self.recv_fd()?
-            } else {
-                None
-            };
             let ok = if failed.is_none() {
                 match on_notify(Notify {
                     script: &script,
@@ -486,12 +483,6 @@ impl Swrk {
             };
             self.send(&request(ReqType::Notify, None, Some(ok)))?;
         }
-    }
-
-    fn recv_fd(&self) -> Result<Option<OwnedFd>> {
-        let mut buf = [0u8; 16];
-        let (_, fd) = sys::recv_with_fd(self.sock.as_fd(), &mut buf).ctx("receive fd from criu")?;
-        Ok(fd)
     }
 }
 

@@ -101,6 +101,25 @@ pub fn fd_is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
+/// Takes ownership of descriptor `fd` a caller handed tong by number (a
+/// command-line flag such as `--status-fd`), returning it with its status
+/// flags (F_GETFL) and made close-on-exec. Fails with EBADF if it is not open.
+pub fn adopt_fd(fd: RawFd) -> Result<(OwnedFd, i32), Errno> {
+    // SAFETY: F_GETFL only reads the fd's flags; any integer is a valid argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the fd is open (F_GETFL succeeded) and was given to tong for
+    // this use alone: nothing else in the process owns or closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::fcntl::fcntl(
+        &owned,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    Ok((owned, flags))
+}
+
 /// F_DUPFD_CLOEXEC: a close-on-exec duplicate of `fd` at the lowest free
 /// number from `at` up. The duplicate is deliberately left unowned: it
 /// holds its number for the life of the process.
