@@ -7,7 +7,7 @@
 # (checkpoint-e2e.sh) on runc and on tong. Streams the guest's output and ends with
 # "N passed, M failed, K skipped"; exits non-zero on any failure or when the
 # VM does not come up. Each part's log stays in target/vm/run/logs/.
-#   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 1200)
+#   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 2400: the integration part alone runs ~15 min of TCG under load)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$repo"
@@ -44,7 +44,7 @@ add() { # name, passed, failed, skipped, exit status of the part
 run_part() { # log name, then the command for the guest; leaves the status in $rc
   local log=$logs/$1.log
   shift
-  { VM_TIMEOUT=${VM_PART_TIMEOUT:-1200} vm_job "$@" </dev/null 2>&1 && echo 0 > "$log.rc" || echo $? > "$log.rc"; } | tee "$log"
+  { VM_TIMEOUT=${VM_PART_TIMEOUT:-2400} vm_job "$@" </dev/null 2>&1 && echo 0 > "$log.rc" || echo $? > "$log.rc"; } | tee "$log"
   rc=$(cat "$log.rc")
 }
 # "N passed, M failed[, K skipped]" (conformance, e2e scripts) of a log.
