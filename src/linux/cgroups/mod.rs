@@ -1078,7 +1078,7 @@ mod tests {
         // `delete` come: no process, not an error (the shim retries
         // `kill --all` forever on an error it does not know).
         let gone = PathBuf::from(format!("/sys/fs/cgroup/tong-gone-{}", std::process::id()));
-        assert_eq!(procs(&[gone.clone()]).unwrap(), vec![]);
+        assert_eq!(procs(std::slice::from_ref(&gone)).unwrap(), vec![]);
         assert_eq!(procs(&[gone.join("a"), gone.join("b")]).unwrap(), vec![]);
         // A path that exists but is no cgroup is still refused.
         assert!(procs(&[PathBuf::from("/tmp")]).is_err());
