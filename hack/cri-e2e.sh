@@ -17,28 +17,56 @@
 #   RUNTIME=/usr/sbin/runc hack/cri-e2e.sh   proves the script: both on runc
 #   CRI_BENCH=N hack/cri-e2e.sh              pod start latency only, N pods
 #   HANDLERS="tong" hack/cri-e2e.sh          one handler
+#   SYSTEMD_CGROUP=1 hack/cri-e2e.sh         the systemd cgroup driver:
+#     SystemdCgroup = true in the handlers' runtime options, pods in
+#     kubelet-style slices (kubepods-besteffort-pod<uid>.slice); only the
+#     client's systemd checks run, and the `systemctl show` of tong's app
+#     scope is compared with runc's (needs systemd as PID 1, cgroup v2: the
+#     VM test bed).
+#   CRI_CLIENT=path CRI_PAUSE=path           a prebuilt client and static pause
+#     (where there is no cargo or gcc: the VM); RUNTIME must be given then.
 # Prints PASS/FAIL per check and "N passed, M failed"; exits non-zero on
 # failure. The runtime calls the shim made are listed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in containerd containernetworking-plugins runc protobuf-compiler iproute2; do
+for p in containerd containernetworking-plugins runc iproute2; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+[ -n "${CRI_CLIENT:-}" ] || dpkg -s protobuf-compiler >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-bash hack/deps.sh
-if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
-cargo build --locked -q -p cri-e2e
-client=$PWD/target/debug/cri-e2e
+if [ -n "${CRI_CLIENT:-}" ]; then
+  client=$CRI_CLIENT
+else
+  bash hack/deps.sh
+  if [ -z "${RUNTIME:-}" ]; then RUNTIME=$(bash hack/build-static.sh); fi
+  cargo build --locked -q -p cri-e2e
+  client=$PWD/target/debug/cri-e2e
+fi
 HANDLERS=${HANDLERS:-tong runc}
+sd=${SYSTEMD_CGROUP:-}
+if [ -n "$sd" ] && { [ ! -d /run/systemd/system ] || [ ! -f /sys/fs/cgroup/cgroup.controllers ]; }; then
+  echo "SKIP systemd cgroup driver: needs systemd as PID 1 on a cgroup v2 host"
+  echo "0 passed, 0 failed, 1 skipped"; exit 0
+fi
+# The daemon's cgroups: one per v1 controller, or the one of cgroup v2.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then ctl_dirs=(/sys/fs/cgroup); else ctl_dirs=(/sys/fs/cgroup/{pids,memory,cpu}); fi
 
 work=$(mktemp -d /tmp/tong-cri.XXXXXX)
 sock=$work/containerd.sock
 cg=tong-cri-e2e-$$
 netns_before=$(ls /var/run/netns 2>/dev/null || true)
+# systemd mode: the kubelet-level parent slices systemd makes for the pod
+# slices, stopped at the end unless they were there before.
+made_slices=()
+if [ -n "${SYSTEMD_CGROUP:-}" ]; then
+  for u in kubepods-besteffort.slice kubepods.slice; do
+    systemctl -q is-active "$u" || made_slices+=("$u")
+  done
+fi
 # Directories containerd's CRI (netns mounts) and libcni (its result cache)
 # make on the host: removed again if they did not exist and are left empty.
 made_dirs=()
@@ -58,7 +86,7 @@ cleanup() {
   # Whatever is left in our cgroups (shims, containers of an interrupted run)
   # was started by this script.
   for _ in 1 2 3; do
-    pids=$(find "/sys/fs/cgroup/pids/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    pids=$(find "${ctl_dirs[0]}/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
     [ -z "$pids" ] && break
     kill -KILL $pids 2>/dev/null
     sleep 0.2
@@ -71,7 +99,8 @@ cleanup() {
   mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
   rm -rf "$work"
   for d in "${made_dirs[@]}"; do rmdir "$d" 2>/dev/null; done
-  for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/unified/"$cg"; do
+  for u in "${made_slices[@]}"; do systemctl stop "$u" 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/unified/"$cg" /sys/fs/cgroup/"$cg"; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
   done
   true
@@ -107,7 +136,7 @@ $(for h in $HANDLERS; do cat <<H
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$h.options]
         BinaryName = "$work/$h-logged"
         Root = "$work/runtime/$h"
-        SystemdCgroup = false
+        SystemdCgroup = $([ -n "$sd" ] && echo true || echo false)
 H
 done)
   [plugins."io.containerd.grpc.v1.cri".cni]
@@ -122,9 +151,9 @@ cat > "$work/cni/10-tong-cri.conflist" <<JSON
    "ipam": {"type": "host-local", "dataDir": "$work/ipam", "ranges": [[{"subnet": "10.244.77.0/24"}]]}}]}
 JSON
 
-for c in pids memory cpu; do mkdir -p "/sys/fs/cgroup/$c/$cg/daemon"; done
+for d in "${ctl_dirs[@]}"; do mkdir -p "$d/$cg/daemon"; done
 (
-  for c in pids memory cpu; do echo "$BASHPID" > "/sys/fs/cgroup/$c/$cg/daemon/cgroup.procs"; done
+  for d in "${ctl_dirs[@]}"; do echo "$BASHPID" > "$d/$cg/daemon/cgroup.procs"; done
   exec unshare --net sh -c 'ip link set lo up && exec containerd --config "$1"' sh "$work/config.toml"
 ) > "$work/containerd.log" 2>&1 &
 cpid=$!
@@ -138,7 +167,7 @@ check() { # name, then a command whose success means PASS
   if out=$("$@" 2>&1); then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name: $(echo "$out" | tail -3 | tr '\n' ' ')"; fail=$((fail + 1)); fi
 }
 check "containerd with the CRI plugin is up" test -S "$sock"
-gcc -static -Os -s -o "$work/pause" hack/pause/pause.c
+if [ -n "${CRI_PAUSE:-}" ]; then cp "$CRI_PAUSE" "$work/pause"; else gcc -static -Os -s -o "$work/pause" hack/pause/pause.c; fi
 python3 hack/mkimage.py --pause "$work/pause" "$work/pause.tar" localhost/tong-pause:latest >/dev/null
 python3 hack/mkimage.py "$work/busybox.tar" localhost/tong-busybox:latest >/dev/null
 C="ctr -a $sock -n k8s.io"
@@ -166,7 +195,7 @@ fi
 
 for h in $HANDLERS; do
   echo "== CRI handler $h ($( [ "$h" = runc ] && echo /usr/sbin/runc || echo "$RUNTIME"))"
-  out=$(run_client "$h" || true)
+  out=$(run_client "$h" ${sd:+--systemd 1} || true)
   echo "$out" | grep -v '^[0-9]* passed, [0-9]* failed$'
   pass=$((pass + $(echo "$out" | grep -c '^PASS' || true)))
   fail=$((fail + $(echo "$out" | grep -c '^FAIL' || true)))
@@ -189,7 +218,26 @@ normalize() {
     -e 's#^(/proc/[a-z_]+) rw,[a-z,]+ (tmpfs tmpfs|devtmpfs devtmpfs) rw,size=.*#\1 masked with /dev/null#' |
     awk '/^## mounts/ {m = 1; print; next} /^##/ {if (m) {close("sort"); m = 0}} m {print | "sort"; next} {print}'
 }
-if [ "$HANDLERS" = "tong runc" ]; then
+# systemd mode: the app container's scope as systemd shows it, tong's next
+# to runc's, with what differs by nature (ids, times, pids, counters) left
+# out, and two known differences: the Description (runc: "libcontainer
+# container <id>"), and runc's DropInPaths with NeedDaemonReload=yes (runc
+# sets the same properties again with SetUnitProperties right after starting
+# the unit, which writes drop-ins; tong starts the unit with them once).
+show_norm() {
+  grep -vE '^(InvocationID|MainPID|ControlPID|ControlGroupId|[A-Za-z]*Timestamp(Monotonic)?|(Memory|Tasks|IO|IP|CPUUsage|Effective)[A-Za-z]*(Current|Bytes|Operations|Packets|NSec|Peak|Available|CPUs|MemoryNodes)|Description|DropInPaths|NeedDaemonReload)=' "$1" |
+    sed -E 's/[0-9a-f]{64}/ID/g; s/pod[0-9a-z_]+_[0-9]+/podUID/g' | sort
+}
+if [ -n "$sd" ] && [ "$HANDLERS" = "tong runc" ]; then
+  same_show() {
+    [ -s "$work/logs/systemd-show-tong" ] && [ -s "$work/logs/systemd-show-runc" ] &&
+      diff <(show_norm "$work/logs/systemd-show-runc") <(show_norm "$work/logs/systemd-show-tong")
+  }
+  check "tong's scope has runc's unit properties (systemctl show)" same_show
+  [ -n "${CRI_KEEP_PROBES:-}" ] && cp "$work/logs/systemd-show-tong" "$work/logs/systemd-show-runc" "$CRI_KEEP_PROBES"
+  [ "$fail" -eq 0 ] || diff <(show_norm "$work/logs/systemd-show-runc") <(show_norm "$work/logs/systemd-show-tong") | head -20
+fi
+if [ -z "$sd" ] && [ "$HANDLERS" = "tong runc" ]; then
   for h in tong runc; do
     run_client "$h" --probe 1 2>&1 | normalize > "$work/probe-$h" || true
   done

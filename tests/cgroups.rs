@@ -378,3 +378,29 @@ fn device_bpf_program_is_enforced_by_the_kernel() {
         .collect();
     assert!(tong::linux::sys::bpf_load_device_prog(&insns).is_ok());
 }
+
+#[test]
+fn the_hosts_console_is_not_a_default_device() {
+    // runc's default device rules allow /dev/tty (5:0) and /dev/ptmx (5:2)
+    // but not /dev/console (5:1), the host's console: a container with
+    // CAP_MKNOD must not be able to open a node it makes for it.
+    let b = Bundle::new(
+        "console-dev",
+        "mknod /dev/cx c 5 1 && { (echo x > /dev/cx) 2>/dev/null && echo console-open || echo console-denied; }; \
+         mknod /dev/nx c 1 3 && (echo x > /dev/nx) && echo null-open",
+    );
+    b.edit(|c| {
+        for k in ["bounding", "effective", "permitted"] {
+            if let Some(a) = c["process"]["capabilities"][k].as_array_mut() {
+                a.push(json!("CAP_MKNOD"));
+            }
+        }
+    });
+    let out = b.tong(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(
+        stdout(&out),
+        "console-denied\nnull-open\n",
+        "{}",
+        stderr(&out)
+    );
+}

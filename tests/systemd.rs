@@ -173,3 +173,45 @@ fn failed_create_leaves_no_unit() {
     assert!(!unit_known(&unit), "{unit} left by a failed create");
     assert!(!b.root.join(&b.id).exists());
 }
+
+#[test]
+fn kill_all_after_the_scope_emptied_says_not_running() {
+    require_systemd!("kill_all_after_the_scope_emptied_says_not_running");
+    // containerd's shim sends `kill --all` once a pod container's init has
+    // exited; by then systemd has removed the emptied scope's cgroup. The
+    // answer must be "container not running" (which the shim maps to "not
+    // found"), not an error about the cgroup: the CRI's StopContainer
+    // retried that until it timed out.
+    let (b, unit) = scoped("sdkillall", "sleep 1000", "system.slice");
+    let out = sd(
+        &b,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = b.state()["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_init_exit(&b);
+    let cg = std::path::Path::new("/sys/fs/cgroup/system.slice").join(&unit);
+    for _ in 0..200 {
+        if !cg.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let gone = !cg.exists();
+    let kill = sd(&b, &["kill", "--all", &b.id, "KILL"]);
+    let del = sd(&b, &["delete", &b.id]);
+    assert!(gone, "systemd did not remove the emptied scope's cgroup");
+    assert!(!kill.status.success());
+    assert!(
+        stderr(&kill).contains("container not running"),
+        "{}",
+        stderr(&kill)
+    );
+    assert!(del.status.success(), "{}", stderr(&del));
+    assert!(!unit_known(&unit));
+}

@@ -17,6 +17,18 @@ pub struct Env {
     pub checker: PathBuf,
     /// The runner's own namespaces (`net:[…]`), which are the host's.
     pub host_ns: Value,
+    /// The runtime's systemd cgroup driver (`--systemd-cgroup`): cgroupsPath
+    /// is `conformance.slice:cf:<id>`, the container's cgroup the scope
+    /// `cf-<id>.scope` in the slice `conformance.slice`.
+    pub systemd: bool,
+}
+
+/// The slice the containers' scopes go in with `--systemd-cgroup`.
+pub const SLICE: &str = "conformance.slice";
+
+/// Whether the host has the unified cgroup hierarchy only (cgroup v2).
+pub fn v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Busybox applets the cases' scripts use.
@@ -66,7 +78,7 @@ impl<'a> Ctx<'a> {
         fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
             .map_err(|e| e.to_string())?;
         fs::write(rootfs.join("etc/group"), "root:x:0:\n").map_err(|e| e.to_string())?;
-        let config = base_config(&id);
+        let config = base_config(&id, env.systemd);
         Ok(Ctx {
             env,
 
@@ -113,7 +125,11 @@ impl<'a> Ctx<'a> {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.env.runtime);
-        c.arg("--root").arg(&self.env.state_root).args(args);
+        c.arg("--root").arg(&self.env.state_root);
+        if self.env.systemd {
+            c.arg("--systemd-cgroup");
+        }
+        c.args(args);
         c.stdin(Stdio::null());
         c
     }
@@ -233,12 +249,29 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
-    /// The directory of the container's cgroup in a v1 controller.
+    /// The container's cgroup relative to a hierarchy's root.
+    pub fn cgroup_rel(&self) -> String {
+        if self.env.systemd {
+            format!("{SLICE}/{}", self.unit())
+        } else {
+            format!("conformance/{}", self.id)
+        }
+    }
+
+    /// The systemd unit of the container (with `--systemd-cgroup`).
+    pub fn unit(&self) -> String {
+        format!("cf-{}.scope", self.id)
+    }
+
+    /// The directory of the container's cgroup in a v1 controller, or in
+    /// the unified hierarchy on a cgroup v2 host.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join("conformance")
-            .join(&self.id)
+        let root = Path::new("/sys/fs/cgroup");
+        if v2() {
+            root.join(self.cgroup_rel())
+        } else {
+            root.join(controller).join(self.cgroup_rel())
+        }
     }
 
     pub fn cgroup_file(&self, controller: &str, file: &str) -> Result<String, String> {
@@ -259,6 +292,9 @@ impl<'a> Ctx<'a> {
             if d.exists() {
                 return Err(format!("cgroup {} left behind", d.display()));
             }
+        }
+        if self.env.systemd && unit_known(&self.unit()) {
+            return Err(format!("systemd unit {} left behind", self.unit()));
         }
         let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         if mi.contains(&*self.rootfs().to_string_lossy()) {
@@ -311,16 +347,26 @@ impl<'a> Ctx<'a> {
             let _ = h.kill();
             let _ = h.wait();
         }
-        for c in cgroup_controllers() {
-            let _ = fs::remove_dir(
-                Path::new("/sys/fs/cgroup")
-                    .join(c)
-                    .join("conformance")
-                    .join(&self.id),
-            );
+        if self.env.systemd && self.cgroup_dir("memory").exists() {
+            // What the runtime left, so that the next runs start clean.
+            let _ = Command::new("systemctl")
+                .args(["stop", &self.unit()])
+                .output();
         }
+        for c in cgroup_controllers() {
+            let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(c).join(self.cgroup_rel()));
+        }
+        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(self.cgroup_rel()));
         let _ = fs::remove_dir_all(&self.bundle);
     }
+}
+
+/// Whether systemd knows the unit at all (loaded, active or failed).
+pub fn unit_known(unit: &str) -> bool {
+    Command::new("systemctl")
+        .args(["list-units", "--all", "--no-legend", "--plain", unit])
+        .output()
+        .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
 pub fn cgroup_controllers() -> Vec<String> {
@@ -348,7 +394,13 @@ fn link_or_copy(from: &Path, to: &Path) -> Res {
 }
 
 /// runc's `spec` defaults, with the checker as the process.
-pub fn base_config(id: &str) -> Value {
+/// With `systemd`, the cgroupsPath is runc's `slice:prefix:name`.
+pub fn base_config(id: &str, systemd: bool) -> Value {
+    let cgroups_path = if systemd {
+        format!("{SLICE}:cf:{id}")
+    } else {
+        format!("/conformance/{id}")
+    };
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
         "ociVersion": "1.0.2",
@@ -373,7 +425,7 @@ pub fn base_config(id: &str) -> Value {
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
         ],
         "linux": {
-            "cgroupsPath": format!("/conformance/{id}"),
+            "cgroupsPath": cgroups_path,
             "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],

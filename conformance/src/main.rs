@@ -34,6 +34,10 @@ struct Args {
     /// explore, not to judge.
     #[arg(long)]
     run_skipped: bool,
+    /// Drive the runtime's systemd cgroup driver: `--systemd-cgroup`, and
+    /// cgroupsPath `conformance.slice:cf:<id>` (needs systemd as PID 1).
+    #[arg(long)]
+    systemd_cgroup: bool,
     /// Where bundles and the runtime's state go (a fresh temp dir if unset).
     #[arg(long)]
     workdir: Option<PathBuf>,
@@ -110,6 +114,7 @@ fn main() {
         work: work.clone(),
         checker,
         host_ns: ns_links(),
+        systemd: args.systemd_cgroup,
     };
 
     println!("1..{}", selected.len());
@@ -156,6 +161,13 @@ fn main() {
     }
     for c in harness::cgroup_controllers() {
         let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(c).join("conformance"));
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/conformance");
+    if args.systemd_cgroup {
+        // systemd made the slice for the scopes; nothing is in it now.
+        let _ = std::process::Command::new("systemctl")
+            .args(["stop", harness::SLICE])
+            .output();
     }
     if args.workdir.is_none() {
         let _ = std::fs::remove_dir_all(&work);

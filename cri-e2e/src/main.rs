@@ -8,7 +8,12 @@
 //! Prints `PASS <handler>: <check>` / `FAIL <handler>: <check>: <why>` and ends
 //! with `N passed, M failed` (exit status 1 on failure). With `--bench N` it
 //! measures pod start latency instead (RunPodSandbox until both containers
-//! of the pod run) and prints the figures.
+//! of the pod run) and prints the figures. With `--systemd 1` (containerd's
+//! runtime options with SystemdCgroup = true) the pods' cgroup parent is a
+//! kubelet-style slice, `kubepods-besteffort-pod<uid>.slice`, and only the
+//! systemd cgroup checks run: the scopes systemd made, their properties, and
+//! no unit left after the pod is removed; `systemctl show` of the app
+//! container's scope is written to `<logs>/systemd-show-<handler>`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,6 +62,7 @@ struct Opts {
     bench: Option<usize>,
     cleanup: bool,
     probe: bool,
+    systemd: bool,
 }
 
 fn parse_args() -> Res<Opts> {
@@ -80,6 +86,7 @@ fn parse_args() -> Res<Opts> {
         },
         cleanup: get("cleanup").is_ok(),
         probe: get("probe").is_ok(),
+        systemd: get("systemd").is_ok(),
     })
 }
 
@@ -183,7 +190,11 @@ impl Cri {
             dns_config: p.dns.clone(),
             labels: HashMap::from([("cri-e2e".into(), o.handler.clone())]),
             linux: Some(cri::LinuxPodSandboxConfig {
-                cgroup_parent: format!("{}/pod{}", o.cgroup_parent, uid),
+                cgroup_parent: if o.systemd {
+                    pod_slice(&uid)
+                } else {
+                    format!("{}/pod{}", o.cgroup_parent, uid)
+                },
                 security_context: Some(cri::LinuxSandboxSecurityContext {
                     namespace_options: Some(cri::NamespaceOption {
                         network: mode(p.host_network),
@@ -341,6 +352,49 @@ impl Cri {
             .unwrap_or(serde_json::Value::Null);
         Ok((r.status.ok_or("no sandbox status")?, info))
     }
+}
+
+/// kubelet's pod slice with the systemd driver: BestEffort QoS, the pod's
+/// uid with '-' (a slice's level separator) escaped to '_'.
+fn pod_slice(uid: &str) -> String {
+    format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_"))
+}
+
+/// The cgroup of the scope `unit` in the pod slice `slice`.
+fn scope_cgroup(slice: &str, unit: &str) -> String {
+    let mut path = String::new();
+    let mut acc = String::new();
+    for part in slice.trim_end_matches(".slice").split('-') {
+        if !acc.is_empty() {
+            acc.push('-');
+        }
+        acc.push_str(part);
+        path.push_str(&format!("/{acc}.slice"));
+    }
+    format!("{path}/{unit}")
+}
+
+/// `systemctl show UNIT` (all of it, or just `props`), by name.
+fn systemctl_show(unit: &str, props: &[&str]) -> Res<HashMap<String, String>> {
+    let mut c = std::process::Command::new("systemctl");
+    c.args(["show", unit]);
+    for p in props {
+        c.args(["-p", p]);
+    }
+    let out = c.output().map_err(|e| format!("systemctl: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// Whether systemd still knows the unit at all (loaded, active or failed).
+fn unit_known(unit: &str) -> bool {
+    std::process::Command::new("systemctl")
+        .args(["list-units", "--all", "--no-legend", "--plain", unit])
+        .output()
+        .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
 fn container(name: &str, attempt: u32, script: &str, logs: bool) -> cri::ContainerConfig {
@@ -1156,6 +1210,203 @@ async fn leftovers(
     ensure(problems.is_empty(), problems.join("; "))
 }
 
+/// The systemd cgroup driver through the CRI (containerd's runtime options
+/// with SystemdCgroup = true): each container a scope in the pod's slice,
+/// with its resources as properties, updated through the CRI, and nothing
+/// of it left once the pod is removed.
+async fn systemd_e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
+    let spec = PodSpec {
+        name: "sd".into(),
+        host_network: false,
+        privileged: false,
+        hostname: "sd".into(),
+        sysctls: HashMap::new(),
+        dns: None,
+    };
+    let pcfg = c.pod_config(o, &spec);
+    let slice = pcfg
+        .linux
+        .as_ref()
+        .map(|l| l.cgroup_parent.clone())
+        .unwrap_or_default();
+    let pod = c.run_pod(o, &pcfg).await;
+    if !r.check(
+        "RunPodSandbox with a kubelet-style pod slice",
+        pod.as_ref().map(|_| ()).map_err(|e| e.clone()),
+    ) {
+        return Ok(());
+    }
+    let pod = pod?;
+    let (_, pinfo) = c.pod_info(&pod).await?;
+    let path = pinfo
+        .pointer("/runtimeSpec/linux/cgroupsPath")
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_string();
+    r.check(
+        "the sandbox's cgroupsPath is <pod slice>:cri-containerd:<id>",
+        ensure(path == format!("{slice}:cri-containerd:{pod}"), path),
+    );
+    let pod_unit = format!("cri-containerd-{pod}.scope");
+    let p = systemctl_show(&pod_unit, &["ActiveState", "Slice", "ControlGroup"])?;
+    r.check(
+        "the sandbox's scope is active in the pod slice",
+        ensure(
+            p.get("ActiveState").map(String::as_str) == Some("active")
+                && p.get("Slice") == Some(&slice)
+                && p.get("ControlGroup") == Some(&scope_cgroup(&slice, &pod_unit)),
+            format!("{p:?}"),
+        ),
+    );
+
+    let mut app = container("app", 0, "exec sleep 100000", false);
+    {
+        let l = res(&mut app);
+        l.memory_limit_in_bytes = 128 << 20;
+        l.cpu_quota = 50000;
+        l.cpu_shares = 512;
+    }
+    let a = c.run(&pod, &pcfg, app).await;
+    if !r.check(
+        "app container started",
+        a.as_ref().map(|_| ()).map_err(|e| e.clone()),
+    ) {
+        c.teardown_pod(&pod).await?;
+        return Ok(());
+    }
+    let a = a?;
+    c.wait_state(&a, cri::ContainerState::ContainerRunning)
+        .await?;
+    let unit = format!("cri-containerd-{a}.scope");
+    let cg = scope_cgroup(&slice, &unit);
+    let inside = c.out(&a, "cat /proc/self/cgroup").await;
+    r.check(
+        "ExecSync's /proc/self/cgroup: the scope (or its cgroup namespace's root)",
+        inside.and_then(|x| ensure(x == format!("0::{cg}") || x == "0::/", x)),
+    );
+    let st = call(c.rt.container_status(cri::ContainerStatusRequest {
+        container_id: a.clone(),
+        verbose: true,
+    }))
+    .await?;
+    let pid = st
+        .info
+        .get("info")
+        .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+        .and_then(|i| i["pid"].as_u64())
+        .unwrap_or(0);
+    let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    r.check(
+        "the container's init is in cri-containerd-<id>.scope in the pod slice",
+        ensure(
+            host.trim() == format!("0::{cg}"),
+            format!("pid {pid}: {host:?}, wanted {cg}"),
+        ),
+    );
+    let p = systemctl_show(
+        &unit,
+        &[
+            "ActiveState",
+            "Delegate",
+            "Slice",
+            "MemoryMax",
+            "CPUWeight",
+            "CPUQuotaPerSecUSec",
+        ],
+    )?;
+    let want = |k: &str, v: &str| p.get(k).map(String::as_str) == Some(v);
+    r.check(
+        "systemctl: the scope is active, delegated, with the container's resources",
+        ensure(
+            want("ActiveState", "active")
+                && want("Delegate", "yes")
+                && p.get("Slice") == Some(&slice)
+                && want("MemoryMax", "134217728")
+                && want("CPUWeight", "20")
+                && want("CPUQuotaPerSecUSec", "500ms"),
+            format!("{p:?}"),
+        ),
+    );
+    let all = std::process::Command::new("systemctl")
+        .args(["show", &unit])
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let _ = std::fs::write(o.logs.join(format!("systemd-show-{}", o.handler)), all);
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/memory.max")).unwrap_or_default();
+    r.check(
+        "memory.max in the scope's cgroup",
+        ensure(max.trim() == "134217728", max),
+    );
+
+    let u = call(
+        c.rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: a.clone(),
+            linux: Some(cri::LinuxContainerResources {
+                cpu_period: 100000,
+                cpu_quota: 50000,
+                cpu_shares: 512,
+                memory_limit_in_bytes: 96 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let p = systemctl_show(&unit, &["MemoryMax"])?;
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/memory.max")).unwrap_or_default();
+    r.check(
+        "UpdateContainerResources: the unit's MemoryMax and memory.max follow",
+        u.and_then(|_| {
+            ensure(
+                p.get("MemoryMax").map(String::as_str) == Some("100663296")
+                    && max.trim() == "100663296",
+                format!("{p:?} memory.max {max:?}"),
+            )
+        }),
+    );
+
+    let x = c.stop(&a, 2).await.and(c.remove(&a).await);
+    r.check(
+        "StopContainer + RemoveContainer: the container's unit is gone",
+        x.and_then(|_| {
+            ensure(
+                !unit_known(&unit) && !Path::new(&format!("/sys/fs/cgroup{cg}")).exists(),
+                format!("{unit} still known"),
+            )
+        }),
+    );
+    let x = c.teardown_pod(&pod).await;
+    r.check(
+        "StopPodSandbox + RemovePodSandbox: the sandbox's unit is gone",
+        x.and_then(|_| ensure(!unit_known(&pod_unit), format!("{pod_unit} still known"))),
+    );
+    // kubelet removes the pod's slice when the pod is gone: empty by now.
+    let x = std::process::Command::new("systemctl")
+        .args(["stop", &slice])
+        .output()
+        .map_err(|e| e.to_string());
+    let left = std::process::Command::new("systemctl")
+        .args(["list-units", "--all", "--no-legend", "--plain", "kubepods*"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mine: Vec<&str> = left
+        .lines()
+        .filter(|l| l.contains(&slice) || l.contains(&pod) || l.contains(&a))
+        .collect();
+    r.check(
+        "the pod slice stops empty, no unit of the pod left",
+        x.and_then(|o| {
+            ensure(
+                o.status.success() && mine.is_empty(),
+                format!("{} {mine:?}", String::from_utf8_lossy(&o.stderr)),
+            )
+        }),
+    );
+    Ok(())
+}
+
 /// Every pod removed (the script's exit path, after a failed run).
 async fn cleanup(c: &mut Cri) -> Res<()> {
     let l = call(c.rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })).await?;
@@ -1350,7 +1601,12 @@ fn main() {
             pass: 0,
             fail: 0,
         };
-        if let Err(e) = e2e(&o, &mut c, &mut r).await {
+        let run = if o.systemd {
+            systemd_e2e(&o, &mut c, &mut r).await
+        } else {
+            e2e(&o, &mut c, &mut r).await
+        };
+        if let Err(e) = run {
             r.check("the run went to its end", Err(e));
         }
         println!("{} passed, {} failed", r.pass, r.fail);

@@ -58,6 +58,9 @@ log "kernel + initramfs: $((SECONDS - start)) s"
 pkgs=systemd-sysv,udev,dbus,kmod,apparmor,apparmor-utils,runc,crun,containerd,podman,criu
 pkgs+=,jq,iproute2,procps,busybox-static,libseccomp2,libseccomp-dev,pkg-config,python3
 pkgs+=,conmon,netavark,aardvark-dns,uidmap,bsdutils,util-linux,ca-certificates,iptables
+# docker.io: hack/docker-e2e.sh (its systemd cgroup driver mode); the CNI
+# plugins: hack/cri-e2e.sh's pods.
+pkgs+=,docker.io,containernetworking-plugins
 root=$tmp/root
 mmdebstrap --quiet --variant=minbase --include="$pkgs" \
   --aptopt='Acquire::Languages "none"' --dpkgopt='path-exclude=/usr/share/{doc,man,locale}/*' \
@@ -86,7 +89,7 @@ install -m 0644 "$here/guest/vm-jobd.service" "$root/etc/systemd/system/vm-jobd.
 ln -sf /etc/systemd/system/vm-jobd.service "$root/etc/systemd/system/multi-user.target.wants/vm-jobd.service"
 echo tong-vm > "$root/etc/hostname"
 : > "$root/etc/fstab"
-for u in containerd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
+for u in containerd.service docker.service docker.socket apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
   fstrim.timer podman-auto-update.timer podman-restart.service systemd-networkd-wait-online.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done

@@ -831,7 +831,12 @@ fn main() {
         report(
             "/linux/cgroupsPath",
             read("/proc/self/cgroup").and_then(|t| {
-                let want = if own_ns { "/" } else { path };
+                let systemd = systemd_cgroup(path);
+                let want = if own_ns {
+                    "/"
+                } else {
+                    systemd.as_deref().unwrap_or(path)
+                };
                 let line = t
                     .lines()
                     .find(|l| {
@@ -853,4 +858,27 @@ fn main() {
         check_seccomp(&c);
     }
     println!("done");
+}
+
+/// runc's systemd cgroupsPath `slice:prefix:name` as the cgroup it names:
+/// `a-b.slice:p:n` is `/a.slice/a-b.slice/p-n.scope` (None: not that form).
+fn systemd_cgroup(path: &str) -> Option<String> {
+    let [slice, prefix, name] = path.split(':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let mut out = String::new();
+    let mut acc = String::new();
+    for part in slice.strip_suffix(".slice")?.split('-') {
+        if !acc.is_empty() {
+            acc.push('-');
+        }
+        acc.push_str(part);
+        out.push_str(&format!("/{acc}.slice"));
+    }
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Some(format!("{out}/{unit}"))
 }

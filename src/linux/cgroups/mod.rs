@@ -443,8 +443,19 @@ pub fn add(dirs: &[PathBuf], pid: Pid) -> Result<()> {
     write_pid(&open_procs(dirs)?, pid)
 }
 
-/// The pids in the container's cgroup.
+/// The pids in the container's cgroup. A directory that is gone holds no
+/// process: systemd removes a scope's cgroup as soon as its last process
+/// has exited, long before `delete`.
 pub fn procs(dirs: &[PathBuf]) -> Result<Vec<Pid>> {
+    let dirs: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|d| {
+            !d.symlink_metadata()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .cloned()
+        .collect();
+    let dirs = &dirs[..];
     check_dirs(dirs)?;
     let mut out = Vec::new();
     // The pids or freezer hierarchy has every task; any will do if those are absent.
@@ -1170,6 +1181,18 @@ mod tests {
         assert_eq!(container_path(None, "c", "/own"), "/tong/c");
         let h = parse_hierarchies(MOUNTINFO, SELF);
         assert_eq!(dirs_for(&h, "/x")[3], Path::new("/sys/fs/cgroup/memory/x"));
+    }
+
+    #[test]
+    fn a_cgroup_that_is_gone_has_no_processes() {
+        // systemd removes an emptied scope's cgroup before `kill --all` or
+        // `delete` come: no process, not an error (the shim retries
+        // `kill --all` forever on an error it does not know).
+        let gone = PathBuf::from(format!("/sys/fs/cgroup/tong-gone-{}", std::process::id()));
+        assert_eq!(procs(std::slice::from_ref(&gone)).unwrap(), vec![]);
+        assert_eq!(procs(&[gone.join("a"), gone.join("b")]).unwrap(), vec![]);
+        // A path that exists but is no cgroup is still refused.
+        assert!(procs(&[PathBuf::from("/tmp")]).is_err());
     }
 }
 

@@ -743,7 +743,8 @@ pub fn device_rules(
         (5, 0),
         (1, 5),
         (1, 9),
-        (5, 1),
+        // Not /dev/console (5:1): that is the host's console. A terminal
+        // container's /dev/console is its pty (136:*), as in runc.
         (5, 2),
     ] {
         out.push(rule(c, Some(major), Some(minor), "rwm"));
