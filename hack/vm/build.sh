@@ -58,6 +58,11 @@ log "kernel + initramfs: $((SECONDS - start)) s"
 pkgs=systemd-sysv,udev,dbus,kmod,apparmor,apparmor-utils,runc,crun,containerd,podman,criu
 pkgs+=,jq,iproute2,procps,busybox-static,libseccomp2,libseccomp-dev,pkg-config,python3
 pkgs+=,conmon,netavark,aardvark-dns,uidmap,bsdutils,util-linux,ca-certificates,iptables
+# Rootless podman (hack/rootless-e2e.sh): slirp4netns networking, a user's
+# systemd instance (logind linger) with its session bus, ACLs; rootlesskit
+# for tong's own rootless tests. Kernel 6.1 mounts overlay in a user
+# namespace, so no fuse-overlayfs.
+pkgs+=,slirp4netns,rootlesskit,acl,dbus-user-session,libpam-systemd
 root=$tmp/root
 mmdebstrap --quiet --variant=minbase --include="$pkgs" \
   --aptopt='Acquire::Languages "none"' --dpkgopt='path-exclude=/usr/share/{doc,man,locale}/*' \
