@@ -228,6 +228,18 @@ fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
         None
     };
     let cg_path = match &unit {
+        // A user's systemd instance keeps its units under its own cgroup
+        // (user@UID.service), which only it knows, as runc asks it.
+        Some(u) if ctx.rootless => {
+            let base = cgroups::systemd::Bus::connect(true)?
+                .manager_cgroup()
+                .map_err(|e| e.at("/linux/cgroupsPath"))?;
+            format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                cgroups::systemd::cgroup_path(u)?
+            )
+        }
         Some(u) => cgroups::systemd::cgroup_path(u)?,
         None => cgroups::container_path(path, id, own),
     };
@@ -488,7 +500,7 @@ fn create_in(
         }
         if let Some(u) = &unit {
             let t = Instant::now();
-            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier)?;
+            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier, &dirs)?;
             cgroups::apply_in(
                 &hier,
                 &dirs,
@@ -545,6 +557,7 @@ fn start_unit(
     r: Option<&oci_spec::runtime::LinuxResources>,
     pid: Pid,
     hier: &[cgroups::Hierarchy],
+    dirs: &[PathBuf],
 ) -> Result<()> {
     use cgroups::systemd::{self as sd, Value};
     let v2 = hier.iter().all(|h| h.is_v2);
@@ -584,8 +597,7 @@ fn start_unit(
         .map_err(|e| e.at("/linux/cgroupsPath"))?;
     if u.unit.ends_with(".slice") {
         // A slice holds no processes itself: init joins its cgroup.
-        let dirs = cgroups::dirs_for(hier, &sd::cgroup_path(u)?);
-        cgroups::add(&dirs, pid)?;
+        cgroups::add(dirs, pid)?;
     }
     Ok(())
 }

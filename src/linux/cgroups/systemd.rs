@@ -664,6 +664,31 @@ impl Bus {
         }
     }
 
+    /// The manager's own cgroup (`ControlGroup`): `/` for the system
+    /// instance, `/user.slice/user-UID.slice/user@UID.service` for a user's,
+    /// under which that instance's slices and scopes live.
+    pub fn manager_cgroup(&mut self) -> Result<String> {
+        let mut m = rustbus::MessageBuilder::new()
+            .call("Get")
+            .with_interface("org.freedesktop.DBus.Properties")
+            .on("/org/freedesktop/systemd1")
+            .at("org.freedesktop.systemd1")
+            .build();
+        m.body
+            .push_param2("org.freedesktop.systemd1.Manager", "ControlGroup")
+            .map_err(|e| bus_err("get ControlGroup", e))?;
+        let reply = self.send_and_wait(&mut m, "get the manager's ControlGroup")?;
+        let v = reply
+            .body
+            .parser()
+            .get::<rustbus::wire::unmarshal::traits::Variant>()
+            .map_err(|e| bus_err("ControlGroup reply", format!("{e:?}")))?;
+        let cg: &str = v
+            .get()
+            .map_err(|e| bus_err("ControlGroup reply", format!("{e:?}")))?;
+        Ok(cg.to_owned())
+    }
+
     /// Starts a transient unit with these properties and waits until it runs.
     pub fn start_unit(&mut self, unit: &str, props: &[(String, Value)]) -> Result<()> {
         let props = to_param(props)?;
