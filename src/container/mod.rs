@@ -241,6 +241,9 @@ fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
             )
         }
         Some(u) => cgroups::systemd::cgroup_path(u)?,
+        None if ctx.rootless && !hier.is_empty() && hier.iter().all(|h| h.is_v2) => {
+            cgroups::rootless_v2_path(path, id, own)
+        }
         None => cgroups::container_path(path, id, own),
     };
     let dirs = cgroups::dirs_for(&hier, &cg_path);
