@@ -2,8 +2,9 @@
 # The suite on a modern host: builds tong, the integration tests and the
 # conformance suite on this machine, boots a fresh VM (systemd PID 1, cgroup v2
 # only, AppArmor; see build.sh) and runs in it the integration test binaries,
-# the conformance suite on runc (the oracle) and on tong, and the containerd
-# and podman end-to-end scripts. Streams the guest's output and ends with
+# the conformance suite on runc (the oracle) and on tong, the containerd
+# and podman end-to-end scripts, and rootless podman on runc and on tong.
+# Streams the guest's output and ends with
 # "N passed, M failed, K skipped"; exits non-zero on any failure or when the
 # VM does not come up. Each part's log stays in target/vm/run/logs/.
 #   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 1200)
@@ -108,6 +109,19 @@ for e in containerd podman; do
   read -r p f s < <(counts "$logs/$e.log")
   add "$e drives tong" "$p" "$f" "$s" "$rc"
   stamp "$e: $p passed, $f failed, $((SECONDS - t0)) s"
+done
+
+# 4. Rootless podman (a user with subordinate ranges, its systemd instance
+# delegating cpu/memory/pids; systemd and cgroupfs managers) on runc, the
+# oracle that proves the script here, then on tong.
+for rt in /usr/sbin/runc "$tong"; do
+  name=tong; [ "$rt" = "$tong" ] || name="runc (oracle)"
+  echo "== rootless podman drives $name"
+  t0=$SECONDS
+  run_part "rootless-${name%% *}" env RUNTIME="$rt" bash hack/rootless-e2e.sh
+  read -r p f s < <(counts "$logs/rootless-${name%% *}.log")
+  add "rootless podman on $name" "$p" "$f" "$s" "$rc"
+  stamp "rootless podman on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 done
 
 stamp "done"

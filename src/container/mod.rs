@@ -418,11 +418,15 @@ fn create_in(
     // The resources the fs driver writes; systemd's part goes with the unit.
     let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
-        if crate::linux::namespaces::in_user_namespace() {
+        if crate::linux::namespaces::in_user_namespace()
+            || (ctx.rootless && !nix::unistd::geteuid().is_root())
+        {
             // The kernel takes device rules only from the initial user
-            // namespace (v1 devices.deny/allow, v2 bpf(2)): in a cgroup
-            // delegated to a user namespace they are left out, as runc
-            // does; nothing there can make a device node anyway.
+            // namespace (v1 devices.deny/allow, v2 bpf(2), which needs
+            // CAP_SYS_ADMIN there): in a cgroup delegated to a user, or to
+            // a user namespace, they are left out (runc tries and ignores
+            // the error when rootless); nothing there can make a device
+            // node anyway.
             r.set_devices(None);
         } else {
             let rules = cgroups::resources::device_rules(
