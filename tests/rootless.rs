@@ -255,22 +255,20 @@ fn devices_are_bound_when_mknod_is_refused() {
 
 /// A new user namespace that joins a network namespace it does not own (the
 /// way slirp4netns and pasta namespaces are joined by path) may not mount a
-/// sysfs: the host's /sys is bound instead, read-only as asked.
+/// sysfs: the host's /sys is bound instead, read-only as asked. On cgroup
+/// v2 it may not mount cgroup2 either (EBUSY): the container's own cgroup
+/// directory is bound there instead, as runc does, so the container still
+/// sees its cgroup at the root (its init in `cgroup.procs`), not the host's.
 #[test]
 fn sysfs_is_bound_when_the_network_namespace_is_not_the_user_namespaces() {
-    if cgroup_mounts() == [std::path::PathBuf::from("/sys/fs/cgroup")] {
-        // The container's cgroup2 mount then fails with EBUSY in such a
-        // user namespace (runc falls back to a bind; tong does not yet).
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIP sysfs_is_bound_when_the_network_namespace_is_not_the_user_namespaces: on cgroup v2 the cgroup2 mount needs a bind fallback tong lacks\n",
-        );
-        return;
-    }
+    let v2_only = cgroup_mounts() == [std::path::PathBuf::from("/sys/fs/cgroup")];
     let b = Bundle::new(
         "rlsys",
         "test -d /sys/kernel && ls /sys/class/net | grep -qx lo && echo sys-ok; \
-         touch /sys/kernel/x 2>/dev/null || echo read-only",
+         touch /sys/kernel/x 2>/dev/null || echo read-only; \
+         if [ -f /sys/fs/cgroup/cgroup.controllers ]; then \
+           grep -qx 1 /sys/fs/cgroup/cgroup.procs && test ! -e /sys/fs/cgroup/init.scope && echo own-cgroup; \
+         fi",
     );
     b.with_userns(200000);
     b.edit(|c| {
@@ -281,7 +279,11 @@ fn sysfs_is_bound_when_the_network_namespace_is_not_the_user_namespaces() {
         }
     });
     let out = b.run_ok();
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["sys-ok", "read-only"]);
+    let mut want = vec!["sys-ok", "read-only"];
+    if v2_only {
+        want.push("own-cgroup");
+    }
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
     b.assert_nothing_left();
 }
 
@@ -344,4 +346,226 @@ fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     assert_eq!(limit.as_deref().map(str::trim), Some("67108864"));
     assert_ok(&deleted);
+}
+
+/// A user with a systemd instance of its own (`loginctl enable-linger`),
+/// whose `user@UID.service` delegates cpu, memory and pids on cgroup v2: the
+/// set-up `tong --rootless` meets on a modern desktop or CI runner. Made for
+/// one test, and removed (with its runtime directory) when dropped. None,
+/// after a SKIP line, where the host has no systemd or no cgroup v2 alone;
+/// in the VM (`TONG_VM=1`) that is a failure.
+struct UserSession {
+    name: String,
+    uid: u32,
+}
+
+impl UserSession {
+    fn new(test: &str, tag: &str) -> Option<UserSession> {
+        let v2_only = cgroup_mounts() == [PathBuf::from("/sys/fs/cgroup")];
+        if !v2_only || !Path::new("/run/systemd/system").is_dir() {
+            assert!(
+                std::env::var("TONG_VM").as_deref() != Ok("1"),
+                "{test}: the VM must not skip: needs systemd and cgroup v2 alone"
+            );
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("SKIP {test}: needs systemd as init and cgroup v2 alone\n").as_bytes(),
+            );
+            return None;
+        }
+        let name = format!("tongrl{}{tag}", std::process::id());
+        let ok = Command::new("useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "useradd {name}");
+        let out = Command::new("id").args(["-u", &name]).output().unwrap();
+        let uid: u32 = stdout(&out).trim().parse().unwrap();
+        let s = UserSession { name, uid };
+        let ok = Command::new("loginctl")
+            .args(["enable-linger", &s.name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "loginctl enable-linger");
+        // Bounded wait for the user's systemd and its bus.
+        let bus = s.run_dir().join("bus");
+        for _ in 0..600 {
+            if bus.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(bus.exists(), "no user bus at {}", bus.display());
+        Some(s)
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/user/{}", self.uid))
+    }
+
+    /// The user's own part of the cgroup tree, delegated to its systemd.
+    fn cgroup(&self) -> PathBuf {
+        let u = self.uid;
+        PathBuf::from(format!(
+            "/sys/fs/cgroup/user.slice/user-{u}.slice/user@{u}.service"
+        ))
+    }
+
+    /// `tong ARGS` as the user, in a scope of its systemd instance (as
+    /// `systemd-run --user --scope`, and podman, run things), with the
+    /// environment a login session gives. `tong` is the user's copy.
+    fn tong(&self, tong: &Path, dir: &Path, args: &[&str]) -> Output {
+        let run = self.run_dir();
+        let out_path = dir.join(".us-out");
+        let err_path = dir.join(".us-err");
+        let status = Command::new("runuser")
+            .args(["-u", &self.name, "--", "env", "-i", "PATH=/usr/bin:/bin"])
+            .arg(format!("XDG_RUNTIME_DIR={}", run.display()))
+            .arg(format!(
+                "DBUS_SESSION_BUS_ADDRESS=unix:path={}/bus",
+                run.display()
+            ))
+            .args(["systemd-run", "--user", "--scope", "-q"])
+            .arg(tong)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        }
+    }
+
+    /// A bundle as `tong spec --rootless` makes it for this user (its uid
+    /// and gid mapped to root), owned by the user, with a 64 MiB memory
+    /// limit and no cgroups path; and the user's copy of tong.
+    fn bundle(&self, name: &str, script: &str) -> (Bundle, PathBuf) {
+        let b = Bundle::new(name, script);
+        let uid = self.uid;
+        b.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+            c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+            c["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["type"] == "devpts" {
+                    let opts = m["options"].as_array_mut().unwrap();
+                    opts.retain(|o| o != "gid=5");
+                }
+            }
+        });
+        let tong = b.dir.join("tong");
+        std::fs::copy(TONG, &tong).unwrap();
+        chown_tree(&b.dir, self.uid);
+        (b, tong)
+    }
+
+    /// Directories named `name` anywhere under the user's cgroup.
+    fn cgroups_named(&self, name: &str) -> Vec<PathBuf> {
+        let out = Command::new("find")
+            .arg(self.cgroup())
+            .args(["-type", "d", "-name", name])
+            .output()
+            .unwrap();
+        stdout(&out).lines().map(PathBuf::from).collect()
+    }
+}
+
+impl Drop for UserSession {
+    fn drop(&mut self) {
+        let _ = Command::new("loginctl")
+            .args(["disable-linger", &self.name])
+            .status();
+        // Gone already when linger was its only hold: then this says so.
+        let _ = Command::new("loginctl")
+            .args(["terminate-user", &self.name])
+            .stderr(Stdio::null())
+            .status();
+        // Bounded wait for its systemd to go, then the user.
+        for _ in 0..300 {
+            if !self.cgroup().exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// `tong --rootless` run by an ordinary user from its systemd instance's
+/// delegated subtree (cgroup v2): the container's cgroup is made next to
+/// the runtime's own, as runc does, and its memory limit applies, seen
+/// from inside the container; nothing is left after it exits.
+#[test]
+fn a_user_under_its_systemd_instance_gets_its_memory_limit() {
+    let Some(user) = UserSession::new(
+        "a_user_under_its_systemd_instance_gets_its_memory_limit",
+        "a",
+    ) else {
+        return;
+    };
+    let (b, tong) = user.bundle("rlusr", "cat /sys/fs/cgroup/memory.max");
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let out = user.tong(
+        &tong,
+        &b.dir,
+        &["--rootless=true", "run", "--bundle", &dir, &b.id],
+    );
+    assert_eq!(assert_ok(&out).trim(), "67108864", "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(user.cgroups_named(&b.id), Vec::<PathBuf>::new());
+    assert!(!user.run_dir().join("tong").join(&b.id).exists());
+}
+
+/// The same with `--systemd-cgroup`: the container gets a scope of the
+/// user's systemd instance (asked over the user's bus), under that
+/// instance's cgroup, with the limit written there; delete stops it.
+#[test]
+fn a_user_with_systemd_cgroup_gets_a_scope_on_its_instance() {
+    let Some(user) = UserSession::new(
+        "a_user_with_systemd_cgroup_gets_a_scope_on_its_instance",
+        "b",
+    ) else {
+        return;
+    };
+    let (b, tong) = user.bundle("rlsd", "sleep 1000");
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let t = |args: &[&str]| {
+        let mut a = vec!["--rootless=true", "--systemd-cgroup"];
+        a.extend_from_slice(args);
+        user.tong(&tong, &b.dir, &a)
+    };
+    let created = t(&["create", "--bundle", &dir, &b.id]);
+    let scope = user
+        .cgroup()
+        .join("user.slice")
+        .join(format!("tong-{}.scope", b.id));
+    let limit = std::fs::read_to_string(scope.join("memory.max"));
+    let procs = std::fs::read_to_string(scope.join("cgroup.procs"));
+    let state = t(&["state", &b.id]);
+    let deleted = t(&["delete", "--force", &b.id]);
+    assert_ok(&created);
+    assert_eq!(limit.as_deref().map(str::trim).ok(), Some("67108864"));
+    let state: serde_json::Value = serde_json::from_str(&assert_ok(&state)).unwrap();
+    let pid = state["pid"].as_u64().unwrap().to_string();
+    assert!(
+        procs.as_deref().unwrap_or("").lines().any(|l| l == pid),
+        "init {pid} not in {}: {procs:?}",
+        scope.display()
+    );
+    assert_ok(&deleted);
+    assert!(!scope.exists(), "{} left after delete", scope.display());
+    assert!(!user.run_dir().join("tong").join(&b.id).exists());
 }

@@ -61,6 +61,11 @@ pkgs+=,conmon,netavark,aardvark-dns,uidmap,bsdutils,util-linux,ca-certificates,i
 # docker.io: hack/docker-e2e.sh (its systemd cgroup driver mode); the CNI
 # plugins: hack/cri-e2e.sh's pods.
 pkgs+=,docker.io,containernetworking-plugins
+# Rootless podman (hack/rootless-e2e.sh): slirp4netns networking, a user's
+# systemd instance (logind linger) with its session bus, ACLs; rootlesskit
+# for tong's own rootless tests. Kernel 6.1 mounts overlay in a user
+# namespace, so no fuse-overlayfs.
+pkgs+=,slirp4netns,rootlesskit,acl,dbus-user-session,libpam-systemd
 root=$tmp/root
 mmdebstrap --quiet --variant=minbase --include="$pkgs" \
   --aptopt='Acquire::Languages "none"' --dpkgopt='path-exclude=/usr/share/{doc,man,locale}/*' \

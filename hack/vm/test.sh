@@ -7,7 +7,8 @@
 # runc and on tong: the conformance suite with --systemd-cgroup, containerd
 # (ctr, and its CRI like kubelet), podman and docker with their systemd
 # cgroup drivers; then podman's and containerd's checkpoint/restore
-# (checkpoint-e2e.sh) on runc and on tong. Streams the guest's output and ends with
+# (checkpoint-e2e.sh) and rootless podman, each on runc and on tong.
+# Streams the guest's output and ends with
 # "N passed, M failed, K skipped"; exits non-zero on any failure or when the
 # VM does not come up. Each part's log stays in target/vm/run/logs/.
 #   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 2400: the integration part alone runs ~15 min of TCG under load)
@@ -170,6 +171,19 @@ for rt in /usr/sbin/runc "$tong"; do
   read -r p f s < <(counts "$logs/checkpoint-$name.log")
   add "checkpoint e2e on $name" "$p" "$f" "$s" "$rc"
   stamp "checkpoint e2e on $name: $p passed, $f failed, $((SECONDS - t0)) s"
+done
+
+# 6. Rootless podman (a user with subordinate ranges, its systemd instance
+# delegating cpu/memory/pids; systemd and cgroupfs managers) on runc, the
+# oracle that proves the script here, then on tong.
+for rt in /usr/sbin/runc "$tong"; do
+  name=tong; [ "$rt" = "$tong" ] || name="runc (oracle)"
+  echo "== rootless podman drives $name"
+  t0=$SECONDS
+  run_part "rootless-${name%% *}" env RUNTIME="$rt" bash hack/rootless-e2e.sh
+  read -r p f s < <(counts "$logs/rootless-${name%% *}.log")
+  add "rootless podman on $name" "$p" "$f" "$s" "$rc"
+  stamp "rootless podman on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 done
 
 stamp "done"

@@ -825,7 +825,7 @@ fn restore_criu(
     let criu_pid = Pid::from_raw(swrk.pid());
     // criu restores the tree into its own cgroup, and below cg_root.
     match unit {
-        Some(u) => super::start_unit(ctx, u, &bundle.spec, resources, criu_pid, hier)?,
+        Some(u) => super::start_unit(ctx, u, &bundle.spec, resources, criu_pid, hier, dirs)?,
         None => cgroups::add(dirs, criu_pid)?,
     }
     let spec_hooks = bundle.spec.hooks().clone();

@@ -231,7 +231,22 @@ fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
         None
     };
     let cg_path = match &unit {
+        // A user's systemd instance keeps its units under its own cgroup
+        // (user@UID.service), which only it knows, as runc asks it.
+        Some(u) if ctx.rootless => {
+            let base = cgroups::systemd::Bus::connect(true)?
+                .manager_cgroup()
+                .map_err(|e| e.at("/linux/cgroupsPath"))?;
+            format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                cgroups::systemd::cgroup_path(u)?
+            )
+        }
         Some(u) => cgroups::systemd::cgroup_path(u)?,
+        None if ctx.rootless && !hier.is_empty() && hier.iter().all(|h| h.is_v2) => {
+            cgroups::rootless_v2_path(path, id, own)
+        }
         None => cgroups::container_path(path, id, own),
     };
     let mut dirs = cgroups::dirs_for(&hier, &cg_path);
@@ -426,11 +441,15 @@ fn create_in(
     // The resources the fs driver writes; systemd's part goes with the unit.
     let resources = linux.map(|l| {
         let mut r = l.resources().clone().unwrap_or_default();
-        if crate::linux::namespaces::in_user_namespace() {
+        if crate::linux::namespaces::in_user_namespace()
+            || (ctx.rootless && !nix::unistd::geteuid().is_root())
+        {
             // The kernel takes device rules only from the initial user
-            // namespace (v1 devices.deny/allow, v2 bpf(2)): in a cgroup
-            // delegated to a user namespace they are left out, as runc
-            // does; nothing there can make a device node anyway.
+            // namespace (v1 devices.deny/allow, v2 bpf(2), which needs
+            // CAP_SYS_ADMIN there): in a cgroup delegated to a user, or to
+            // a user namespace, they are left out (runc tries and ignores
+            // the error when rootless); nothing there can make a device
+            // node anyway.
             r.set_devices(None);
         } else {
             let rules = cgroups::resources::device_rules(
@@ -511,7 +530,7 @@ fn create_in(
         }
         if let Some(u) = &unit {
             let t = Instant::now();
-            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier)?;
+            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier, &dirs)?;
             cgroups::apply_in(
                 &hier,
                 &dirs,
@@ -570,6 +589,7 @@ fn start_unit(
     r: Option<&oci_spec::runtime::LinuxResources>,
     pid: Pid,
     hier: &[cgroups::Hierarchy],
+    dirs: &[PathBuf],
 ) -> Result<()> {
     use cgroups::systemd::{self as sd, Value};
     let v2 = hier.iter().all(|h| h.is_v2);
@@ -609,8 +629,7 @@ fn start_unit(
         .map_err(|e| e.at("/linux/cgroupsPath"))?;
     if u.unit.ends_with(".slice") {
         // A slice holds no processes itself: init joins its cgroup.
-        let dirs = cgroups::dirs_for(hier, &sd::cgroup_path(u)?);
-        cgroups::add(&dirs, pid)?;
+        cgroups::add(dirs, pid)?;
     }
     Ok(())
 }

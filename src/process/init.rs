@@ -165,6 +165,18 @@ fn setup(
     let new_cgroupns = crate::spec::namespaces(spec)
         .iter()
         .any(|(_, t, p)| *t == LinuxNamespaceType::Cgroup && p.is_none());
+    // The container's cgroup v2 path, before the namespace hides it: where
+    // a refused cgroup2 mount binds from (see rootfs::mount_cgroup).
+    let cgroup2_path = if new_cgroupns {
+        std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            })
+    } else {
+        None
+    };
     if new_cgroupns {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
@@ -209,6 +221,7 @@ fn setup(
         bundle: &o.bundle.dir,
         idmapped: &prepared.trees,
         sources: &prepared.sources,
+        cgroup2_path: cgroup2_path.as_deref(),
     })?;
     drop(prepared);
     crate::logging::stage("mounts", t);

@@ -181,6 +181,27 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str, own: &str) -> Strin
     }
 }
 
+/// The cgroup path of a rootless container on a cgroup v2 only host,
+/// runc's fs2 rule: an absolute `linux.cgroupsPath` as it is; a relative
+/// one, or none (rootless podman with the cgroupfs manager gives none), next
+/// to the runtime's own cgroup, i.e. below its parent, the delegated
+/// subtree a user session gives (the runtime's own cgroup holds processes,
+/// so the no-internal-process rule forbids controllers below it).
+pub fn rootless_v2_path(cgroups_path: Option<&Path>, id: &str, own: &str) -> String {
+    let p = cgroups_path.map(|p| p.to_string_lossy());
+    match p.as_deref() {
+        Some(p) if p.starts_with('/') => clean_path(p),
+        p => {
+            let name = p.filter(|p| !p.is_empty()).unwrap_or(id);
+            let parent = Path::new(own)
+                .parent()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            clean_path(&format!("{parent}/{}", clean_path(name)))
+        }
+    }
+}
+
 /// The directories of one container's cgroup, one per hierarchy.
 pub fn dirs_for(hier: &[Hierarchy], path: &str) -> Vec<PathBuf> {
     let path = clean_path(path);
@@ -1091,6 +1112,23 @@ pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rootless_v2_paths_hang_next_to_the_runtime() {
+        let own = "/user.slice/user-1000.slice/user@1000.service/user.slice/podman-1.scope";
+        let parent = "/user.slice/user-1000.slice/user@1000.service/user.slice";
+        assert_eq!(rootless_v2_path(None, "c1", own), format!("{parent}/c1"));
+        assert_eq!(
+            rootless_v2_path(Some(Path::new("")), "c1", own),
+            format!("{parent}/c1")
+        );
+        assert_eq!(
+            rootless_v2_path(Some(Path::new("a/../../b")), "c1", own),
+            format!("{parent}/b")
+        );
+        assert_eq!(rootless_v2_path(Some(Path::new("/x/y")), "c1", own), "/x/y");
+        assert_eq!(rootless_v2_path(None, "c1", "/"), "/c1");
+    }
 
     const MOUNTINFO: &str = "\
 30 23 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755

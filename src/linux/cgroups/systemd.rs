@@ -379,7 +379,7 @@ pub fn running() -> bool {
 
 /// A blocking connection to systemd's manager on the system bus.
 pub struct Bus {
-    conn: rustbus::RpcConn,
+    conn: Conn,
 }
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -388,21 +388,201 @@ fn bus_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(format!("systemd: {what}: {e}"))
 }
 
+/// The bus socket: the system bus, or the user's bus when rootless
+/// (`DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`, as runc).
+fn bus_path(rootless: bool) -> Result<std::path::PathBuf> {
+    if !rootless {
+        return Ok("/run/dbus/system_bus_socket".into());
+    }
+    if let Ok(addr) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        return session_addr_path(&addr).ok_or_else(|| {
+            Error::new(format!(
+                "systemd: DBUS_SESSION_BUS_ADDRESS {addr:?}: no unix:path= address in it"
+            ))
+        });
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) => Ok(std::path::Path::new(&d).join("bus")),
+        None => Err(Error::new(
+            "systemd: rootless: no user bus (neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR set)",
+        )),
+    }
+}
+
+/// The socket path of the first `unix:path=` address of a D-Bus address
+/// list (`unix:path=/run/user/1000/bus;…`, options after commas).
+pub fn session_addr_path(addr: &str) -> Option<std::path::PathBuf> {
+    addr.split(';').find_map(|a| {
+        let opts = a.strip_prefix("unix:")?;
+        opts.split(',')
+            .find_map(|o| o.strip_prefix("path="))
+            .map(Into::into)
+    })
+}
+
+/// A minimal D-Bus client connection over rustbus's wire format. Not
+/// rustbus's own connection: that one claims `getuid()` in the EXTERNAL
+/// handshake, which in a user namespace (rootless podman runs the runtime
+/// as uid 0 of its own) is not the uid the bus sees, and the bus refuses it.
+/// Here the handshake names no identity, so the bus takes the socket's
+/// credentials, the user's host uid (runc asks `busctl` for that uid).
+struct Conn {
+    stream: std::os::unix::net::UnixStream,
+    serial: u32,
+    /// Signals read while waiting for a reply.
+    signals: std::collections::VecDeque<rustbus::message_builder::MarshalledMessage>,
+}
+
+impl Conn {
+    fn connect(path: &std::path::Path) -> Result<Conn> {
+        use std::io::Write;
+        let what = format!("connect to the bus {}", path.display());
+        let stream =
+            std::os::unix::net::UnixStream::connect(path).map_err(|e| bus_err(&what, e))?;
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
+            .map_err(|e| bus_err(&what, e))?;
+        let mut c = Conn {
+            stream,
+            serial: 0,
+            signals: Default::default(),
+        };
+        // EXTERNAL without an initial response: the server asks (DATA), we
+        // answer with an empty identity, it takes the peer's credentials.
+        (&c.stream)
+            .write_all(b"\0AUTH EXTERNAL\r\n")
+            .map_err(|e| bus_err(&what, e))?;
+        let mut line = c.auth_line(&what)?;
+        if line.starts_with("DATA") {
+            (&c.stream)
+                .write_all(b"DATA\r\n")
+                .map_err(|e| bus_err(&what, e))?;
+            line = c.auth_line(&what)?;
+        }
+        if !line.starts_with("OK") {
+            return Err(bus_err(&what, format!("authentication refused: {line}")));
+        }
+        (&c.stream)
+            .write_all(b"BEGIN\r\n")
+            .map_err(|e| bus_err(&what, e))?;
+        let mut hello = rustbus::standard_messages::hello();
+        c.send_and_wait(&mut hello).map_err(|e| bus_err(&what, e))?;
+        Ok(c)
+    }
+
+    /// One line of the authentication exchange, read byte by byte (what
+    /// follows BEGIN is binary and must stay in the socket).
+    fn auth_line(&mut self, what: &str) -> Result<String> {
+        use std::io::Read;
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            if line.len() > 4096 {
+                return Err(bus_err(what, "authentication line too long"));
+            }
+            match (&self.stream).read(&mut b) {
+                Ok(0) => return Err(bus_err(what, "the bus closed the connection")),
+                Ok(_) => line.push(b[0]),
+                Err(e) => return Err(bus_err(what, e)),
+            }
+        }
+        Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
+    }
+
+    fn send(&mut self, m: &rustbus::message_builder::MarshalledMessage) -> std::io::Result<u32> {
+        use std::io::Write;
+        self.serial += 1;
+        let mut buf = Vec::new();
+        rustbus::wire::marshal::marshal(m, self.serial, &mut buf).map_err(io_err)?;
+        buf.extend_from_slice(m.get_buf());
+        (&self.stream).write_all(&buf)?;
+        Ok(self.serial)
+    }
+
+    /// The next message from the bus, whole.
+    fn recv(&mut self) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
+        use rustbus::wire::unmarshal;
+        use std::io::Read;
+        let mut buf = vec![0u8; 16];
+        (&self.stream).read_exact(&mut buf)?;
+        let (_, header) = unmarshal::unmarshal_header(&buf, 0).map_err(io_err)?;
+        let (_, fields_len) =
+            rustbus::wire::util::parse_u32(&buf[unmarshal::HEADER_LEN..], header.byteorder)
+                .map_err(io_err)?;
+        let head = unmarshal::HEADER_LEN + 4 + fields_len as usize;
+        let total = head.div_ceil(8) * 8 + header.body_len as usize;
+        if total > 128 << 20 {
+            return Err(io_err("message too long"));
+        }
+        buf.resize(total, 0);
+        (&self.stream).read_exact(&mut buf[16..])?;
+        let (hdr_len, header) = unmarshal::unmarshal_header(&buf, 0).map_err(io_err)?;
+        let (dyn_len, dynheader) =
+            unmarshal::unmarshal_dynamic_header(&header, &buf, hdr_len).map_err(io_err)?;
+        let (_, msg) =
+            unmarshal::unmarshal_next_message(&header, dynheader, &buf, hdr_len + dyn_len)
+                .map_err(io_err)?;
+        Ok(msg)
+    }
+
+    /// Sends a call and reads until its reply; signals read meanwhile are kept.
+    fn send_and_wait(
+        &mut self,
+        m: &mut rustbus::message_builder::MarshalledMessage,
+    ) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
+        let serial = self.send(m)?;
+        loop {
+            let msg = self.recv()?;
+            match msg.typ {
+                rustbus::MessageType::Signal => self.signals.push_back(msg),
+                rustbus::MessageType::Reply | rustbus::MessageType::Error
+                    if msg.dynheader.response_serial == Some(serial) =>
+                {
+                    return Ok(msg)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next signal, or an error once `end` has passed.
+    fn wait_signal(
+        &mut self,
+        end: std::time::Instant,
+    ) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
+        loop {
+            if let Some(s) = self.signals.pop_front() {
+                return Ok(s);
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let msg = self.recv();
+            self.stream.set_read_timeout(Some(TIMEOUT))?;
+            let msg = msg?;
+            if msg.typ == rustbus::MessageType::Signal {
+                return Ok(msg);
+            }
+        }
+    }
+}
+
+fn io_err(e: impl std::fmt::Debug) -> std::io::Error {
+    std::io::Error::other(format!("{e:?}"))
+}
+
 impl Bus {
     /// Connects to the system bus (the user's bus when rootless).
     pub fn connect(rootless: bool) -> Result<Bus> {
-        use rustbus::connection::Timeout;
         if !running() {
             return Err(Error::new(
                 "systemd cgroup driver: systemd is not running on this host (no /run/systemd/system)",
             ));
         }
-        let conn = if rootless {
-            rustbus::RpcConn::session_conn(Timeout::Duration(TIMEOUT))
-        } else {
-            rustbus::RpcConn::system_conn(Timeout::Duration(TIMEOUT))
-        }
-        .map_err(|e| bus_err("connect to the bus", e))?;
+        let conn = Conn::connect(&bus_path(rootless)?)?;
         let mut bus = Bus { conn };
         // Job signals are only sent to subscribers.
         bus.call("Subscribe", |_| Ok(()))?;
@@ -417,18 +597,7 @@ impl Bus {
         m: &mut rustbus::message_builder::MarshalledMessage,
         what: &str,
     ) -> Result<rustbus::message_builder::MarshalledMessage> {
-        use rustbus::connection::{ll_conn::force_finish_on_error, Timeout};
-        let serial = self
-            .conn
-            .send_message(m)
-            .map_err(|e| bus_err(what, e))?
-            .write_all()
-            .map_err(force_finish_on_error)
-            .map_err(|e| bus_err(what, e))?;
-        let reply = self
-            .conn
-            .wait_response(serial, Timeout::Duration(TIMEOUT))
-            .map_err(|e| bus_err(what, e))?;
+        let reply = self.conn.send_and_wait(m).map_err(|e| bus_err(what, e))?;
         if reply.typ == rustbus::MessageType::Error {
             let name = reply.dynheader.error_name.clone().unwrap_or_default();
             let text: String = reply
@@ -462,19 +631,17 @@ impl Bus {
 
     /// Waits for the job to finish; its result must be "done".
     fn wait_job(&mut self, job: &str, what: &str) -> Result<()> {
-        use rustbus::connection::Timeout;
         let end = std::time::Instant::now() + TIMEOUT;
         loop {
-            let left = end.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(format!(
-                    "systemd: {what}: timed out waiting for job {job}"
-                )));
-            }
-            let sig = self
-                .conn
-                .wait_signal(Timeout::Duration(left))
-                .map_err(|e| bus_err(what, e))?;
+            let sig = self.conn.wait_signal(end).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    || e.kind() == std::io::ErrorKind::WouldBlock
+                {
+                    Error::new(format!("systemd: {what}: timed out waiting for job {job}"))
+                } else {
+                    bus_err(what, e)
+                }
+            })?;
             if sig.dynheader.member.as_deref() != Some("JobRemoved") {
                 continue;
             }
@@ -495,6 +662,31 @@ impl Bus {
                 ))),
             };
         }
+    }
+
+    /// The manager's own cgroup (`ControlGroup`): `/` for the system
+    /// instance, `/user.slice/user-UID.slice/user@UID.service` for a user's,
+    /// under which that instance's slices and scopes live.
+    pub fn manager_cgroup(&mut self) -> Result<String> {
+        let mut m = rustbus::MessageBuilder::new()
+            .call("Get")
+            .with_interface("org.freedesktop.DBus.Properties")
+            .on("/org/freedesktop/systemd1")
+            .at("org.freedesktop.systemd1")
+            .build();
+        m.body
+            .push_param2("org.freedesktop.systemd1.Manager", "ControlGroup")
+            .map_err(|e| bus_err("get ControlGroup", e))?;
+        let reply = self.send_and_wait(&mut m, "get the manager's ControlGroup")?;
+        let v = reply
+            .body
+            .parser()
+            .get::<rustbus::wire::unmarshal::traits::Variant>()
+            .map_err(|e| bus_err("ControlGroup reply", format!("{e:?}")))?;
+        let cg: &str = v
+            .get()
+            .map_err(|e| bus_err("ControlGroup reply", format!("{e:?}")))?;
+        Ok(cg.to_owned())
     }
 
     /// Starts a transient unit with these properties and waits until it runs.
@@ -615,6 +807,23 @@ fn to_param(props: &[(String, Value)]) -> Result<rustbus::params::Param<'static,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_bus_address_path() {
+        assert_eq!(
+            session_addr_path("unix:path=/run/user/1000/bus"),
+            Some("/run/user/1000/bus".into())
+        );
+        assert_eq!(
+            session_addr_path("unix:guid=1234,path=/tmp/b;unix:path=/x"),
+            Some("/tmp/b".into())
+        );
+        assert_eq!(
+            session_addr_path("tcp:host=h;unix:path=/x,guid=2"),
+            Some("/x".into())
+        );
+        assert_eq!(session_addr_path("unix:abstract=/tmp/dbus-x"), None);
+    }
 
     #[test]
     fn paths_as_runc_parses_them() {

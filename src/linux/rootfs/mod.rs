@@ -32,6 +32,9 @@ pub struct Setup<'a> {
     pub idmapped: &'a [(usize, OwnedFd)],
     /// Bind sources the runtime opened for init, by mount index.
     pub sources: &'a [(usize, OwnedFd)],
+    /// The container's cgroup v2 path as init saw it before unsharing its
+    /// cgroup namespace: what a refused cgroup2 mount binds instead.
+    pub cgroup2_path: Option<&'a str>,
 }
 
 const NONE: Option<&str> = None;
@@ -343,8 +346,37 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
                 Some(h.options.clone())
             };
             let fs = if h.is_v2 { "cgroup2" } else { "cgroup" };
-            mount(Some(fs), t.as_str(), Some(fs), flags, data.as_deref())
-                .ctx(format!("mount {fs} {}", h.mountpoint.display()))
+            match mount(Some(fs), t.as_str(), Some(fs), flags, data.as_deref()) {
+                Ok(()) => Ok(()),
+                // A user namespace that does not own the container's network
+                // namespace (rootless, one joined by path) may not mount
+                // cgroup2 (EBUSY; EPERM on some kernels): the container's
+                // own cgroup directory is bound instead, which shows what a
+                // cgroup namespace would, as runc does.
+                Err(e @ (nix::errno::Errno::EBUSY | nix::errno::Errno::EPERM)) if h.is_v2 => {
+                    let Some(own) = s.cgroup2_path else {
+                        return Err(Error::sys(
+                            format!("mount {fs} {}", h.mountpoint.display()),
+                            e,
+                        ));
+                    };
+                    let src = h.mountpoint.join(own.trim_start_matches('/'));
+                    mount(
+                        Some(&src),
+                        t.as_str(),
+                        NONE,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        NONE,
+                    )
+                    .ctx(format!("mount {fs}: {e}; bind {} instead", src.display()))?;
+                    let mounted = resolve(root, at, Create::No)?;
+                    remount(mounted.as_fd(), flags)
+                }
+                Err(e) => Err(Error::sys(
+                    format!("mount {fs} {}", h.mountpoint.display()),
+                    e,
+                )),
+            }
         } else {
             let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
             mount(
