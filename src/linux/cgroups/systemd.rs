@@ -261,7 +261,7 @@ pub fn properties(r: &LinuxResources, v2: bool, devices: &str) -> Result<Vec<(St
         }
     }
     if let Some(rules) = r.devices() {
-        let (policy, allow) = device_properties(rules, devices);
+        let (policy, allow) = device_properties(rules, devices, &|p| p.exists());
         put("DevicePolicy", Value::Str(policy.into()));
         if !allow.is_empty() {
             put("DeviceAllow", Value::Pairs(allow));
@@ -279,6 +279,7 @@ pub fn properties(r: &LinuxResources, v2: bool, devices: &str) -> Result<Vec<(St
 fn device_properties(
     rules: &[oci_spec::runtime::LinuxDeviceCgroup],
     proc_devices: &str,
+    exists: &dyn Fn(&std::path::Path) -> bool,
 ) -> (&'static str, Vec<(String, String)>) {
     let mut allow: Vec<(String, String)> = Vec::new();
     for r in rules {
@@ -306,7 +307,11 @@ fn device_properties(
                 (Some(ma), None) => {
                     driver_name(proc_devices, kind, ma).map(|n| format!("{kind}-{n}"))
                 }
-                (Some(ma), Some(mi)) => Some(format!("/dev/{kind}/{ma}:{mi}")),
+                // A node the host lacks (no tun module: /dev/char/10:200)
+                // is left out, as runc leaves it: systemd warns about it,
+                // and the fs driver's device filter has the rule anyway.
+                (Some(ma), Some(mi)) => Some(format!("/dev/{kind}/{ma}:{mi}"))
+                    .filter(|n| exists(std::path::Path::new(n))),
             };
             if let Some(n) = node {
                 allow.push((n, access.clone()));
@@ -946,6 +951,21 @@ mod tests {
     }
 
     #[test]
+    fn device_nodes_the_host_lacks_are_left_out_as_runc_does() {
+        let rules: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+            ]))
+            .unwrap();
+        let no_tun = |p: &std::path::Path| p != std::path::Path::new("/dev/char/10:200");
+        let (policy, allow) = device_properties(&rules, "", &no_tun);
+        assert_eq!(policy, "strict");
+        assert_eq!(allow, vec![("/dev/char/1:3".to_owned(), "rwm".to_owned())]);
+    }
+
+    #[test]
     fn device_rules_become_a_policy() {
         let devices = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
         let r = res(serde_json::json!({"devices": [
@@ -956,14 +976,16 @@ mod tests {
         ]}));
         let p = properties(&r, true, devices).unwrap();
         assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("strict".into())));
-        assert_eq!(
-            get(&p, "DeviceAllow"),
-            Some(&Value::Pairs(vec![
-                ("/dev/char/1:3".into(), "rwm".into()),
-                ("char-pts".into(), "rwm".into()),
-                ("block-*".into(), "r".into()),
-            ]))
-        );
+        // /dev/char/M:m nodes are udev's: a host without udev has none, and
+        // such an entry is left out (see the test above).
+        let mut want = vec![
+            ("char-pts".to_owned(), "rwm".to_owned()),
+            ("block-*".into(), "r".into()),
+        ];
+        if std::path::Path::new("/dev/char/1:3").exists() {
+            want.insert(0, ("/dev/char/1:3".into(), "rwm".into()));
+        }
+        assert_eq!(get(&p, "DeviceAllow"), Some(&Value::Pairs(want)));
         let all = res(serde_json::json!({"devices": [{"allow": true, "access": "rwm"}]}));
         let p = properties(&all, true, devices).unwrap();
         assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("auto".into())));
