@@ -261,13 +261,23 @@ pub fn properties(r: &LinuxResources, v2: bool, devices: &str) -> Result<Vec<(St
         }
     }
     if let Some(rules) = r.devices() {
-        let (policy, allow) = device_properties(rules, devices, &|p| p.exists());
+        let (policy, allow) = device_properties(rules, devices, &node_known);
         put("DevicePolicy", Value::Str(policy.into()));
         if !allow.is_empty() {
             put("DeviceAllow", Value::Pairs(allow));
         }
     }
     Ok(out)
+}
+
+/// Whether the host has the device a `/dev/{char,block}/M:m` path names:
+/// the udev link, or the kernel's own entry under /sys (a host without
+/// udev has no links), as runc looks.
+fn node_known(path: &std::path::Path) -> bool {
+    path.exists()
+        || path
+            .strip_prefix("/")
+            .is_ok_and(|rel| std::path::Path::new("/sys").join(rel).exists())
 }
 
 /// Device rules as systemd's DevicePolicy and DeviceAllow: `strict` with
@@ -307,9 +317,9 @@ fn device_properties(
                 (Some(ma), None) => {
                     driver_name(proc_devices, kind, ma).map(|n| format!("{kind}-{n}"))
                 }
-                // A node the host lacks (no tun module: /dev/char/10:200)
-                // is left out, as runc leaves it: systemd warns about it,
-                // and the fs driver's device filter has the rule anyway.
+                // A device the host lacks (no tun module: 10:200) is left
+                // out, as runc leaves it: systemd warns about it, and the fs
+                // driver's device filter has the rule anyway.
                 (Some(ma), Some(mi)) => Some(format!("/dev/{kind}/{ma}:{mi}"))
                     .filter(|n| exists(std::path::Path::new(n))),
             };
@@ -976,13 +986,12 @@ mod tests {
         ]}));
         let p = properties(&r, true, devices).unwrap();
         assert_eq!(get(&p, "DevicePolicy"), Some(&Value::Str("strict".into())));
-        // /dev/char/M:m nodes are udev's: a host without udev has none, and
-        // such an entry is left out (see the test above).
+        // A device the host lacks is left out (see the test above).
         let mut want = vec![
             ("char-pts".to_owned(), "rwm".to_owned()),
             ("block-*".into(), "r".into()),
         ];
-        if std::path::Path::new("/dev/char/1:3").exists() {
+        if node_known(std::path::Path::new("/dev/char/1:3")) {
             want.insert(0, ("/dev/char/1:3".into(), "rwm".into()));
         }
         assert_eq!(get(&p, "DeviceAllow"), Some(&Value::Pairs(want)));
