@@ -339,6 +339,19 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
     // cgroup v2 is the only hierarchy).
     let mount_h = |h: &cgroups::Hierarchy, target: &OwnedFd, at: &Path| -> Result<()> {
         let t = fd_path(target.as_fd());
+        // A cgroup directory bound in at `at`, with the mount's flags.
+        let bind = |src: &Path, what: String| -> Result<()> {
+            mount(
+                Some(src),
+                t.as_str(),
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .ctx(what)?;
+            let mounted = resolve(root, at, Create::No)?;
+            remount(mounted.as_fd(), flags)
+        };
         if own_ns {
             let data = if h.is_v2 {
                 None
@@ -361,16 +374,10 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
                         ));
                     };
                     let src = h.mountpoint.join(own.trim_start_matches('/'));
-                    mount(
-                        Some(&src),
-                        t.as_str(),
-                        NONE,
-                        MsFlags::MS_BIND | MsFlags::MS_REC,
-                        NONE,
+                    bind(
+                        &src,
+                        format!("mount {fs}: {e}; bind {} instead", src.display()),
                     )
-                    .ctx(format!("mount {fs}: {e}; bind {} instead", src.display()))?;
-                    let mounted = resolve(root, at, Create::No)?;
-                    remount(mounted.as_fd(), flags)
                 }
                 Err(e) => Err(Error::sys(
                     format!("mount {fs} {}", h.mountpoint.display()),
@@ -379,16 +386,7 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -
             }
         } else {
             let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
-            mount(
-                Some(&src),
-                t.as_str(),
-                NONE,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                NONE,
-            )
-            .ctx(format!("bind {}", src.display()))?;
-            let mounted = resolve(root, at, Create::No)?;
-            remount(mounted.as_fd(), flags)
+            bind(&src, format!("bind {}", src.display()))
         }
     };
     if let [only] = hier.as_slice() {
