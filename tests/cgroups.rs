@@ -404,3 +404,41 @@ fn the_hosts_console_is_not_a_default_device() {
         stderr(&out)
     );
 }
+
+/// A CAP_MKNOD container's verdict on a tun node it makes (10:200), with
+/// the engines' blanket deny and `extra` rules after it.
+fn tun_verdict(name: &str, extra: serde_json::Value) -> String {
+    let b = Bundle::new(
+        name,
+        "mknod /dev/t c 10 200 && { (exec 3<>/dev/t) 2>&1 | grep -q 'not permitted' && echo tun-denied || echo tun-allowed; }",
+    );
+    b.edit(|c| {
+        for k in ["bounding", "effective", "permitted"] {
+            if let Some(a) = c["process"]["capabilities"][k].as_array_mut() {
+                a.push(json!("CAP_MKNOD"));
+            }
+        }
+        let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+        rules.extend(extra.as_array().cloned().unwrap_or_default());
+        c["linux"]["resources"]["devices"] = json!(rules);
+    });
+    let out = b.tong(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    format!("{}{}", stdout(&out), stderr(&out))
+}
+
+#[test]
+fn tun_is_a_default_device_as_in_runc() {
+    // runc (1.1, and 1.2.4 on) and crun allow tun/tap by default; the
+    // engines' rules do not list it. Without the module the open fails
+    // with ENODEV, still past the device cgroup.
+    assert_eq!(tun_verdict("tun-default", json!([])), "tun-allowed\n");
+}
+
+#[test]
+fn a_configs_own_tun_rule_is_not_overridden() {
+    // runc 1.1 appends its defaults after the config's rules, so a deny of
+    // tun in the config has no effect there; the spec applies the
+    // config's entries in order, and tong keeps the config's word.
+    let deny = json!([{"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]);
+    assert_eq!(tun_verdict("tun-denied", deny), "tun-denied\n");
+}

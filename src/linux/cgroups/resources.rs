@@ -750,6 +750,21 @@ pub fn device_rules(
         out.push(rule(c, Some(major), Some(minor), "rwm"));
     }
     out.push(rule(c, Some(136), None, "rwm"));
+    // tun/tap (10:200): in runc's defaults since its first commit; runc
+    // 1.2.0 and crun dropped it and both put it back (runc 1.2.4) after
+    // workloads that make /dev/net/tun themselves broke. The engines' rules
+    // do not list it, so without it tong would refuse what runc allows.
+    // Unlike runc 1.1, a config's own rule for it is not overridden: the
+    // spec applies the config's entries in order, and runc's release notes
+    // tell users to deny it with a rule of their own.
+    let names_tun = |r: &LinuxDeviceCgroup| {
+        r.major() == Some(10)
+            && r.minor().is_none_or(|m| m == 200)
+            && !matches!(r.typ(), Some(LinuxDeviceType::B))
+    };
+    if !configured.iter().any(names_tun) {
+        out.push(rule(c, Some(10), Some(200), "rwm"));
+    }
     for d in devices {
         out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
@@ -759,6 +774,41 @@ pub fn device_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rule_keys(rules: &[LinuxDeviceCgroup]) -> Vec<(bool, Option<i64>, Option<i64>)> {
+        rules
+            .iter()
+            .map(|r| (r.allow(), r.major(), r.minor()))
+            .collect()
+    }
+
+    #[test]
+    fn tun_is_allowed_unless_the_config_names_it() {
+        let deny_all: Vec<LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([{"allow": false, "access": "rwm"}])).unwrap();
+        let got = rule_keys(&device_rules(&deny_all, &[]));
+        assert!(got.contains(&(true, Some(10), Some(200))), "{got:?}");
+        for own in [
+            serde_json::json!({"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
+            serde_json::json!({"allow": false, "type": "c", "major": 10, "access": "rw"}),
+            serde_json::json!({"allow": true, "major": 10, "minor": 200, "access": "r"}),
+        ] {
+            let configured: Vec<LinuxDeviceCgroup> =
+                serde_json::from_value(serde_json::json!([own])).unwrap();
+            let got = device_rules(&configured, &[]);
+            assert_eq!(
+                got.iter().filter(|r| r.major() == Some(10)).count(),
+                1,
+                "{own}"
+            );
+        }
+        // A block device 10:200 is another device.
+        let block: Vec<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!([
+            {"allow": false, "type": "b", "major": 10, "minor": 200, "access": "rwm"}
+        ]))
+        .unwrap();
+        assert!(rule_keys(&device_rules(&block, &[])).contains(&(true, Some(10), Some(200))));
+    }
 
     fn res(v: serde_json::Value) -> LinuxResources {
         serde_json::from_value(v).unwrap()
