@@ -17,6 +17,7 @@
 #   /usr/share/doc/tong/         copyright (DEP-5), changelog.Debian.gz,
 #                                changelog.gz (git log), README, SECURITY,
 #                                migrating-from-runc, examples/ (docs/examples)
+#   /usr/share/lintian/overrides/tong   statically-linked-binary, on purpose
 # Version: Cargo.toml's version + git<commit date>.<short hash> (".dirty" when
 # tracked files differ from the commit), e.g. 0.1.0+git20261130.477fbad.
 # Usage: hack/package.sh [OUT_DIR]
@@ -54,7 +55,7 @@ root=$stage/root
 doc=$root/usr/share/doc/tong
 install -d -m 0755 "$root/DEBIAN" "$root/usr/sbin" "$root/usr/share/man/man8" \
   "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" \
-  "$root/usr/share/fish/vendor_completions.d" "$doc/examples"
+  "$root/usr/share/fish/vendor_completions.d" "$doc/examples" "$root/usr/share/lintian/overrides"
 
 install -m 0755 "$bin" "$root/usr/sbin/tong"
 
@@ -99,6 +100,13 @@ License: Apache-2.0
  be found in "/usr/share/common-licenses/Apache-2.0".
 EOF
 chmod 0644 "$doc/copyright"
+# lintian's one error, by design: see hack/build-static.sh.
+cat > "$root/usr/share/lintian/overrides/tong" <<'EOF'
+# Static on purpose (hack/build-static.sh): no dynamic loader at each of the
+# two starts per create/run/exec; glibc and libseccomp are in Built-Using.
+tong: statically-linked-binary [usr/sbin/tong]
+EOF
+chmod 0644 "$root/usr/share/lintian/overrides/tong"
 {
   echo "tong ($version) unstable; urgency=medium"
   echo
