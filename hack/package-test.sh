@@ -107,7 +107,7 @@ for name in sorted(os.listdir("docs/examples")):
         json.loads(text)
 PY
 if command -v lintian >/dev/null; then
-  check "lintian: no errors" bash -c '! lintian --no-tag-display-limit "$1" 2>&1 | grep "^E:"' _ "$deb"
+  check "lintian: no errors or warnings" bash -c '! lintian --tag-display-limit 0 "$1" 2>&1 | grep "^[EW]:"' _ "$deb"
 else
   skip "lintian" "not installed (it brings ~140 packages, mostly perl modules: not installed for this test)"
 fi
