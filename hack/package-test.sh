@@ -43,6 +43,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # through the EXIT trap
 
 echo "== build"
 if ! deb=$(bash hack/package.sh "$work/out"); then
