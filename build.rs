@@ -1,14 +1,25 @@
 //! Embeds the git commit for `tong --version`.
 fn main() {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into());
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=TONG_COMMIT={commit}");
     // The reflog changes with every commit, HEAD only with a branch switch.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/logs/HEAD");
+    // Asked of git: in a worktree `.git` is a file and both live elsewhere
+    // (a path that does not exist would rerun this, and relink tong, at
+    // every build).
+    match git(&["rev-parse", "--git-path", "HEAD", "--git-path", "logs/HEAD"]) {
+        Some(paths) => {
+            for p in paths.lines() {
+                println!("cargo:rerun-if-changed={p}");
+            }
+        }
+        None => println!("cargo:rerun-if-changed=build.rs"),
+    }
 }

@@ -3,7 +3,8 @@
 # (real containers, so run as root), the OCI conformance suite on runc (the
 # oracle) and on tong, then the real engines (containerd, podman, dockerd)
 # driving a static tong, rootful and rootless, then containerd's CRI as
-# kubelet drives it, the short soak and crash loop (hack/soak.sh); then all
+# kubelet drives it, the short soak and crash loop (hack/soak.sh), the Debian
+# package built, installed, used and removed (hack/package-test.sh); then all
 # of it again in a systemd + cgroup v2 + AppArmor VM (hack/vm/test.sh).
 # Installs what it needs first.
 set -euo pipefail
@@ -40,6 +41,8 @@ for rt in /usr/sbin/runc "$RUNTIME"; do
 done
 echo "== soak (short): lifecycles, SIGKILL at every stage, concurrency"
 SOAK_SHORT=1 bash hack/soak.sh || failed+=("soak")
+echo "== the Debian package: build, install with dpkg, man, completions, demo, remove"
+bash hack/package-test.sh || failed+=("package")
 # The same on a modern host: a VM with systemd, cgroup v2 only and AppArmor
 # (hack/vm/test.sh installs qemu and mmdebstrap and builds its image once).
 # TONG_SKIP_VM=1 leaves it out.

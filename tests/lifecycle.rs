@@ -217,6 +217,13 @@ fn go_style_flags_and_version() {
         v.contains("\ncommit: ") && v.contains("\nspec: 1.3.0"),
         "{v}"
     );
+    // runc's last line: the libseccomp linked in, as MAJOR.MINOR.MICRO.
+    let seccomp = v
+        .lines()
+        .find_map(|l| l.strip_prefix("libseccomp: "))
+        .unwrap_or_else(|| panic!("no libseccomp line: {v}"));
+    assert_eq!(seccomp.split('.').count(), 3, "{v}");
+    assert!(seccomp.split('.').all(|n| n.parse::<u32>().is_ok()), "{v}");
 }
 
 #[test]

@@ -5,6 +5,10 @@
 use crate::linux::rootfs::options::KNOWN;
 use serde_json::json;
 
+/// The newest runtime-spec version this build implements (`--version`'s
+/// `spec:` line too).
+pub const OCI_VERSION_MAX: &str = "1.3.0";
+
 pub fn features() -> serde_json::Value {
     let mut caps: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
     caps.sort();
@@ -13,7 +17,7 @@ pub fn features() -> serde_json::Value {
         .unwrap_or_default();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.3.0",
+        "ociVersionMax": OCI_VERSION_MAX,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": KNOWN,
         "linux": {

@@ -327,11 +327,17 @@ pub enum Cmd {
     },
 }
 
+/// The clap definition of the command line, for what is generated from it
+/// outside the binary (man pages and shell completions: the `gen/` crate).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 /// Parses the command line. The clap command is built once: building it is
 /// most of what a short command like `state` spends in user space.
 pub fn parse(args: Vec<String>) -> std::result::Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     let args = normalize_args(&cmd, args);
     let mut m = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd))
@@ -385,11 +391,18 @@ fn commit() -> &'static str {
     option_env!("TONG_COMMIT").unwrap_or("unknown")
 }
 
+/// `--version`, in runc's lines: the version, the commit, the runtime-spec
+/// version, then the libseccomp that is linked in (runc's `go:` line has no
+/// counterpart here).
 pub fn version_text() -> String {
+    let libseccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|e| format!("unknown ({e})"));
     format!(
-        "tong version {}\ncommit: {}\nspec: 1.3.0\n",
+        "tong version {}\ncommit: {}\nspec: {}\nlibseccomp: {libseccomp}\n",
         env!("CARGO_PKG_VERSION"),
-        commit()
+        commit(),
+        features::OCI_VERSION_MAX,
     )
 }
 
