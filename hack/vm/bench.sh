@@ -11,4 +11,4 @@ export VM_TONG
 mkdir -p target/vm
 gcc -O2 -static -o target/vm/floor hack/floor.c
 exec env VM_TIMEOUT="${VM_TIMEOUT:-3600}" bash hack/vm/run.sh env N="${N:-10}" COLD_N="${COLD_N:-2}" \
-  BENCH_TONG="$repo/target/release/tong" BENCH_FLOOR="$repo/target/vm/floor" bash hack/bench.sh
+  BENCH_TONG="$VM_TONG" BENCH_FLOOR="$repo/target/vm/floor" bash hack/bench.sh
