@@ -142,12 +142,11 @@ fn nested_slice_and_annotated_properties() {
     assert!(!unit_known(&unit));
 }
 
-#[test]
-fn killed_container_and_forced_delete_leave_no_unit() {
-    require_systemd!("killed_container_and_forced_delete_leave_no_unit");
-    let (b, unit) = scoped("sdkill", "sleep 1000", "system.slice");
+/// `run -d` under the systemd driver, then SIGKILL of the container's init
+/// and a wait until it is gone.
+fn run_detached_then_kill_init(b: &Bundle) {
     let out = sd(
-        &b,
+        b,
         &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -157,7 +156,14 @@ fn killed_container_and_forced_delete_leave_no_unit() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_init_exit(&b);
+    wait_init_exit(b);
+}
+
+#[test]
+fn killed_container_and_forced_delete_leave_no_unit() {
+    require_systemd!("killed_container_and_forced_delete_leave_no_unit");
+    let (b, unit) = scoped("sdkill", "sleep 1000", "system.slice");
+    run_detached_then_kill_init(&b);
     let del = sd(&b, &["delete", "--force", &b.id]);
     assert!(del.status.success(), "{}", stderr(&del));
     assert!(!unit_known(&unit), "{unit} left after a kill -9 and delete");
@@ -183,18 +189,7 @@ fn kill_all_after_the_scope_emptied_says_not_running() {
     // found"), not an error about the cgroup: the CRI's StopContainer
     // retried that until it timed out.
     let (b, unit) = scoped("sdkillall", "sleep 1000", "system.slice");
-    let out = sd(
-        &b,
-        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let pid = b.state()["pid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    wait_init_exit(&b);
+    run_detached_then_kill_init(&b);
     let cg = std::path::Path::new("/sys/fs/cgroup/system.slice").join(&unit);
     for _ in 0..200 {
         if !cg.exists() {
