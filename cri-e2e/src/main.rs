@@ -344,14 +344,27 @@ impl Cri {
             verbose: true,
         }))
         .await?;
-        let info = r
-            .info
-            .get("info")
-            .map(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
-            .transpose()?
-            .unwrap_or(serde_json::Value::Null);
-        Ok((r.status.ok_or("no sandbox status")?, info))
+        Ok((r.status.ok_or("no sandbox status")?, verbose_info(&r.info)?))
     }
+
+    /// A container's verbose info (its init's pid, its runtime spec).
+    async fn container_info(&mut self, id: &str) -> Res<serde_json::Value> {
+        let r = call(self.rt.container_status(cri::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: true,
+        }))
+        .await?;
+        verbose_info(&r.info)
+    }
+}
+
+/// The JSON containerd puts under "info" of a verbose status reply.
+fn verbose_info(info: &HashMap<String, String>) -> Res<serde_json::Value> {
+    Ok(info
+        .get("info")
+        .map(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
+        .transpose()?
+        .unwrap_or(serde_json::Value::Null))
 }
 
 /// kubelet's pod slice with the systemd driver: BestEffort QoS, the pod's
@@ -1284,17 +1297,7 @@ async fn systemd_e2e(o: &Opts, c: &mut Cri, r: &mut Report) -> Res<()> {
         "ExecSync's /proc/self/cgroup: the scope (or its cgroup namespace's root)",
         inside.and_then(|x| ensure(x == format!("0::{cg}") || x == "0::/", x)),
     );
-    let st = call(c.rt.container_status(cri::ContainerStatusRequest {
-        container_id: a.clone(),
-        verbose: true,
-    }))
-    .await?;
-    let pid = st
-        .info
-        .get("info")
-        .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
-        .and_then(|i| i["pid"].as_u64())
-        .unwrap_or(0);
+    let pid = c.container_info(&a).await?["pid"].as_u64().unwrap_or(0);
     let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     r.check(
         "the container's init is in cri-containerd-<id>.scope in the pod slice",
