@@ -188,10 +188,19 @@ fi
 
 echo "== the demo bundle, run by the installed tong"
 check "hack/mkbundle.sh with /usr/sbin/tong" bash hack/mkbundle.sh "$work/bundle" "$tong"
+# A cgroup of the test's own, which delete removes (the default, /tong/<id>,
+# leaves its /tong parent behind, as runc's parents stay).
+[ ! -f "$work/bundle/config.json" ] || python3 - "$work/bundle/config.json" "/tong-package-test-$$" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["cgroupsPath"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
 check "tong run: the demo container says hello as root" bash -c '
   cd "$1/bundle" && "$2" --root "$1/state" run "pkgtest-$$" > "$1/demo.out" &&
   grep -q "^hello from " "$1/demo.out" && grep -q "^uid=0(root)" "$1/demo.out" &&
   [ -z "$("$2" --root "$1/state" list -q)" ]' _ "$work" "$tong"
+check "its cgroup is gone after the run" bash -c '! ls -d /sys/fs/cgroup/*/tong-package-test-'$$' 2>/dev/null | grep -q .'
 sed 's/^/  /' "$work/demo.out" 2>/dev/null || true
 
 echo "== remove"
