@@ -9,6 +9,10 @@
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The host's /dev as the suite found it: a test that binds it into a
+# container must leave it as it was (a ptmx symlink there once cost every
+# non-root user their terminals).
+dev_before=$(ls -A /dev)
 bash hack/deps.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -49,5 +53,12 @@ bash hack/package-test.sh || failed+=("package")
 if [ -z "${TONG_SKIP_VM:-}" ]; then
   echo "== VM: systemd + cgroup v2 + AppArmor"
   bash hack/vm/test.sh || failed+=("vm")
+fi
+echo "== the host's /dev is as the suite found it"
+if [ -L /dev/ptmx ] || [ ! -c /dev/ptmx ]; then
+  echo "host /dev/ptmx is no longer a character device: $(ls -l /dev/ptmx)"; failed+=("host /dev")
+fi
+if [ "$(ls -A /dev)" != "$dev_before" ]; then
+  echo "host /dev changed:"; diff <(echo "$dev_before") <(ls -A /dev) || true; failed+=("host /dev")
 fi
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi

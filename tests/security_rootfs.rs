@@ -374,3 +374,166 @@ fn tmpcopyup_copies_files_dirs_links_and_modes() {
         "1\ncopied\n/data/d 710 directory\n/data/d/f 640 regular file\n/data/l 777 symbolic link\n/etc/passwd\n"
     );
 }
+
+/// A stand-in for the host's /dev: a tmpfs holding a `ptmx` character device
+/// (5:2, mode 000 as the host's devpts makes it matter), `null`, and the
+/// mount points of the spec's /dev mounts, bind-mounted at the container's
+/// /dev. Unmounted when dropped.
+struct StandInDev {
+    dir: std::path::PathBuf,
+}
+
+impl StandInDev {
+    fn bind_into(b: &Bundle) -> StandInDev {
+        let dir = b.dir.join("host-dev");
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=755", "tong-test-dev"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount a tmpfs at {}", dir.display());
+        let d = StandInDev { dir };
+        for (name, major, minor, mode) in [("ptmx", 5, 2, 0o000), ("null", 1, 3, 0o666)] {
+            nix::sys::stat::mknod(
+                &d.dir.join(name),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(mode),
+                nix::sys::stat::makedev(major, minor),
+            )
+            .unwrap();
+        }
+        for sub in ["pts", "shm", "mqueue"] {
+            std::fs::create_dir(d.dir.join(sub)).unwrap();
+        }
+        let src = d.dir.to_str().unwrap().to_owned();
+        b.edit(|c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            let i = mounts
+                .iter()
+                .position(|m| m["destination"] == "/dev")
+                .unwrap();
+            mounts[i] = json!({"destination": "/dev", "type": "bind", "source": src,
+                               "options": ["rbind", "nosuid", "noexec"]});
+        });
+        d
+    }
+
+    /// Every entry below the directory: name, file type, mode and device
+    /// number. The mounts the container made there are gone from the host's
+    /// view, so this is what was written into the directory itself.
+    fn listing(&self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        let mut todo = vec![self.dir.clone()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let md = std::fs::symlink_metadata(e.path()).unwrap();
+                let rel = e
+                    .path()
+                    .strip_prefix(&self.dir)
+                    .unwrap()
+                    .display()
+                    .to_string();
+                let ft = md.file_type();
+                let kind = if ft.is_symlink() {
+                    "symlink"
+                } else if ft.is_char_device() {
+                    "char"
+                } else if ft.is_dir() {
+                    "dir"
+                } else {
+                    "other"
+                };
+                out.push(format!("{rel} {kind} {:o} {}", md.mode(), md.rdev()));
+                if md.is_dir() {
+                    todo.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn assert_ptmx_untouched(&self) {
+        let md = std::fs::symlink_metadata(self.dir.join("ptmx")).unwrap();
+        assert!(
+            md.file_type().is_char_device(),
+            "the bound /dev's ptmx was replaced (a symlink: {})",
+            md.file_type().is_symlink()
+        );
+    }
+}
+
+impl Drop for StandInDev {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Issue 33: with the host's /dev bound at /dev (`-v /dev:/dev`, privileged
+/// set-ups, nested engines), `run` replaced the host's /dev/ptmx with a
+/// symlink to pts/ptmx (non-root users lost their terminals) and added
+/// fd/stdin/stdout/stderr links. Nothing the config does not name may be made
+/// in a bound /dev; inside, /dev/ptmx is still the character device.
+#[test]
+fn a_bound_dev_is_left_as_it_was_by_run() {
+    let b = Bundle::new(
+        "devbind-run",
+        "test -c /dev/ptmx && test ! -L /dev/ptmx && echo ok",
+    );
+    let dev = StandInDev::bind_into(&b);
+    let before = dev.listing();
+    assert_eq!(b.run_ok().trim(), "ok");
+    dev.assert_ptmx_untouched();
+    assert_eq!(dev.listing(), before, "run changed the bound /dev");
+    drop(dev);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn a_bound_dev_is_left_as_it_was_by_create_and_exec() {
+    let b = Bundle::new("devbind-exec", "sleep 1000");
+    let dev = StandInDev::bind_into(&b);
+    let before = dev.listing();
+    let out = b.create();
+    assert!(out.status.success(), "{}", stderr(&out));
+    dev.assert_ptmx_untouched();
+    assert_eq!(dev.listing(), before, "create changed the bound /dev");
+    assert!(b.tong(&["start", &b.id]).status.success());
+    let out = b.tong(&["exec", &b.id, "sh", "-c", "test -c /dev/ptmx && echo ok"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    dev.assert_ptmx_untouched();
+    assert_eq!(dev.listing(), before, "exec changed the bound /dev");
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    assert_eq!(dev.listing(), before, "delete changed the bound /dev");
+    drop(dev);
+    b.assert_nothing_left();
+}
+
+/// `linux.devices` must be available in the container (the spec), so the one
+/// node the config names is made in a bound /dev too — and nothing else.
+/// (runc skips `linux.devices` when /dev is bound; see migrating-from-runc.md.)
+#[test]
+fn a_bound_dev_gets_only_the_configs_own_device() {
+    let b = Bundle::new("devbind-cfg", "test -c /dev/tong-zero && echo ok");
+    let dev = StandInDev::bind_into(&b);
+    let mut before = dev.listing();
+    b.edit(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/tong-zero", "type": "c", "major": 1,
+                                        "minor": 5, "fileMode": 0o640, "uid": 0, "gid": 0}]);
+    });
+    assert_eq!(b.run_ok().trim(), "ok");
+    dev.assert_ptmx_untouched();
+    before.push(format!(
+        "tong-zero char {:o} {}",
+        0o20640,
+        nix::sys::stat::makedev(1, 5)
+    ));
+    before.sort();
+    assert_eq!(dev.listing(), before);
+    drop(dev);
+    b.assert_nothing_left();
+}

@@ -23,7 +23,7 @@ struct Dev {
 }
 
 /// The devices every container gets (runtime-linux.md, "Default Devices").
-fn defaults() -> Vec<Dev> {
+fn default_devices() -> Vec<Dev> {
     [
         ("/dev/null", 1, 3),
         ("/dev/zero", 1, 5),
@@ -45,8 +45,14 @@ fn defaults() -> Vec<Dev> {
     .collect()
 }
 
-pub fn create_all(root: BorrowedFd, spec: &Spec, userns: bool) -> Result<()> {
-    let mut devs = defaults();
+/// The config's `linux.devices`, and with `defaults` the spec's default
+/// devices (left out where /dev is a bind mount: that directory is not ours).
+pub fn create_all(root: BorrowedFd, spec: &Spec, userns: bool, defaults: bool) -> Result<()> {
+    let mut devs = if defaults {
+        default_devices()
+    } else {
+        Vec::new()
+    };
     let configured = spec
         .linux()
         .as_ref()

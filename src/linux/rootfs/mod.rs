@@ -93,10 +93,14 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     // (rootless podman, rootlesskit), devices are bound from the host.
     let userns = crate::spec::has_ns(s.spec, LinuxNamespaceType::User)
         || crate::linux::namespaces::in_user_namespace();
+    // A bound /dev is someone else's directory (the host's, with
+    // `-v /dev:/dev`): only what the config names is made in it; the default
+    // nodes and the standard links would change that directory for everyone
+    // who uses it (a ptmx symlink there cost the host its terminals).
+    devices::create_all(root.as_fd(), s.spec, userns, !dev_is_bind)?;
     if !dev_is_bind {
-        devices::create_all(root.as_fd(), s.spec, userns)?;
+        devices::symlinks(root.as_fd(), mounts)?;
     }
-    devices::symlinks(root.as_fd(), mounts)?;
     // A cwd that does not exist is made (as runc and crun do), inside the
     // rootfs and before the root may become read-only.
     if let Some(p) = s.spec.process() {
