@@ -408,3 +408,101 @@ fn f9_swapped_seccomp_cache_entry_is_not_used() {
         stderr(&out)
     );
 }
+
+/// `tong ARGS…` for this bundle under an address-space limit of 256 MiB:
+/// a runtime that sizes its memory by the config's length aborts there.
+fn tong_in_256_mib(b: &Bundle, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("prlimit")
+        .arg("--as=268435456")
+        .arg(TONG)
+        .arg("--root")
+        .arg(&b.root)
+        .args(args)
+        .current_dir(&b.dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "tong was killed ({:?}): {}",
+        out.status,
+        stderr(&out)
+    );
+    out
+}
+
+/// V6 (issue 27): 50 000 ranges of `0-8191` in `execCPUAffinity.initial`
+/// (350 KB) expanded into a list of 400 million CPUs (3 GiB) and tong
+/// aborted. A list is bounded by what a kernel can have, whatever its length.
+#[test]
+fn v6_a_long_cpu_list_costs_no_more_than_the_cpus_it_names() {
+    let b = Bundle::new("v6cpu", "echo ok");
+    let list = vec!["0-8191"; 50_000].join(",");
+    b.edit(|c| c["process"]["execCPUAffinity"] = json!({"initial": list}));
+    let out = tong_in_256_mib(&b, &["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    b.assert_nothing_left();
+}
+
+/// V6 for `linux.memoryPolicy.nodes`: refused or applied, never an abort.
+#[test]
+fn v6_a_long_node_list_costs_no_more_than_the_nodes_it_names() {
+    let b = Bundle::new("v6nodes", "echo ok");
+    let list = vec!["0-1023"; 50_000].join(",");
+    b.edit(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": list}));
+    let out = tong_in_256_mib(&b, &["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    if !out.status.success() {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("/linux/memoryPolicy"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    b.assert_nothing_left();
+    // A node no kernel can have is refused by the list itself.
+    b.edit(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0,1024"}));
+    let out = b.run();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/linux/memoryPolicy/nodes") && stderr(&out).contains("below 1024"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}
+
+/// Issue 27: the seccomp cache under the state root grew by one entry per
+/// distinct profile for the life of the host. It keeps the 64 most recently
+/// used, and drops the temporary files of writers that died mid-write.
+#[test]
+fn the_seccomp_cache_keeps_only_the_most_recently_used_profiles() {
+    let b = Bundle::new("seccache", "echo ok");
+    let cache = b.root.join("@seccomp-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let name = |i: usize| cache.join(format!("{i:064x}"));
+    for i in 0..70 {
+        let f = std::fs::File::create(name(i)).unwrap();
+        f.set_modified(day_ago + std::time::Duration::from_secs(i as u64))
+            .unwrap();
+    }
+    let dead_writer = cache.join(format!(".{:064x}.999999999", 1));
+    std::fs::write(&dead_writer, "half").unwrap();
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]});
+    });
+    assert_eq!(b.run_ok(), "ok\n");
+    let left = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(left, 64, "the cache holds {left} entries");
+    // 70 stale + the new one: the seven least recently used went.
+    for i in 0..7 {
+        assert!(!name(i).exists(), "entry {i} (least recently used) kept");
+    }
+    for i in 7..70 {
+        assert!(name(i).exists(), "entry {i} removed");
+    }
+    assert!(!dead_writer.exists(), "a dead writer's temporary file kept");
+}

@@ -281,10 +281,12 @@ pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
         )
     };
     let mut entry = Vec::new();
-    match open_at(&key, nix::fcntl::OFlag::O_RDONLY)
-        .map(std::fs::File::from)
-        .map(|mut f| f.read_to_end(&mut entry))
-    {
+    match open_at(&key, nix::fcntl::OFlag::O_RDONLY).map(|fd| {
+        // Its mtime is its last use: the trim below keeps the recent ones.
+        let now = nix::sys::time::TimeSpec::UTIME_NOW;
+        let _ = nix::sys::stat::futimens(&fd, &now, &now);
+        std::fs::File::from(fd).read_to_end(&mut entry)
+    }) {
         Ok(Ok(_)) => match decode(&entry, &inputs) {
             Some(p) => {
                 crate::logging::log("debug", &format!("seccomp cache hit {key}"));
@@ -312,7 +314,60 @@ pub fn cached(root: &std::path::Path, s: &LinuxSeccomp) -> Result<Program> {
         let _ = nix::unistd::unlinkat(&dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         crate::logging::warn(&format!("seccomp cache: {e}"));
     }
+    trim(&dir);
     Ok(p)
+}
+
+/// The most compiled profiles the cache keeps (tens of KB each, on the
+/// tmpfs of /run for the life of the host): engines use a handful.
+pub const CACHE_ENTRIES: usize = 64;
+
+/// Keeps the newest [`CACHE_ENTRIES`] entries (by last use), and removes the
+/// temporary files of writers that died before their rename. Runs only after
+/// a miss, so a hit costs nothing more.
+fn trim(dir: &std::os::fd::OwnedFd) {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::unistd::UnlinkatFlags::NoRemoveDir;
+    let Ok(mut d) = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return;
+    };
+    let mut entries = Vec::new();
+    for e in d.iter().flatten() {
+        let Ok(name) = e.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name == "." || name == ".." {
+            continue;
+        }
+        if let Some(tmp) = name.strip_prefix('.') {
+            // `.KEY.PID` of a writer: left to it while it lives.
+            let pid = tmp.rsplit('.').next().and_then(|p| p.parse::<i32>().ok());
+            let alive = pid.is_some_and(|p| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None)
+                    != Err(nix::errno::Errno::ESRCH)
+            });
+            if !alive {
+                let _ = nix::unistd::unlinkat(dir, name.as_str(), NoRemoveDir);
+            }
+            continue;
+        }
+        if let Ok(st) = nix::sys::stat::fstatat(dir, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            entries.push(((st.st_mtime, st.st_mtime_nsec), name));
+        }
+    }
+    if entries.len() <= CACHE_ENTRIES {
+        return;
+    }
+    entries.sort();
+    let excess = entries.len() - CACHE_ENTRIES;
+    for (_, name) in entries.into_iter().take(excess) {
+        let _ = nix::unistd::unlinkat(dir, name.as_str(), NoRemoveDir);
+    }
 }
 
 /// Installs a compiled filter in this process; returns the notify fd when
