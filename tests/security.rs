@@ -506,3 +506,110 @@ fn the_seccomp_cache_keeps_only_the_most_recently_used_profiles() {
     }
     assert!(!dead_writer.exists(), "a dead writer's temporary file kept");
 }
+
+/// N1 (issue 27): a config whose network namespace path is the runtime's
+/// own: netDevices then renamed (and "moved" into the same namespace) the
+/// host's own interfaces. Refused; the device keeps its name.
+#[test]
+fn n1_net_devices_need_a_network_namespace_of_the_containers_own() {
+    let b = Bundle::new("n1", "true");
+    b.edit(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = "RUNTIMES_NETNS".into();
+            }
+        }
+        c["linux"]["netDevices"] = json!({"tv0": {"name": "ctr0"}});
+    });
+    let out = in_private_netns(
+        &b,
+        "ip link add tv0 type veth peer name tv1
+         sed -i \"s|RUNTIMES_NETNS|/proc/$$/ns/net|\" $BUNDLE/config.json
+         rc=0; $TONG --root $ROOT run --bundle $BUNDLE $ID || rc=$?
+         ip link show tv0 >/dev/null
+         ! ip link show ctr0 2>/dev/null
+         exit $rc",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("/linux/netDevices") && e.contains("no network namespace of its own"),
+        "{e}"
+    );
+    b.assert_nothing_left();
+}
+
+/// N4/N6 (issue 27): a create that failed after moving some devices (the
+/// next one's new name taken, as `lo`) destroyed the moved ones with the
+/// container's namespace. Every name is checked before any device moves.
+#[test]
+fn n6_a_taken_name_fails_before_any_device_moves() {
+    let b = Bundle::new("n6", "true");
+    b.edit(|c| c["linux"]["netDevices"] = json!({"ta0": {"name": "ctr0"}, "tb0": {"name": "lo"}}));
+    let out = in_private_netns(
+        &b,
+        "ip link add ta0 type veth peer name ta1
+         ip addr add 10.98.0.1/24 dev ta0
+         ip link add tb0 type veth peer name tb1
+         rc=0; $TONG --root $ROOT run --bundle $BUNDLE $ID || rc=$?
+         ip addr show ta0
+         ip link show tb0 >/dev/null
+         exit $rc",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/linux/netDevices/tb0") && stderr(&out).contains("already exists"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("inet 10.98.0.1/24"),
+        "{}",
+        stdout(&out)
+    );
+    b.assert_nothing_left();
+}
+
+/// N4 (issue 27): a device that fails to move after another one moved (a
+/// name the kernel refuses: two `%d`) sends the moved one back to the
+/// host, with its name and address.
+#[test]
+fn n4_moved_devices_come_back_when_a_later_one_fails() {
+    let b = Bundle::new("n4", "true");
+    b.edit(|c| {
+        c["linux"]["netDevices"] = json!({"ta0": {"name": "ctr0"}, "tb0": {"name": "x%d%d"}})
+    });
+    let out = in_private_netns(
+        &b,
+        "ip link add ta0 type veth peer name ta1
+         ip addr add 10.98.0.1/24 dev ta0
+         ip link add tb0 type veth peer name tb1
+         rc=0; $TONG --root $ROOT run --bundle $BUNDLE $ID || rc=$?
+         ip addr show ta0
+         exit $rc",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/linux/netDevices/tb0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("inet 10.98.0.1/24"),
+        "{}",
+        stdout(&out)
+    );
+    b.assert_nothing_left();
+}

@@ -344,20 +344,6 @@ fn intel_rdt_without_resctrl_is_refused() {
     );
 }
 
-/// Runs `script` in a network namespace of the test's own (`unshare -n`),
-/// where tong's "host" is that namespace: nothing touches the real host's.
-fn in_private_netns(b: &Bundle, script: &str) -> std::process::Output {
-    std::process::Command::new("unshare")
-        .args(["--net", "sh", "-ec", script])
-        .env("TONG", TONG)
-        .env("ROOT", &b.root)
-        .env("BUNDLE", &b.dir)
-        .env("ID", &b.id)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn net_devices_are_moved_renamed_addressed_and_up() {
     let b = Bundle::new("netdev", "ip addr show ctr0");

@@ -21,6 +21,7 @@ use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
 const NLMSG_ERROR: u16 = 2;
@@ -178,6 +179,64 @@ impl Netlink {
     }
 }
 
+impl Netlink {
+    /// Every link of the socket's namespace: (index, name).
+    fn links(&mut self) -> std::result::Result<Vec<(i32, String)>, Errno> {
+        let seq = self.send(RTM_GETLINK, NLM_F_DUMP, &ifinfomsg(0, 0, 0))?;
+        let mut out = Vec::new();
+        for (_, body) in self.replies(seq)? {
+            if body.len() < 16 {
+                continue;
+            }
+            let index = i32::from_ne_bytes([body[4], body[5], body[6], body[7]]);
+            for (t, d) in attrs(&body[16..]) {
+                if t == IFLA_IFNAME {
+                    let name = d.split(|&c| c == 0).next().unwrap_or_default();
+                    out.push((index, String::from_utf8_lossy(name).into_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves link `index` of this socket's namespace into `ns`, named `name`.
+    fn move_link(
+        &mut self,
+        index: i32,
+        ns: &OwnedFd,
+        name: &str,
+    ) -> std::result::Result<(), Errno> {
+        let mut body = ifinfomsg(index, 0, 0);
+        attr(
+            &mut body,
+            IFLA_NET_NS_FD,
+            &(ns.as_raw_fd() as u32).to_ne_bytes(),
+        );
+        let mut ifname = name.as_bytes().to_vec();
+        ifname.push(0);
+        attr(&mut body, IFLA_IFNAME, &ifname);
+        self.request(RTM_NEWLINK, 0, &body)
+    }
+}
+
+/// Whether two namespace fds are the same namespace.
+fn same_ns(a: &OwnedFd, b: &OwnedFd) -> Result<bool> {
+    let (a, b) = (
+        nix::sys::stat::fstat(a).ctx("stat a network namespace")?,
+        nix::sys::stat::fstat(b).ctx("stat a network namespace")?,
+    );
+    Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+}
+
+/// A device of `netDevices`, checked and ready to move.
+struct Planned {
+    host_name: String,
+    new: String,
+    index: u32,
+    addrs: Vec<Vec<u8>>,
+    at: String,
+}
+
 /// Opens a netlink socket inside the network namespace `ns`.
 fn netlink_in(ns: &OwnedFd) -> Result<Netlink> {
     let home = open(
@@ -194,7 +253,10 @@ fn netlink_in(ns: &OwnedFd) -> Result<Netlink> {
     nl.ctx("netlink socket in the container's network namespace")
 }
 
-/// Moves every device of `linux.netDevices` into the network namespace of `pid`.
+/// Moves every device of `linux.netDevices` into the network namespace of
+/// `pid`. Everything is checked before any device moves, and what was moved
+/// goes back when a later step fails: a virtual device left in the
+/// container's namespace is destroyed with it.
 pub fn move_all(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
     let Some(devs) = spec
         .linux()
@@ -211,29 +273,28 @@ pub fn move_all(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
         Mode::empty(),
     )
     .ctx(format!("open {ns_path}"))?;
+    let home = open(
+        "/proc/self/ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /proc/self/ns/net")?;
+    if same_ns(&ns, &home)? {
+        return Err(Error::field(
+            "/linux/netDevices",
+            "the container has no network namespace of its own (it is the runtime's): \
+             netDevices would rename the host's own devices; add a network namespace",
+        ));
+    }
     let mut host = Netlink::new().ctx("netlink socket")?;
     let mut inside = netlink_in(&ns)?;
-    let mut names: Vec<&String> = devs.keys().collect();
-    names.sort();
-    for name in names {
-        let at = format!("/linux/netDevices/{name}");
-        let new = devs[name].name().clone().unwrap_or_else(|| name.clone());
-        let r = (|| -> Result<()> {
-            let index = nix::net::if_::if_nametoindex(name.as_str())
-                .map_err(|e| Error::sys(format!("no network device {name:?} on the host"), e))?;
-            let addrs = host
-                .permanent_addresses(index)
-                .ctx(format!("list the addresses of {name}"))?;
-            let mut body = ifinfomsg(index as i32, 0, 0);
-            attr(
-                &mut body,
-                IFLA_NET_NS_FD,
-                &(ns.as_raw_fd() as u32).to_ne_bytes(),
-            );
-            let mut ifname = new.clone().into_bytes();
-            ifname.push(0);
-            attr(&mut body, IFLA_IFNAME, &ifname);
-            host.request(RTM_NEWLINK, 0, &body).map_err(|e| match e {
+    let plan = plan(devs, &mut host, &mut inside)?;
+    let mut moved: Vec<&Planned> = Vec::new();
+    for p in &plan {
+        let (name, new) = (&p.host_name, &p.new);
+        let r = host
+            .move_link(p.index as i32, &ns, new)
+            .map_err(|e| match e {
                 Errno::EEXIST => Error::new(format!(
                     "a network device named {new:?} already exists in the container's namespace"
                 )),
@@ -241,21 +302,122 @@ pub fn move_all(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
                     format!("move {name} into the container's network namespace"),
                     e,
                 ),
-            })?;
-            for a in addrs {
-                inside
-                    .request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a)
-                    .ctx(format!("restore an address of {new}"))?;
-            }
-            let up = ifinfomsg(index as i32, libc::IFF_UP as u32, libc::IFF_UP as u32);
-            inside
-                .request(RTM_NEWLINK, 0, &up)
-                .ctx(format!("set {new} up"))?;
-            Ok(())
-        })();
-        r.map_err(|e| e.at(at))?;
+            });
+        if r.is_ok() {
+            moved.push(p);
+        }
+        if let Err(e) = r.and_then(|()| configure(p, &mut inside)) {
+            move_back(&moved, &home, &mut host, &mut inside);
+            return Err(e.at(p.at.clone()));
+        }
     }
     Ok(())
+}
+
+/// Checks every device and name: each host device exists, and no new name
+/// is taken in the container's namespace or given twice (`%d` templates are
+/// the kernel's to resolve).
+fn plan(
+    devs: &std::collections::HashMap<String, oci_spec::runtime::LinuxNetDevice>,
+    host: &mut Netlink,
+    inside: &mut Netlink,
+) -> Result<Vec<Planned>> {
+    let taken: Vec<String> = inside
+        .links()
+        .ctx("list the container's network devices")?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    let mut names: Vec<&String> = devs.keys().collect();
+    names.sort();
+    let mut plan: Vec<Planned> = Vec::new();
+    for name in names {
+        let at = format!("/linux/netDevices/{name}");
+        let new = devs[name].name().clone().unwrap_or_else(|| name.clone());
+        let index = nix::net::if_::if_nametoindex(name.as_str()).map_err(|e| {
+            Error::sys(format!("no network device {name:?} on the host"), e).at(at.clone())
+        })?;
+        if !new.contains('%') && (taken.contains(&new) || plan.iter().any(|p| p.new == new)) {
+            return Err(Error::field(
+                at,
+                format!(
+                    "a network device named {new:?} already exists in the container's namespace"
+                ),
+            ));
+        }
+        let addrs = host
+            .permanent_addresses(index)
+            .map_err(|e| Error::sys(format!("list the addresses of {name}"), e).at(at.clone()))?;
+        plan.push(Planned {
+            host_name: name.clone(),
+            new,
+            index,
+            addrs,
+            at,
+        });
+    }
+    Ok(plan)
+}
+
+/// A moved device gets its addresses back and is set up.
+fn configure(p: &Planned, inside: &mut Netlink) -> Result<()> {
+    let index = inside_index(p, inside)?;
+    for a in &p.addrs {
+        let mut a = a.clone();
+        a[4..8].copy_from_slice(&(index as u32).to_ne_bytes());
+        inside
+            .request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a)
+            .ctx(format!("restore an address of {}", p.new))?;
+    }
+    let up = ifinfomsg(index, libc::IFF_UP as u32, libc::IFF_UP as u32);
+    inside
+        .request(RTM_NEWLINK, 0, &up)
+        .ctx(format!("set {} up", p.new))
+}
+
+/// The index of a moved device in the container's namespace: the kernel
+/// keeps the host's index unless it is taken there.
+fn inside_index(p: &Planned, inside: &mut Netlink) -> Result<i32> {
+    let links = inside.links().ctx("list the container's network devices")?;
+    let by_index = links.iter().find(|(i, _)| *i == p.index as i32);
+    let by_name = links.iter().find(|(_, n)| *n == p.new);
+    match (by_name, by_index) {
+        (Some((i, _)), _) => Ok(*i),
+        (None, Some((i, _))) if p.new.contains('%') => Ok(*i),
+        _ => Err(Error::new(format!(
+            "{} moved, but is not found in the container's namespace",
+            p.host_name
+        ))),
+    }
+}
+
+/// Best effort: each moved device back to the host under its old name,
+/// with its addresses.
+fn move_back(moved: &[&Planned], home: &OwnedFd, host: &mut Netlink, inside: &mut Netlink) {
+    for p in moved.iter().rev() {
+        let back = inside_index(p, inside).and_then(|i| {
+            inside
+                .move_link(i, home, &p.host_name)
+                .ctx(format!("move {} back to the host", p.new))
+        });
+        if let Err(e) = back {
+            crate::logging::warn(&e.to_string());
+            continue;
+        }
+        let Ok(index) = nix::net::if_::if_nametoindex(p.host_name.as_str()) else {
+            continue;
+        };
+        for a in &p.addrs {
+            let mut a = a.clone();
+            a[4..8].copy_from_slice(&index.to_ne_bytes());
+            if let Err(e) = host.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a) {
+                crate::logging::warn(&format!(
+                    "restore an address of {} on the host: {e}",
+                    p.host_name
+                ));
+            }
+        }
+    }
 }
 
 /// Brings up `lo` of the caller's (new) network namespace, as runc and crun

@@ -305,3 +305,17 @@ impl Bundle {
         self.tong_logged(name, &args)
     }
 }
+
+/// Runs `script` in a network namespace of the test's own (`unshare -n`),
+/// where tong's "host" is that namespace: nothing touches the real host's.
+pub fn in_private_netns(b: &Bundle, script: &str) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["--net", "sh", "-ec", script])
+        .env("TONG", TONG)
+        .env("ROOT", &b.root)
+        .env("BUNDLE", &b.dir)
+        .env("ID", &b.id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
