@@ -208,3 +208,54 @@ fn notify_hands_the_listener_fd_to_the_agent() {
     assert!(state["pid"].as_i64().unwrap() > 1);
     assert!(!b.rootfs().join("tmp/n").exists());
 }
+
+/// Issue 29: two conditions on one argument (kill's signal is 10 or 12).
+/// libseccomp refuses them in one rule; runc adds each as a rule of its own,
+/// so either value is refused and the container runs.
+#[test]
+fn two_conditions_on_one_argument_each_match() {
+    let b = with_profile(
+        "scsamearg",
+        "sleep 100 & p=$!; kill -0 $p; echo zero=$?; kill -10 $p 2>/dev/null; echo usr1=$?; \
+         kill -12 $p 2>/dev/null; echo usr2=$?; kill -9 $p",
+        json!([{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}]}]),
+    );
+    let out = b.run_ok();
+    assert_eq!(out, "zero=0\nusr1=1\nusr2=1\n");
+}
+
+/// Issue 29: a notified `write` (or a notifying default) is refused up front
+/// with the reason, as runc does: the container's own writes would wait for
+/// an agent that cannot have the listener yet.
+#[test]
+fn notify_on_write_is_refused_with_the_reason() {
+    let b = with_profile(
+        "scnotifywrite",
+        "true",
+        json!([{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]),
+    );
+    b.edit(|c| c["linux"]["seccomp"]["listenerPath"] = "/run/no-agent.sock".into());
+    let out = b.run();
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall")
+            && e.contains("/linux/seccomp/syscalls/0/names/1"),
+        "{e}"
+    );
+    b.assert_nothing_left();
+    b.edit(|c| {
+        c["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_NOTIFY".into();
+        c["linux"]["seccomp"]["syscalls"] = json!([]);
+    });
+    let out = b.run();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/linux/seccomp/defaultAction"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
+}

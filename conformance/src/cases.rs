@@ -1879,6 +1879,37 @@ fn seccomp(v: &mut Vec<Case>) {
         },
         &["/linux/seccomp/syscalls/0"],
     ));
+    // runc refuses both: the container's own writes would wait on a listener
+    // no agent can have yet.
+    v.push(fails(
+        "seccomp-notify-write-refused",
+        &format!("{S}: SCMP_ACT_NOTIFY on write (runc: cannot be used for the write syscall)"),
+        |c| {
+            set(
+                &mut c.config,
+                "/linux/seccomp",
+                json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": "/run/tong-conformance-no-agent.sock",
+                "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            );
+            Ok(())
+        },
+    ));
+    v.push(fails(
+        "seccomp-notify-default-refused",
+        &format!(
+            "{S}: SCMP_ACT_NOTIFY as the default action (runc: cannot be used as default action)"
+        ),
+        |c| {
+            set(
+                &mut c.config,
+                "/linux/seccomp",
+                json!({"defaultAction": "SCMP_ACT_NOTIFY",
+                "listenerPath": "/run/tong-conformance-no-agent.sock", "syscalls": []}),
+            );
+            Ok(())
+        },
+    ));
     v.push(inside(
         "seccomp-architectures",
         &format!("{S}: architectures - the architectures used for system calls"),

@@ -64,14 +64,36 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
             ));
         }
     }
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(Error::field(
+            format!("{AT}/defaultAction"),
+            format!(
+                "seccomp: SCMP_ACT_NOTIFY cannot be used as the default action: {NOTIFY_WRITE}"
+            ),
+        ));
+    }
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let at = format!("{AT}/syscalls/{i}");
+        if sc.action() == LinuxSeccompAction::ScmpActNotify {
+            if let Some(k) = sc.names().iter().position(|n| n == "write") {
+                return Err(Error::field(
+                    format!("{at}/names/{k}"),
+                    format!("seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall: {NOTIFY_WRITE}"),
+                ));
+            }
+        }
         let act = action(sc.action(), sc.errno_ret())?;
         if act == default {
             continue;
         }
         let mut conds = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
+            if a.index() > 5 {
+                return Err(Error::field(
+                    format!("{at}/args/{j}/index"),
+                    format!("seccomp: argument index {} is out of range (a syscall has arguments 0 to 5)", a.index()),
+                ));
+            }
             let op_name = json_name(&a.op());
             let op = ScmpCompareOp::from_str(&op_name)
                 .map_err(|e| err(format!("{at}/args/{j}/op"), &op_name, e))?;
@@ -86,20 +108,45 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
             };
             conds.push(c);
         }
+        // libseccomp refuses two conditions on one argument in a rule; runc
+        // then adds each condition as a rule of its own (any one matches),
+        // and profiles in the wild rely on it.
+        let mut indexes: Vec<u32> = sc
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| a.index() as u32)
+            .collect();
+        let n = indexes.len();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let rules: Vec<&[ScmpArgCompare]> = if indexes.len() < n {
+            conds.chunks(1).collect()
+        } else {
+            vec![&conds[..]]
+        };
         for name in sc.names() {
             let Ok(call) = ScmpSyscall::from_name(name) else {
                 continue;
             };
-            let r = if conds.is_empty() {
-                f.add_rule(act, call)
-            } else {
-                f.add_rule_conditional(act, call, &conds)
-            };
-            r.map_err(|e| err(at.clone(), name, e))?;
+            for c in &rules {
+                let r = if c.is_empty() {
+                    f.add_rule(act, call)
+                } else {
+                    f.add_rule_conditional(act, call, c)
+                };
+                r.map_err(|e| err(at.clone(), name, e))?;
+            }
         }
     }
     Ok(f)
 }
+
+/// Why a notified write is refused: the container process writes while it
+/// hands its listener fd over (its sync messages, its errors), and would
+/// wait for an agent that cannot have the fd yet (runc refuses it too).
+const NOTIFY_WRITE: &str =
+    "the container's own writes before the agent has the listener would wait forever";
 
 /// A compiled filter: the BPF program and the seccomp(2) flags it is loaded with.
 #[derive(Debug, Clone, PartialEq)]
