@@ -557,3 +557,57 @@ fn userns_bind_of_a_read_only_host_mount_stays_locked() {
     assert_eq!(stdout(&out), "done\n", "{}", stderr(&out));
     assert!(!src.join("x").exists());
 }
+
+/// Unmounts everything at and below a test's host directory when dropped.
+struct HostMounts(std::path::PathBuf);
+
+impl Drop for HostMounts {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 29: a Kubernetes volume with `mountPropagation: Bidirectional`
+/// (containerd's CRI: `rootfsPropagation: rshared` and an `rshared` bind):
+/// a mount made inside the container appears on the host, as CSI node
+/// plugins rely on. tong made `/` a slave first, so the volume became a
+/// slave of the host's and the later `rshared` could not undo it.
+#[test]
+fn a_bidirectional_volumes_mounts_reach_the_host() {
+    let b = Bundle::new(
+        "bidir",
+        "mount -t tmpfs inner /vol/inner && echo hi > /vol/inner/f && echo ok",
+    );
+    let vol = b.dir.join("vol");
+    std::fs::create_dir_all(vol.join("inner")).unwrap();
+    let v = vol.display();
+    // Shared on the host, as kubelet's pod volume directories are.
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("mount --bind {v} {v} && mount --make-shared {v}"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _guard = HostMounts(vol.clone());
+    b.edit(|c| {
+        c["linux"]["rootfsPropagation"] = "rshared".into();
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rshared"]
+        }));
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push("CAP_SYS_ADMIN".into());
+        }
+    });
+    assert_eq!(b.run_ok(), "ok\n");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("inner/f")).unwrap_or_default(),
+        "hi\n",
+        "the container's mount at /vol/inner did not reach the host"
+    );
+}

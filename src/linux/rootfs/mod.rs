@@ -6,6 +6,7 @@
 
 mod devices;
 pub mod idmap;
+mod mountinfo;
 pub mod options;
 pub mod resolve;
 
@@ -46,12 +47,22 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     let configured = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flag);
-    // Host mount events may still reach us (slave), ours never reach the host.
-    let initial = match configured {
-        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
-    mount(NONE, "/", NONE, initial, NONE).ctx("make / a slave mount")?;
+    // The configured propagation from the start, as runc: a volume bound
+    // later keeps its peer group only if `/` was never made a slave (an
+    // `rshared` volume's mounts must reach the host, as Kubernetes'
+    // Bidirectional ones do). Without one, host mount events may still
+    // reach us (slave), ours never reach the host.
+    let initial = configured.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, initial, NONE)
+        .ctx("set the propagation of /")
+        .map_err(|e| match configured {
+            Some(_) => e.at("/linux/rootfsPropagation"),
+            None => e,
+        })?;
+    // The rootfs's own bind (below) must not join a shared peer group:
+    // its mounts would reach the host, and pivot_root refuses a root
+    // whose parent is shared.
+    parent_mount_private(s.rootfs)?;
     mount(
         Some(s.rootfs),
         s.rootfs,
@@ -121,6 +132,21 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         }
     }
     Ok(root)
+}
+
+/// Makes the mount that holds `rootfs` private, when it is shared.
+fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let rootfs =
+        std::fs::canonicalize(rootfs).ctx(format!("resolve rootfs {}", rootfs.display()))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let Some((target, shared)) = mountinfo::holding_mount(&info, &rootfs) else {
+        return Ok(());
+    };
+    if !shared {
+        return Ok(());
+    }
+    mount(NONE, target.as_path(), NONE, MsFlags::MS_PRIVATE, NONE)
+        .ctx(format!("make {} private", target.display()))
 }
 
 fn is_bind(m: &Mount) -> bool {
@@ -601,8 +627,18 @@ pub fn pivot(root: OwnedFd, no_pivot: bool) -> Result<()> {
         mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).ctx("move rootfs to /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
+        let old_root = open(
+            "/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open the old root")?;
         nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
-        // The old root now sits on top of "."; detach it without telling the host.
+        // The old root now sits on top of "."; detach it without telling
+        // the host. By an fd of it: mount(2) does not cross into the mount
+        // on top of ".", so "." would make the new root and every volume
+        // below it slaves (an rshared volume lost its peers on the host).
+        nix::unistd::fchdir(old_root.as_fd()).ctx("chdir to the old root")?;
         mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
             .ctx("make old root a slave")?;
         umount2(".", MntFlags::MNT_DETACH).ctx("detach old root")?;
