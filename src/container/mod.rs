@@ -328,6 +328,7 @@ pub fn create_with_console(
 ) -> Result<Made> {
     let t = Instant::now();
     let mut bundle = Bundle::load(&o.bundle)?;
+    crate::linux::validate::check_host(&bundle.spec)?;
     logging::stage("parse", t);
     let t = Instant::now();
     let seccomp = match bundle
@@ -1180,6 +1181,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         _ => {}
     }
     let (mut proc_spec, at) = build_process(&saved, &o.process)?;
+    crate::linux::validate::check_process(&proc_spec, &at)?;
     let terminal = proc_spec.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && proc_spec.console_size().is_none() {
         // tong proxies the pty: it starts with our terminal's size.

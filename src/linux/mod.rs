@@ -14,3 +14,4 @@ pub mod seccomp;
 pub mod security;
 pub mod selfclone;
 pub mod sys;
+pub mod validate;
