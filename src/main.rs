@@ -1,3 +1,5 @@
+#![deny(unsafe_code)]
+
 use tong::cli::{dispatch, may_make_container_processes, parse};
 use tong::logging;
 

@@ -6,10 +6,15 @@ use oci_spec::runtime::Spec;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(spec) = tong::spec::from_json::<Spec>(data, "config") {
-        let _ = tong::spec::validate(&spec);
+        // The host checks run, as in create, on what spec/ accepted.
+        if tong::spec::validate(&spec).is_ok() {
+            let _ = tong::linux::validate::check_host(&spec);
+        }
         let _ = tong::spec::namespaces(&spec);
         if let Some(p) = spec.process() {
-            let _ = tong::spec::validate_process(p, "/process");
+            if tong::spec::validate_process(p, "/process").is_ok() {
+                let _ = tong::linux::validate::check_process(p, "/process");
+            }
         }
     }
 });

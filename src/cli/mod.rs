@@ -835,6 +835,7 @@ mod tests {
         let spec: oci_spec::runtime::Spec =
             crate::spec::from_json(include_bytes!("spec_template.json"), "config.json").unwrap();
         crate::spec::validate(&spec).unwrap();
+        crate::linux::validate::check_host(&spec).unwrap();
     }
 
     #[test]

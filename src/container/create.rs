@@ -191,6 +191,7 @@ pub fn create_with_console(
 ) -> Result<Made> {
     let t = Instant::now();
     let mut bundle = Bundle::load(&o.bundle)?;
+    crate::linux::validate::check_host(&bundle.spec)?;
     logging::stage("parse", t);
     let t = Instant::now();
     let seccomp = match bundle

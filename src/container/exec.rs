@@ -263,6 +263,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         &o.id,
     )?;
     let (mut proc_spec, at) = build_process(&saved, &o.process)?;
+    crate::linux::validate::check_process(&proc_spec, &at)?;
     let terminal = proc_spec.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && proc_spec.console_size().is_none() {
         // tong proxies the pty: it starts with our terminal's size.

@@ -94,6 +94,7 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
     }
     validate_flags(&o.criu)?;
     let bundle = Bundle::load(&o.bundle)?;
+    crate::linux::validate::check_host(&bundle.spec)?;
     let images = image_dir(&o.criu)?;
     if !images.join("inventory.img").is_file() {
         return Err(Error::new(format!(

@@ -13,4 +13,6 @@ pub mod sched;
 pub mod seccomp;
 pub mod security;
 pub mod selfclone;
+#[allow(unsafe_code)] // the one module of syscall wrappers that need it
 pub mod sys;
+pub mod validate;

@@ -6,10 +6,10 @@
 use super::sync::{self, Channel, Msg};
 use super::{init, Spawned};
 use crate::error::{Context, Error, Result};
-use crate::linux::{cgroups, sys};
+use crate::linux::{cgroups, namespaces, sys};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -38,15 +38,20 @@ pub struct ExecOptions<'a> {
 }
 
 /// The namespace kinds besides user, by their /proc/<pid>/ns names.
-const NS_KINDS: [(&str, CloneFlags); 7] = [
-    ("mnt", CloneFlags::CLONE_NEWNS),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
-];
+fn ns_kinds() -> impl Iterator<Item = (&'static str, CloneFlags)> {
+    use LinuxNamespaceType as T;
+    [
+        T::Mount,
+        T::Pid,
+        T::Network,
+        T::Ipc,
+        T::Uts,
+        T::Cgroup,
+        T::Time,
+    ]
+    .into_iter()
+    .map(|t| (crate::spec::ns_name(t), namespaces::clone_flag(t)))
+}
 
 /// Whether `pid` is in another namespace of this kind than we are.
 fn differs(pid: Pid, name: &str) -> bool {
@@ -65,7 +70,7 @@ fn namespaces_to_join(pid: Pid) -> CloneFlags {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
     let root = nix::unistd::geteuid().is_root();
-    for (name, flag) in NS_KINDS {
+    for (name, flag) in ns_kinds() {
         // cgroup and time namespaces may be configured out of the kernel.
         let join = if root {
             !matches!(name, "cgroup" | "time")
@@ -87,7 +92,7 @@ fn join_namespaces(o: &ExecOptions, flags: CloneFlags) -> Result<()> {
     match nix::sched::setns(o.init_pidfd.as_fd(), flags) {
         Err(nix::errno::Errno::EPERM) if nix::unistd::geteuid().is_root() => {
             let mut only = flags & CloneFlags::CLONE_NEWUSER;
-            for (name, flag) in NS_KINDS {
+            for (name, flag) in ns_kinds() {
                 if flags.contains(flag) && differs(o.init_pid, name) {
                     only |= flag;
                 }

@@ -162,9 +162,7 @@ fn setup(
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }
     let spec = &o.bundle.spec;
-    let new_cgroupns = crate::spec::namespaces(spec)
-        .iter()
-        .any(|(_, t, p)| *t == LinuxNamespaceType::Cgroup && p.is_none());
+    let new_cgroupns = crate::spec::new_ns(spec, LinuxNamespaceType::Cgroup);
     // The container's cgroup v2 path, before the namespace hides it: where
     // a refused cgroup2 mount binds from (see rootfs::mount_cgroup).
     let cgroup2_path = if new_cgroupns {
@@ -349,10 +347,7 @@ pub fn confine(
 /// them): the loopback of a new network namespace is up, and the memory
 /// policy of `linux.memoryPolicy` is set.
 fn spec_process_attrs(spec: &Spec) -> Result<()> {
-    let new_netns = crate::spec::namespaces(spec)
-        .iter()
-        .any(|(_, t, p)| *t == LinuxNamespaceType::Network && p.is_none());
-    if new_netns {
+    if crate::spec::new_ns(spec, LinuxNamespaceType::Network) {
         crate::linux::netdev::loopback_up()?;
     }
     if let Some(m) = spec

@@ -248,10 +248,7 @@ fn release(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) 
     let spec = &o.bundle.spec;
     let t = Instant::now();
     if let Some(l) = spec.linux() {
-        let new_user = crate::spec::namespaces(spec)
-            .iter()
-            .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none());
-        if new_user {
+        if crate::spec::new_ns(spec, LinuxNamespaceType::User) {
             namespaces::write_id_maps(
                 s.pid,
                 l.uid_mappings().as_deref().unwrap_or(&[]),
@@ -296,10 +293,8 @@ fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()
     let spec = &o.bundle.spec;
     // A new user namespace, made by a privileged runtime: its binds are
     // cloned here too (see idmap::prepare_userns_binds).
-    let userns_binds = crate::spec::namespaces(spec)
-        .iter()
-        .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none())
-        && nix::unistd::geteuid().is_root();
+    let userns_binds =
+        crate::spec::new_ns(spec, LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
     if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() && !userns_binds {
         return Ok(());
     }

@@ -1,11 +1,12 @@
 //! Loading and validating `config.json`.
 //!
 //! Deserialisation errors and validation errors both name the JSON pointer of
-//! the offending field, so a user can find the bad line at once. Nothing here
-//! touches the kernel beyond looking at files the config names.
+//! the offending field, so a user can find the bad line at once. What is
+//! checked here is what the config says by itself (and that the rootfs is a
+//! directory); its checks against this host are `linux/validate.rs`, which
+//! container/ runs after loading. Nothing here imports from `linux/`.
 
 mod compat;
-pub mod extensions;
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
@@ -123,8 +124,17 @@ pub fn namespaces(spec: &Spec) -> Vec<(usize, LinuxNamespaceType, Option<PathBuf
         .unwrap_or_default()
 }
 
+/// Whether the config has a namespace of type `t`, new or joined.
 pub fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
     namespaces(spec).iter().any(|(_, typ, _)| *typ == t)
+}
+
+/// Whether the config asks for a new namespace of type `t` (one without a
+/// `path` to join).
+pub fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    namespaces(spec)
+        .iter()
+        .any(|(_, typ, p)| *typ == t && p.is_none())
 }
 
 /// Name of a namespace type as it appears in config.json and /proc/self/ns.
@@ -141,7 +151,8 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// Checks everything that can be checked before any process exists.
+/// Checks what the config says by itself; `linux/validate.rs` then checks
+/// it against this host.
 pub fn validate(spec: &Spec) -> Result<()> {
     let major = spec.version().split('.').next().unwrap_or("");
     if major != "1" {
@@ -158,19 +169,26 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::field("/process", "process property must not be empty"))?;
     validate_process(process, "/process")?;
-    extensions::validate(spec)?;
+    // Network devices are moved out of the host's namespace, never into it.
+    let net_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+        .is_some_and(|d| !d.is_empty());
+    if net_devices && !has_ns(spec, LinuxNamespaceType::Network) {
+        return Err(Error::field(
+            "/linux/netDevices",
+            "network devices can only be moved into a network namespace of the container's own",
+        ));
+    }
 
     let mut seen = HashSet::new();
-    for (i, typ, path) in namespaces(spec) {
+    for (i, typ, _) in namespaces(spec) {
         if !seen.insert(typ as i32) {
             return Err(Error::field(
                 format!("/linux/namespaces/{i}/type"),
                 format!("duplicate namespace {:?}", ns_name(typ)),
             ));
-        }
-        if let Some(p) = path {
-            crate::linux::namespaces::check_path(&p, typ)
-                .map_err(|e| e.at(format!("/linux/namespaces/{i}/path")))?;
         }
     }
     if !has_ns(spec, LinuxNamespaceType::Mount) {
@@ -197,17 +215,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
             linux.gid_mappings().as_deref().unwrap_or(&[]),
             "/linux/gidMappings",
         )?;
-        let new_user = namespaces(spec)
-            .iter()
-            .any(|(_, t, p)| *t == LinuxNamespaceType::User && p.is_none());
-        if new_user && (!uid_maps || !gid_maps) {
+        if new_ns(spec, LinuxNamespaceType::User) && (!uid_maps || !gid_maps) {
             return Err(Error::field(
                 "/linux/uidMappings",
                 "user namespaces enabled, but no uid and gid mappings are set",
             ));
-        }
-        if let Some(r) = linux.resources() {
-            crate::linux::cgroups::validate(r)?;
         }
         if let Some(sysctl) = linux.sysctl() {
             for key in sysctl.keys() {
@@ -222,14 +234,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "/linux/timeOffsets",
                 "time offsets specified, but time namespace isn't enabled in the config",
             ));
-        }
-        if let Some(p) = linux.rootfs_propagation() {
-            if !p.is_empty() && crate::linux::rootfs::propagation_flag(p).is_none() {
-                return Err(Error::field(
-                    "/linux/rootfsPropagation",
-                    format!("invalid rootfs propagation {p:?}"),
-                ));
-            }
         }
     }
     for (field, value) in [
@@ -257,14 +261,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
                     ),
                 ));
             }
-            crate::linux::rootfs::MountOptions::parse(m.options().as_deref().unwrap_or(&[]))
-                .map_err(|e| e.at(format!("/mounts/{i}/options")))?;
         }
     }
     Ok(())
 }
 
-/// Checks a process (from config.json or `exec --process`).
+/// Checks what a process (from config.json or `exec`) says by itself;
+/// `linux/validate.rs` checks its LSM and scheduling fields against this host.
 pub fn validate_process(process: &Process, at: &str) -> Result<()> {
     let args = process.args().as_deref().unwrap_or(&[]);
     if args.is_empty() || args[0].is_empty() {
@@ -311,30 +314,6 @@ pub fn validate_process(process: &Process, at: &str) -> Result<()> {
             ));
         }
     }
-    if let Some(p) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if !crate::linux::lsm::apparmor_enabled() {
-            return Err(Error::field(
-                format!("{at}/apparmorProfile"),
-                format!("apparmor profile {p:?} is set but AppArmor is not enabled in this kernel"),
-            ));
-        }
-    }
-    if process
-        .selinux_label()
-        .as_deref()
-        .is_some_and(|l| !l.is_empty())
-        && !crate::linux::lsm::selinux_enabled()
-    {
-        return Err(Error::field(
-            format!("{at}/selinuxLabel"),
-            "selinux label is specified in config, but selinux is disabled or not supported",
-        ));
-    }
-    crate::linux::sched::validate(process, at)?;
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {
@@ -459,14 +438,6 @@ mod tests {
         let e = check(v).unwrap_err();
         assert_eq!(e.pointer.as_deref(), Some("/linux/namespaces/2/type"));
         assert!(e.msg.contains("duplicate namespace"));
-    }
-
-    #[test]
-    fn namespace_path_must_be_namespace() {
-        let mut v = base();
-        v["linux"]["namespaces"][1]["path"] = "/etc/hostname".into();
-        let e = check(v).unwrap_err();
-        assert_eq!(e.pointer.as_deref(), Some("/linux/namespaces/1/path"));
     }
 
     #[test]

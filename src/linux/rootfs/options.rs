@@ -185,48 +185,6 @@ impl MountOptions {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(v: &[&str]) -> MountOptions {
-        MountOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
-    }
-
-    #[test]
-    fn splits_flags_data_and_propagation() {
-        let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k", "rslave"]);
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
-        assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
-        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-    }
-
-    #[test]
-    fn later_options_win() {
-        let o = p(&["ro", "rw", "nodev", "dev"]);
-        assert_eq!(o.flags, MsFlags::empty());
-    }
-
-    #[test]
-    fn bind_and_remount() {
-        let o = p(&["rbind", "ro", "nosuid"]);
-        assert!(o.is_bind());
-        assert!(o.flags.contains(MsFlags::MS_REC));
-        assert_eq!(o.remount_flags(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
-    }
-
-    #[test]
-    fn runc_extensions_never_reach_data() {
-        let o = p(&["rro", "tmpcopyup", "rnoexec"]);
-        assert!(o.data.is_empty());
-        assert!(o.tmpcopyup);
-        assert_eq!(o.rec_set, attr::RDONLY | attr::NOEXEC);
-        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
-        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
-        assert!(p(&["idmap"]).data.is_empty());
-    }
-}
-
 /// Every mount option name tong understands, for `tong features`.
 pub const KNOWN: &[&str] = &[
     "async",
@@ -294,8 +252,45 @@ pub const KNOWN: &[&str] = &[
 ];
 
 #[cfg(test)]
-mod known_tests {
+mod tests {
     use super::*;
+
+    fn p(v: &[&str]) -> MountOptions {
+        MountOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn splits_flags_data_and_propagation() {
+        let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k", "rslave"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = p(&["ro", "rw", "nodev", "dev"]);
+        assert_eq!(o.flags, MsFlags::empty());
+    }
+
+    #[test]
+    fn bind_and_remount() {
+        let o = p(&["rbind", "ro", "nosuid"]);
+        assert!(o.is_bind());
+        assert!(o.flags.contains(MsFlags::MS_REC));
+        assert_eq!(o.remount_flags(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+    }
+
+    #[test]
+    fn runc_extensions_never_reach_data() {
+        let o = p(&["rro", "tmpcopyup", "rnoexec"]);
+        assert!(o.data.is_empty());
+        assert!(o.tmpcopyup);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOEXEC);
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert!(p(&["idmap"]).data.is_empty());
+    }
 
     #[test]
     fn every_known_option_is_handled_not_passed_as_data() {
