@@ -13,7 +13,7 @@
 # /usr/sbin/tong would be overwritten, then removed), and an exit trap purges
 # the package it installed. Other tests do not look for `tong` on PATH: they
 # run target/ builds or $RUNTIME.
-# Prints PASS/FAIL/SKIP per check and "N passed, M failed[, K skipped]".
+# Prints PASS/FAIL/SKIP per check and "N passed, M failed, K skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/e2e-common.sh

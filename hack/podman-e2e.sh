@@ -8,11 +8,14 @@
 #     passes --systemd-cgroup and cgroupsPath machine.slice:libpod:<id>; only
 #     the steps about cgroups and the container's life cycle run, plus the
 #     scope's checks (needs systemd as PID 1, cgroup v2: the VM test bed).
-# Prints PASS/FAIL per step and "N passed, M failed"; exits non-zero on failure.
+# Prints PASS/FAIL/SKIP per step and "N passed, M failed, K skipped"; exits
+# non-zero on failure. /sys/fs/cgroup is left as it was (e2e-common.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . hack/e2e-common.sh
 e2e_prepare podman
+# podman's cgroupfs manager puts its containers and conmon under libpod_parent.
+e2e_cgroups_snapshot libpod_parent
 work=$(mktemp -d /tmp/tong-podman.XXXXXX)
 # podman also keeps a blob cache and netavark a run dir in fixed places, and
 # calls a custom runtime without --root (so tong keeps its state, and its
@@ -37,17 +40,15 @@ cleanup() {
   $P system reset -f >/dev/null 2>&1
   mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
   rm -rf "$work" "${ours[@]}"
-  # podman's parent cgroups (libpod_parent), if nothing else uses them.
-  for d in /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done
   true
 }
-trap cleanup EXIT
+e2e_on_exit cleanup
 img=localhost/tong-busybox:latest
 python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 check "load a locally built image" $P load -i "$work/busybox.tar"
 R="--network none"
 sd=${SYSTEMD_CGROUP:-}
-if [ -n "$sd" ] && { [ ! -d /run/systemd/system ] || [ ! -f /sys/fs/cgroup/cgroup.controllers ]; }; then
+if [ -n "$sd" ] && ! systemd_on_cgroup_v2; then
   skip "systemd cgroup manager" "needs systemd as PID 1 on a cgroup v2 host"
   summary; exit
 fi
@@ -63,7 +64,7 @@ if [ -z "$sd" ]; then
   if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
     check "podman's default AppArmor profile confines the process" bash -c "$P run --rm $R $img cat /proc/self/attr/current | grep -q '^containers-default-.* (enforce)'"
   else
-    echo "SKIP podman's default AppArmor profile: AppArmor is not enabled on this host"
+    skip "podman's default AppArmor profile" "AppArmor is not enabled on this host"
   fi
   check "read-only rootfs" bash -c "$P run --rm $R --read-only $img sh -c 'touch /x 2>&1' | grep -q 'Read-only file system'"
   check "tty" bash -c "script -qec \"$P run --rm -t $R $img tty\" /dev/null | grep -q /dev/pts/"

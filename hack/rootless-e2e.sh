@@ -19,12 +19,15 @@
 # hack/vm/run.sh bash hack/rootless-e2e.sh) the user's session delegates one
 # and podman uses the systemd cgroup manager, then the cgroupfs one for a
 # few steps; containerd is SKIP there. In the VM (TONG_VM=1) podman only.
-# Prints PASS/FAIL/SKIP per step and "N passed, M failed[, K skipped]";
+# Prints PASS/FAIL/SKIP per step and "N passed, M failed, K skipped";
 # exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . hack/e2e-common.sh
 e2e_prepare podman
+# The v1 subtree given to the user for containerd (below); anything else the
+# engines leave on the tmpfs at /sys/fs/cgroup is removed too.
+e2e_cgroups_snapshot "tong-rl-$$"
 # In the VM test bed (TONG_VM=1, no network: the image has the packages)
 # podman only: containerd is SKIP on v2 and the image has no docker.
 if [ -n "${TONG_VM:-}" ]; then ENGINES=${ENGINES:-podman}; fi
@@ -41,7 +44,7 @@ fi
 work=$(mktemp -d /tmp/tong-rootless.XXXXXX)
 chmod 755 "$work"
 user=tong-rl-$$
-useradd -M -d "$work/home" -s /bin/bash "$user" || { echo "FAIL useradd $user"; echo "0 passed, 1 failed"; exit 1; }
+useradd -M -d "$work/home" -s /bin/bash "$user" || { echo "FAIL useradd $user"; fail=$((fail + 1)); summary; exit 1; }
 uid=$(id -u "$user"); gid=$(id -g "$user")
 grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
 grep -q "^$user:" /etc/subgid || usermod --add-subgids 300000-365535 "$user"
@@ -96,7 +99,7 @@ cleanup() {
   sed -i "/^$user:/d" /etc/subuid /etc/subgid
   true
 }
-trap cleanup EXIT
+e2e_on_exit cleanup
 # As the user, with the environment a login session would give it.
 as_user() {
   runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
@@ -106,7 +109,7 @@ as_user() {
 img=localhost/tong-busybox:latest
 python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 chmod 644 "$work/busybox.tar"
-v1=1; [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && v1=0
+v1=1; cgroup_v2_only && v1=0
 ucheck() { local name=$1; shift; check "$name" as_user "$*"; }
 
 podman_tests() {
@@ -205,7 +208,7 @@ TOML
     delegated+=("$cg")
     for f in cpuset.cpus cpuset.mems; do [ -f "$cg/$f" ] && cat "$mnt/$f" > "$cg/$f"; done
     chown -R "$user:" "$cg"
-  done < <(awk '$9 == "cgroup" || $9 == "cgroup2" {print $5}' /proc/self/mountinfo)
+  done < <(awk '{ for (i = 7; $i != "-"; i++); if ($(i + 1) == "cgroup" || $(i + 1) == "cgroup2") print $5 }' /proc/self/mountinfo)
   engine_cleanup() {
     as_user "for t in \$($C task ls -q); do $C task kill -s KILL \$t; $C task delete -f \$t; done; for c in \$($C container ls -q); do $C container delete \$c; done" >/dev/null 2>&1
     [ -f "$d/rk/child_pid" ] && kill "$(cat "$d/rk/child_pid")" 2>/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak and crash loop for an OCI runtime (tong by default, any runc-compatible
-# one through RUNTIME=path). Three parts, then a table and `N passed, M failed`:
+# one through RUNTIME=path). Three parts, then a table and `N passed, M failed, 0 skipped`:
 #  1. lifecycle soak: N x create/start/state/kill/delete with memory and pids
 #     limits; mounts, cgroup dirs, state entries, this script's fds, zombies,
 #     ptys and container processes counted before and after; per-step median,
@@ -78,15 +78,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -e /sys/fs/cgroup/cgroup.controllers ]; then HIER=(/sys/fs/cgroup); else HIER=(); for h in /sys/fs/cgroup/*; do
-  [ ! -L "$h" ] && [ -e "$h/cgroup.procs" ] && HIER+=("$h"); done; fi
+# Every cgroup hierarchy, from the mount table (a directory on the tmpfs at
+# /sys/fs/cgroup may be an engine's leftover, not a hierarchy).
+mapfile -t HIER < <(awk '{ for (i = 7; $i != "-"; i++); if ($(i + 1) == "cgroup" || $(i + 1) == "cgroup2") print $5 }' /proc/self/mountinfo)
 for h in "${HIER[@]}"; do
   mkdir -p "$h/$CG"
   if [ -e "$h/cpuset.cpus" ]; then   # cgroup v1 cpuset: a child needs cpus and mems
     cat "$h/cpuset.cpus" > "$h/$CG/cpuset.cpus"; cat "$h/cpuset.mems" > "$h/$CG/cpuset.mems"
   fi
 done
-[ -e /sys/fs/cgroup/cgroup.subtree_control ] && { echo "+memory +pids" > /sys/fs/cgroup/"$CG"/cgroup.subtree_control 2>/dev/null || true; }
+[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] && { echo "+memory +pids" > /sys/fs/cgroup/"$CG"/cgroup.subtree_control 2>/dev/null || true; }
 
 bash hack/mkbundle.sh "$W/image" "$RT" >/dev/null   # `RUNTIME spec` makes the config
 # Config templates: @ID@ is replaced per container (its cgroup path).
@@ -430,5 +431,5 @@ fi
 if [ -n "${SOAK_TABLE:-}" ]; then cp "$OUT" "$SOAK_TABLE"; fi
 echo
 echo "total time: $((SECONDS - T0)) s"
-echo "$PASS passed, $FAIL failed"
+echo "$PASS passed, $FAIL failed, 0 skipped"
 [ "$FAIL" -eq 0 ]

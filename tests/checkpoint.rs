@@ -1,7 +1,8 @@
 //! `checkpoint` and `restore` with CRIU (issue 17). Debian's criu 3.17 runs
 //! only where `criu check` passes (the VM test bed's 6.1 kernel, not a 6.18
-//! host): there these run and may not skip (`TONG_VM=1`); elsewhere they
-//! report `SKIP`, except the plain-error tests, which run everywhere.
+//! host): there these run and may not skip (`hack/vm/test.sh` lists this
+//! file); elsewhere they report `SKIP` (`common::skip`), except the
+//! plain-error tests, which run everywhere.
 
 mod common;
 use common::*;
@@ -11,15 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// Reports a skip past libtest's capture; in the VM a skip is a failure.
-fn skip(test: &str, reason: &str) {
-    assert!(
-        std::env::var_os("TONG_VM").is_none(),
-        "{test}: the VM must not skip: {reason}"
-    );
-    let _ = std::io::stderr().write_all(format!("SKIP {test}: {reason}\n").as_bytes());
-}
 
 /// Whether `criu check` passes here, and if not, criu's reason.
 fn criu_check() -> &'static Result<(), String> {
@@ -39,10 +31,9 @@ fn criu_check() -> &'static Result<(), String> {
 }
 
 macro_rules! require_criu {
-    ($test:literal) => {
+    () => {
         if let Err(why) = criu_check() {
-            skip($test, &format!("`criu check` fails here: {why}"));
-            return;
+            return skip(format!("`criu check` fails here: {why}"));
         }
     };
 }
@@ -212,7 +203,7 @@ fn images(b: &Bundle, name: &str) -> PathBuf {
 
 #[test]
 fn checkpoint_and_restore_continue_the_counter() {
-    require_criu!("checkpoint_and_restore_continue_the_counter");
+    require_criu!();
     let b = counter("ckcount");
     start(&b);
     let before = wait_count(&b, &b.id, 5);
@@ -238,7 +229,7 @@ fn checkpoint_and_restore_continue_the_counter() {
 
 #[test]
 fn restore_under_a_new_id() {
-    require_criu!("restore_under_a_new_id");
+    require_criu!();
     let b = counter("cknewid");
     start(&b);
     let before = wait_count(&b, &b.id, 5);
@@ -264,7 +255,7 @@ fn restore_under_a_new_id() {
 
 #[test]
 fn leave_running_keeps_the_container() {
-    require_criu!("leave_running_keeps_the_container");
+    require_criu!();
     let b = counter("ckleave");
     start(&b);
     wait_count(&b, &b.id, 3);
@@ -287,7 +278,7 @@ fn leave_running_keeps_the_container() {
 
 #[test]
 fn pre_dump_then_dump_with_parent_path() {
-    require_criu!("pre_dump_then_dump_with_parent_path");
+    require_criu!();
     let b = counter("ckpredump");
     start(&b);
     wait_count(&b, &b.id, 3);
@@ -308,7 +299,7 @@ fn pre_dump_then_dump_with_parent_path() {
 
 #[test]
 fn bind_mount_is_restored_as_external() {
-    require_criu!("bind_mount_is_restored_as_external");
+    require_criu!();
     let b = Bundle::new(
         "ckbind",
         "exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /host/count; sleep 0.1; done",
@@ -596,7 +587,7 @@ fn free_port() -> u16 {
 /// survive checkpoint and restore.
 #[test]
 fn tcp_server_and_established_connection_survive() {
-    require_criu!("tcp_server_and_established_connection_survive");
+    require_criu!();
     let b = with_data(
         "cktcp",
         "exec </dev/null >/dev/null 2>&1; touch /data/log; ip link set lo up; nc -ll -p 8000 -e cat & \
@@ -681,7 +672,7 @@ fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File 
 /// goes on from where it stopped.
 #[test]
 fn terminal_container_restores_onto_a_new_console() {
-    require_criu!("terminal_container_restores_onto_a_new_console");
+    require_criu!();
     let b = Bundle::new(
         "cktty",
         "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done",
@@ -749,7 +740,7 @@ fn terminal_container_restores_onto_a_new_console() {
 /// returns its exit status, then deletes it.
 #[test]
 fn foreground_restore_returns_the_exit_status() {
-    require_criu!("foreground_restore_returns_the_exit_status");
+    require_criu!();
     let b = with_data(
         "ckfg",
         "exec </dev/null >/dev/null 2>&1; i=0; while [ ! -e /data/stop ]; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done; exit 7",
@@ -799,15 +790,9 @@ fn foreground_restore_returns_the_exit_status() {
 /// of its own, gone after delete.
 #[test]
 fn restore_under_the_systemd_driver() {
-    require_criu!("restore_under_the_systemd_driver");
-    if !Path::new("/run/systemd/system").is_dir()
-        || !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-    {
-        skip(
-            "restore_under_the_systemd_driver",
-            "needs systemd as PID 1 on a cgroup v2 host",
-        );
-        return;
+    require_criu!();
+    if !systemd_on_cgroup_v2() {
+        return skip("needs systemd as PID 1 on a cgroup v2 host");
     }
     let b = counter("cksd");
     b.edit(|c| c["linux"]["cgroupsPath"] = format!("system.slice:tongtest:{}", b.id).into());
@@ -853,7 +838,7 @@ fn restore_under_the_systemd_driver() {
 /// writes them into the same image directory; restore reads them there.
 #[test]
 fn checkpoint_to_a_page_server() {
-    require_criu!("checkpoint_to_a_page_server");
+    require_criu!();
     let b = counter("ckps");
     start(&b);
     let before = wait_count(&b, &b.id, 3);
@@ -887,7 +872,7 @@ fn checkpoint_to_a_page_server() {
 /// page is fetched) takes the pages through `criu lazy-pages`.
 #[test]
 fn lazy_pages_with_status_fd() {
-    require_criu!("lazy_pages_with_status_fd");
+    require_criu!();
     let b = counter("cklazy");
     start(&b);
     let before = wait_count(&b, &b.id, 5);

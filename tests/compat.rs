@@ -368,20 +368,14 @@ fn start_container_hooks_run_under_the_containers_seccomp_filter() {
     assert_eq!(b.run_ok(), "1\n");
 }
 
-fn v1_dir(b: &Bundle, ctrl: &str) -> Option<std::path::PathBuf> {
-    b.cgroup_dirs()
-        .into_iter()
-        .find(|d| d.starts_with(format!("/sys/fs/cgroup/{ctrl}")))
-}
-
 #[test]
 fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
     let b = Bundle::new("rtbudget", "cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us");
-    if v1_dir(&b, "cpu").is_none()
-        || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
-    {
-        eprintln!("SKIPPED: no cgroup v1 cpu hierarchy with realtime group scheduling");
-        return;
+    let Some(cpu_root) = cgroup_v1_mount("cpu") else {
+        return skip("no cgroup v1 cpu hierarchy");
+    };
+    if !cpu_root.join("cpu.rt_runtime_us").exists() {
+        return skip("this kernel has no realtime group scheduling (cpu.rt_runtime_us)");
     }
     // A parent of its own, made with no budget, between tong-test and the container.
     let mid = format!("{}-rt", b.id);
@@ -391,10 +385,7 @@ fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
             json!({"realtimeRuntime": 1000, "realtimePeriod": 1000000});
     });
     let out = b.create();
-    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu")
-        .join(CGROUP_PARENT)
-        .join(&mid)
-        .join(&b.id);
+    let cpu = cpu_root.join(CGROUP_PARENT).join(&mid).join(&b.id);
     let read = |p: &std::path::Path| -> u64 {
         std::fs::read_to_string(p.join("cpu.rt_runtime_us"))
             .map(|s| s.trim().parse().unwrap_or(0))
@@ -413,17 +404,13 @@ fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
 #[test]
 fn blkio_weight_goes_to_bfq_where_the_kernel_has_only_bfq() {
     let b = Bundle::new("bfq", "true");
-    let Some(blkio) = v1_dir(&b, "blkio") else {
-        eprintln!("SKIPPED: no cgroup v1 blkio hierarchy");
-        return;
+    let Some(root) = cgroup_v1_mount("blkio") else {
+        return skip("no cgroup v1 blkio hierarchy");
     };
-    let root = blkio.parent().unwrap().parent().unwrap();
     if root.join("blkio.weight").exists() || !root.join("blkio.bfq.weight").exists() {
-        eprintln!(
-            "SKIPPED: this kernel's blkio is not BFQ-only (blkio.bfq.weight without blkio.weight)"
-        );
-        return;
+        return skip("this kernel's blkio is not BFQ-only (blkio.bfq.weight without blkio.weight)");
     }
+    let blkio = root.join(CGROUP_PARENT).join(&b.id);
     b.edit(|c| c["linux"]["resources"]["blockIO"] = json!({"weight": 300}));
     let out = b.create();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -452,10 +439,11 @@ fn events_print_type_id_data_in_runcs_order() {
 /// passes; tong writes them in the order the kernel accepts.
 #[test]
 fn update_cpu_period_and_quota_in_the_order_the_kernel_accepts() {
-    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu");
+    let Some(cpu) = cgroup_v1_mount("cpu") else {
+        return skip("no cgroup v1 cpu hierarchy (cgroup v2 has one cpu.max file)");
+    };
     if !cpu.join("cpu.cfs_quota_us").exists() {
-        eprintln!("SKIPPED: no cgroup v1 cpu hierarchy (cgroup v2 has one cpu.max file)");
-        return;
+        return skip("this kernel has no CFS bandwidth control (cpu.cfs_quota_us)");
     }
     let b = Bundle::new("cfsorder", "sleep 1000");
     let parent = format!("{}-p", b.id);

@@ -110,8 +110,7 @@ fn kill_of_a_paused_container_thaws_it() {
 fn delete_force_thaws_a_frozen_created_container() {
     let b = Bundle::new("delpaused", "true");
     assert!(b.create().status.success());
-    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer");
-    let (dir, file, on) = if v1.is_dir() {
+    let (dir, file, on) = if let Some(v1) = cgroup_v1_mount("freezer") {
         (
             v1.join(CGROUP_PARENT).join(&b.id),
             "freezer.state",
@@ -134,8 +133,7 @@ fn delete_force_thaws_a_frozen_created_container() {
 fn create_into_a_frozen_cgroup_is_refused() {
     let b = Bundle::new("frozen", "true");
     let parent = format!("{}-parent", b.id);
-    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer");
-    let (freezer, file, on, off) = if v1.is_dir() {
+    let (freezer, file, on, off) = if let Some(v1) = cgroup_v1_mount("freezer") {
         (
             v1.join(CGROUP_PARENT).join(&parent),
             "freezer.state",

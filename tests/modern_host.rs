@@ -2,10 +2,9 @@
 //! AppArmor in the kernel, as on Debian 12, Ubuntu 22.04+ and every kubeadm
 //! node. `hack/vm/test.sh` runs these in a VM that has both.
 //!
-//! On a host without them each test reports `SKIP <test>: <reason>` on the
-//! terminal (past libtest's output capture, so the skip is seen) and counts
-//! as a skip in the VM summary. In the VM (`TONG_VM=1`) nothing may skip: a
-//! missing feature there fails the test.
+//! On a host without them each test reports `SKIP <test>: <reason>`
+//! (`common::skip`). In the VM nothing here may skip but `v2_rdma_limit`:
+//! `hack/vm/test.sh` fails the run on any other skip of this file.
 
 mod common;
 use common::*;
@@ -14,43 +13,21 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Reports a skip, or fails when the VM, which must have every feature, lacks one.
-fn skip(test: &str, reason: &str) {
-    assert!(
-        std::env::var("TONG_VM").as_deref() != Ok("1"),
-        "{test}: the VM must not skip: {reason}"
-    );
-    let _ = std::io::stderr().write_all(format!("SKIP {test}: {reason}\n").as_bytes());
-}
-
-/// cgroup v2 is the only cgroup filesystem, at /sys/fs/cgroup.
-fn v2_only() -> bool {
-    let m = cgroup_mounts();
-    m == [PathBuf::from("/sys/fs/cgroup")]
-        && Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
 macro_rules! require_v2 {
-    ($test:literal) => {
-        if !v2_only() {
-            skip(
-                $test,
-                "needs a cgroup v2-only host (this one has v1 hierarchies)",
-            );
-            return;
+    () => {
+        if !cgroup_v2_only() {
+            return skip("needs a cgroup v2-only host (this one has v1 hierarchies)");
         }
     };
 }
 
 macro_rules! require_apparmor {
-    ($test:literal) => {
+    () => {
         if !tong::linux::lsm::apparmor_enabled() {
-            skip($test, "needs AppArmor enabled in the kernel");
-            return;
+            return skip("needs AppArmor enabled in the kernel");
         }
         if !Path::new("/sbin/apparmor_parser").exists() {
-            skip($test, "needs apparmor_parser (apt-get install apparmor)");
-            return;
+            return skip("needs apparmor_parser (apt-get install apparmor)");
         }
     };
 }
@@ -88,7 +65,7 @@ fn a_block_device() -> Option<(u64, u64)> {
 
 #[test]
 fn v2_resources_land_in_the_files() {
-    require_v2!("v2_resources_land_in_the_files");
+    require_v2!();
     let b = Bundle::new("v2files", "sleep 1000");
     let mut res = json!({
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296},
@@ -181,7 +158,7 @@ fn v2_resources_land_in_the_files() {
 
 #[test]
 fn v2_cpu_idle() {
-    require_v2!("v2_cpu_idle");
+    require_v2!();
     let b = Bundle::new("v2idle", "sleep 1000");
     b.edit(|c| c["linux"]["resources"] = json!({"cpu": {"idle": 1}}));
     run_detached(&b);
@@ -190,15 +167,13 @@ fn v2_cpu_idle() {
 
 #[test]
 fn v2_rdma_limit() {
-    require_v2!("v2_rdma_limit");
+    require_v2!();
     let devices = std::fs::read_dir("/sys/class/infiniband")
         .map(|d| d.count())
         .unwrap_or(0);
     if devices == 0 {
-        // No TONG_VM exemption needed: a VM has no RDMA hardware either.
-        let _ = std::io::stderr()
-            .write_all(b"SKIP v2_rdma_limit: no RDMA device (rdma.max only takes real devices)\n");
-        return;
+        // The VM has no RDMA hardware either: hack/vm/test.sh lets this one skip.
+        return skip("no RDMA device (rdma.max only takes real devices)");
     }
     let name = std::fs::read_dir("/sys/class/infiniband")
         .unwrap()
@@ -223,7 +198,7 @@ fn v2_rdma_limit() {
 
 #[test]
 fn v2_device_filter_allows_and_denies() {
-    require_v2!("v2_device_filter_allows_and_denies");
+    require_v2!();
     let (ma, mi) = a_block_device().expect("a block device");
     // /dev/fuse (c 10:229) is bound in but not allowed: no capability check
     // guards opening it, so only the eBPF device program can refuse it. The
@@ -263,7 +238,7 @@ fn v2_device_filter_allows_and_denies() {
 
 #[test]
 fn v2_freezer_pauses_and_resumes() {
-    require_v2!("v2_freezer_pauses_and_resumes");
+    require_v2!();
     let b = Bundle::new("v2pause", "while true; do echo tick; sleep 0.1; done");
     let mut run = b
         .cmd(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id])
@@ -312,7 +287,7 @@ fn v2_freezer_pauses_and_resumes() {
 
 #[test]
 fn v2_events_stats_and_oom_through_memory_events() {
-    require_v2!("v2_events_stats_and_oom_through_memory_events");
+    require_v2!();
     let b = Bundle::new(
         "v2events",
         "read x < /tmp/go; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000",
@@ -383,7 +358,7 @@ fn v2_events_stats_and_oom_through_memory_events() {
 
 #[test]
 fn v2_nested_cgroups_path() {
-    require_v2!("v2_nested_cgroups_path");
+    require_v2!();
     let b = Bundle::new("v2nested", "sleep 1000");
     let rel = format!("{CGROUP_PARENT}/{}/a/b", b.id);
     b.edit(|c| {
@@ -414,7 +389,7 @@ fn v2_nested_cgroups_path() {
 /// `podman stats` rely on).
 #[test]
 fn v2_controllers_without_limits_for_stats_and_update() {
-    require_v2!("v2_controllers_without_limits_for_stats_and_update");
+    require_v2!();
     let b = Bundle::new("v2nolimits", "sleep 1000");
     // A parent of its own: no other test's limits may enable controllers for it.
     let parent =
@@ -460,7 +435,7 @@ fn v2_controllers_without_limits_for_stats_and_update() {
 
 #[test]
 fn v2_exec_into_sub_cgroup() {
-    require_v2!("v2_exec_into_sub_cgroup");
+    require_v2!();
     let b = Bundle::new("v2execsub", "echo ready; sleep 1000");
     let (_child, _lines) = run_until_ready(&b);
     std::fs::create_dir(cg(&b).join("sub")).unwrap();
@@ -480,7 +455,7 @@ fn v2_exec_into_sub_cgroup() {
 /// grace period; it still sees itself at its cgroup namespace's root.
 #[test]
 fn v2_exec_is_born_in_its_cgroup() {
-    require_v2!("v2_exec_is_born_in_its_cgroup");
+    require_v2!();
     let b = Bundle::new("v2execborn", "echo ready; sleep 1000");
     let (_child, _lines) = run_until_ready(&b);
     let out = b.tong(&["--debug", "exec", &b.id, "cat", "/proc/self/cgroup"]);
@@ -501,7 +476,7 @@ fn v2_exec_is_born_in_its_cgroup() {
 
 #[test]
 fn v2_cgroup_namespace_shows_the_container_at_the_root() {
-    require_v2!("v2_cgroup_namespace_shows_the_container_at_the_root");
+    require_v2!();
     let b = Bundle::new(
         "v2cgns",
         "cat /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/mounts; cat /sys/fs/cgroup/pids.max",
@@ -517,7 +492,7 @@ fn v2_cgroup_namespace_shows_the_container_at_the_root() {
 
 #[test]
 fn v2_without_cgroup_namespace_binds_own_cgroup_read_only() {
-    require_v2!("v2_without_cgroup_namespace_binds_own_cgroup_read_only");
+    require_v2!();
     let b = Bundle::new(
         "v2nocgns",
         "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids.max; touch /sys/fs/cgroup/x 2>&1 || true",
@@ -582,7 +557,7 @@ impl Drop for Profile {
 
 #[test]
 fn apparmor_profile_confines_init_and_exec() {
-    require_apparmor!("apparmor_profile_confines_init_and_exec");
+    require_apparmor!();
     let name = format!("tong-test-{}", std::process::id());
     let _p = Profile::load(&name);
     let b = Bundle::new(
@@ -639,7 +614,7 @@ fn apparmor_profile_confines_init_and_exec() {
 
 #[test]
 fn apparmor_exec_flag_confines_an_unconfined_container() {
-    require_apparmor!("apparmor_exec_flag_confines_an_unconfined_container");
+    require_apparmor!();
     let name = format!("tong-test-exec-{}", std::process::id());
     let _p = Profile::load(&name);
     let b = Bundle::new("aaexec", "echo ready; sleep 1000");
@@ -664,7 +639,7 @@ fn apparmor_exec_flag_confines_an_unconfined_container() {
 
 #[test]
 fn apparmor_unknown_profile_is_a_clear_error() {
-    require_apparmor!("apparmor_unknown_profile_is_a_clear_error");
+    require_apparmor!();
     let b = Bundle::new("aaunknown", "true");
     b.edit(|c| c["process"]["apparmorProfile"] = "tong-no-such-profile".into());
     let out = b.create();

@@ -133,26 +133,29 @@ fn cve_2025_52565_console_symlink_is_not_followed() {
     b.assert_nothing_left();
 }
 
-/// With an LSM in the kernel, the exec label reaches /proc/self/attr of the
-/// container's process. This kernel may have none: then the test says so.
+/// With AppArmor in the kernel, the exec profile reaches /proc/self/attr of
+/// the container's process. This kernel may have none: then the test skips.
 #[test]
-fn lsm_exec_label_reaches_the_process() {
-    if tong::linux::lsm::apparmor_enabled() {
-        let b = Bundle::new("aalabel", "cat /proc/self/attr/current");
-        b.edit(|c| c["process"]["apparmorProfile"] = "unconfined".into());
-        assert!(b.run_ok().starts_with("unconfined"));
-    } else {
-        eprintln!("skipped AppArmor label check: AppArmor is not enabled in this kernel");
+fn apparmor_exec_label_reaches_the_process() {
+    if !tong::linux::lsm::apparmor_enabled() {
+        return skip("AppArmor is not enabled in this kernel");
     }
-    if tong::linux::lsm::selinux_enabled() {
-        let b = Bundle::new("selabel", "cat /proc/self/attr/current");
-        let current = std::fs::read_to_string("/proc/self/attr/current").unwrap();
-        let label = current.trim_end_matches('\0').trim().to_owned();
-        b.edit(|c| c["process"]["selinuxLabel"] = label.clone().into());
-        assert_eq!(b.run_ok().trim_end_matches('\0').trim(), label);
-    } else {
-        eprintln!("skipped SELinux label check: SELinux is not enabled in this kernel");
+    let b = Bundle::new("aalabel", "cat /proc/self/attr/current");
+    b.edit(|c| c["process"]["apparmorProfile"] = "unconfined".into());
+    assert!(b.run_ok().starts_with("unconfined"));
+}
+
+/// The same for SELinux's exec label.
+#[test]
+fn selinux_exec_label_reaches_the_process() {
+    if !tong::linux::lsm::selinux_enabled() {
+        return skip("SELinux is not enabled in this kernel");
     }
+    let b = Bundle::new("selabel", "cat /proc/self/attr/current");
+    let current = std::fs::read_to_string("/proc/self/attr/current").unwrap();
+    let label = current.trim_end_matches('\0').trim().to_owned();
+    b.edit(|c| c["process"]["selinuxLabel"] = label.clone().into());
+    assert_eq!(b.run_ok().trim_end_matches('\0').trim(), label);
 }
 
 /// A host directory with a program the container must never reach; its

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A cgroupsPath whose lexical cleaning (what runc does) gives
 /// `/tong-test/<id>`, but which the host's path walk resolves to
@@ -59,16 +59,11 @@ fn cgroup_of(out: &str, ctrl: &str) -> String {
     };
     line(&|ctrls: &str| ctrls.split(',').any(|c| c == ctrl))
         .or_else(|| {
-            v2_only()
+            cgroup_v2_only()
                 .then(|| line(&|ctrls: &str| ctrls.is_empty()))
                 .flatten()
         })
         .unwrap_or_else(|| panic!("no {ctrl} line in {out}"))
-}
-
-/// cgroup v2 is the only cgroup filesystem (as in the VM test bed).
-fn v2_only() -> bool {
-    cgroup_mounts() == [PathBuf::from("/sys/fs/cgroup")]
 }
 
 #[test]
@@ -106,7 +101,7 @@ fn relative_cgroups_path_cannot_climb_out() {
         "tong made {} on the host",
         host_target(&b).display()
     );
-    if v2_only() {
+    if cgroup_v2_only() {
         // Below tong's own cgroup, which on a v2-only host holds processes
         // (here the VM's job service): no controller can be enabled there,
         // for any runtime. What matters held: nothing outside cgroupfs.
@@ -307,8 +302,8 @@ fn out_of_range_resources_are_refused_with_their_field() {
 /// A unified key this hybrid host cannot apply is an error, not a silent drop.
 #[test]
 fn unified_key_the_host_cannot_apply_is_refused() {
-    if !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
-        return; // memory is not a v1 controller here
+    if !cgroup_v1_mounted("memory") {
+        return skip("memory is not a cgroup v1 controller here (no hybrid host)");
     }
     let b = Bundle::new("unifiedv1", "true");
     refused(
@@ -319,7 +314,7 @@ fn unified_key_the_host_cannot_apply_is_refused() {
 }
 
 fn cpu_dir(b: &Bundle) -> PathBuf {
-    if v2_only() {
+    if cgroup_v2_only() {
         return b.cgroup_dirs().remove(0);
     }
     b.cgroup_dirs()
@@ -335,7 +330,7 @@ fn cpu_dir(b: &Bundle) -> PathBuf {
 
 /// The cpu controller's files an update would change, v1 or v2.
 fn cpu_files() -> &'static [&'static str] {
-    if v2_only() {
+    if cgroup_v2_only() {
         &["cpu.weight", "cpu.max"]
     } else {
         &["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"]

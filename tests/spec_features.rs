@@ -1,15 +1,11 @@
 //! runtime-spec 1.2/1.3 fields (issue 18), each checked from inside the
 //! container or from /proc of its process. A test this host cannot run says
-//! `SKIPPED: <reason>` on stderr.
+//! so through `common::skip`.
 
 mod common;
 use common::*;
 use serde_json::json;
 use std::path::Path;
-
-fn skip(why: &str) {
-    eprintln!("SKIPPED: {why}");
-}
 
 fn created(b: &Bundle) -> i32 {
     let out = b.create();
@@ -52,7 +48,7 @@ fn scheduler_deadline() {
     let out = b.create();
     if !out.status.success() && stderr(&out).contains("sched_setattr") {
         // Admission control (or a kernel without SCHED_DEADLINE) says no.
-        return skip(&format!(
+        return skip(format!(
             "SCHED_DEADLINE refused on this host: {}",
             stderr(&out)
         ));

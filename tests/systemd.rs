@@ -2,30 +2,18 @@
 //! container lives in a transient scope that systemd made, with the config's
 //! resources as unit properties, and nothing of it stays after `delete`.
 //! These need systemd as PID 1 with cgroup v2: they run in the VM test bed
-//! (`hack/vm/test.sh`), where they may not skip, and skip elsewhere.
+//! (`hack/vm/test.sh`), whose list of tests that may not skip there holds
+//! this file, and skip elsewhere.
 
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::Write;
 use std::process::Command;
 
-/// Reports a skip past libtest's capture; in the VM a skip is a failure.
-fn skip(test: &str, reason: &str) {
-    assert!(
-        std::env::var_os("TONG_VM").is_none(),
-        "{test}: the VM must not skip: {reason}"
-    );
-    let _ = std::io::stderr().write_all(format!("SKIP {test}: {reason}\n").as_bytes());
-}
-
 macro_rules! require_systemd {
-    ($test:literal) => {
-        if !std::path::Path::new("/run/systemd/system").is_dir()
-            || !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-        {
-            skip($test, "needs systemd as PID 1 on a cgroup v2 host");
-            return;
+    () => {
+        if !systemd_on_cgroup_v2() {
+            return skip("needs systemd as PID 1 on a cgroup v2 host");
         }
     };
 }
@@ -70,7 +58,7 @@ fn scoped(name: &str, script: &str, slice: &str) -> (Bundle, String) {
 
 #[test]
 fn scope_holds_the_container_with_the_configs_properties() {
-    require_systemd!("scope_holds_the_container_with_the_configs_properties");
+    require_systemd!();
     let (b, unit) = scoped("sdscope", "sleep 1000", "system.slice");
     b.edit(|c| {
         c["linux"]["resources"] = json!({
@@ -124,7 +112,7 @@ fn scope_holds_the_container_with_the_configs_properties() {
 
 #[test]
 fn nested_slice_and_annotated_properties() {
-    require_systemd!("nested_slice_and_annotated_properties");
+    require_systemd!();
     let (b, unit) = scoped("sdslice", "true", "tongtest-a-b.slice");
     b.edit(|c| {
         c["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "12000000"});
@@ -161,7 +149,7 @@ fn run_detached_then_kill_init(b: &Bundle) {
 
 #[test]
 fn killed_container_and_forced_delete_leave_no_unit() {
-    require_systemd!("killed_container_and_forced_delete_leave_no_unit");
+    require_systemd!();
     let (b, unit) = scoped("sdkill", "sleep 1000", "system.slice");
     run_detached_then_kill_init(&b);
     let del = sd(&b, &["delete", "--force", &b.id]);
@@ -171,7 +159,7 @@ fn killed_container_and_forced_delete_leave_no_unit() {
 
 #[test]
 fn failed_create_leaves_no_unit() {
-    require_systemd!("failed_create_leaves_no_unit");
+    require_systemd!();
     let (b, unit) = scoped("sdfail", "true", "system.slice");
     b.edit(|c| c["process"]["args"] = json!(["/no/such/program"]));
     let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
@@ -182,7 +170,7 @@ fn failed_create_leaves_no_unit() {
 
 #[test]
 fn kill_all_after_the_scope_emptied_says_not_running() {
-    require_systemd!("kill_all_after_the_scope_emptied_says_not_running");
+    require_systemd!();
     // containerd's shim sends `kill --all` once a pod container's init has
     // exited; by then systemd has removed the emptied scope's cgroup. The
     // answer must be "container not running" (which the shim maps to "not

@@ -1552,7 +1552,7 @@ fn cgroups(v: &mut Vec<Case>) {
     );
     for (ctl, case) in [("net_cls", cls), ("net_prio", prio)] {
         v.push(case.skip_unless(
-            v1_controller_mounted(ctl),
+            crate::harness::v1_controller_mounted(ctl),
             "no cgroup v1 hierarchy with net_cls/net_prio at /sys/fs/cgroup/<controller> (on this host they may be bound to cgroup2, where no runtime can set them)",
         ));
     }
@@ -2093,27 +2093,6 @@ fn invalid(v: &mut Vec<Case>) {
         );
         Ok(())
     }));
-}
-
-/// Whether `/sys/fs/cgroup/<ctl>` is a cgroup v1 mount carrying the
-/// controller (a leftover directory, or a controller bound to the cgroup2
-/// hierarchy, is not something a runtime can write to).
-fn v1_controller_mounted(ctl: &str) -> bool {
-    let want =
-        std::fs::canonicalize(std::path::Path::new("/sys/fs/cgroup").join(ctl)).unwrap_or_default();
-    let Ok(mi) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    mi.lines().any(|l| {
-        let f: Vec<&str> = l.split(' ').collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else {
-            return false;
-        };
-        f.get(4).is_some_and(|m| std::path::Path::new(m) == want)
-            && f.get(sep + 1) == Some(&"cgroup")
-            && f.get(sep + 3)
-                .is_some_and(|o| o.split(',').any(|o| o == ctl))
-    })
 }
 
 /// The container's stdout must contain every one of `want`.

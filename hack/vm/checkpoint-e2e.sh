@@ -7,7 +7,7 @@
 # checkpoint stopped it. Private podman and containerd instances (own roots,
 # sockets and config in a temp dir), an image built from busybox-static.
 # ONLY=podman or ONLY=containerd runs one half.
-# Prints PASS/FAIL per step with its time and "N passed, M failed".
+# Prints PASS/FAIL per step with its time and "N passed, M failed, 0 skipped".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 RUNTIME=${RUNTIME:-$PWD/target/release/tong}
@@ -20,7 +20,7 @@ check() { # name, then a command whose success means PASS; prints its time
   if [ "$rc" -eq 0 ]; then echo "PASS $name (${ms} ms)"; pass=$((pass + 1))
   else echo "FAIL $name (${ms} ms): $(echo "$out" | tail -4 | tr '\n' ' ')"; fail=$((fail + 1)); fi
 }
-if ! why=$(criu check 2>&1); then echo "criu check fails here: $why"; echo "0 passed, 1 failed"; exit 1; fi
+if ! why=$(criu check 2>&1); then echo "criu check fails here: $why"; echo "0 passed, 1 failed, 0 skipped"; exit 1; fi
 echo "runtime: $RUNTIME ($("$RUNTIME" --version | head -1))"
 work=$(mktemp -d /tmp/ck-e2e.XXXXXX)
 ours=(); for p in /var/lib/containers /run/containers /run/tong; do [ -e "$p" ] || ours+=("$p"); done
@@ -100,5 +100,5 @@ fi
 mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
 rm -rf "$work" "${ours[@]}"
 for d in /sys/fs/cgroup/default /sys/fs/cgroup/libpod_parent/conmon /sys/fs/cgroup/libpod_parent; do rmdir "$d" 2>/dev/null; done
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]

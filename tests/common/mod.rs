@@ -215,20 +215,86 @@ impl Drop for Bundle {
     }
 }
 
-/// Mount points of every cgroup hierarchy on the host.
-pub fn cgroup_mounts() -> Vec<PathBuf> {
+/// A cgroup filesystem in the mount table: where, which kind, its options.
+struct CgroupMount {
+    point: PathBuf,
+    /// `cgroup` (a v1 hierarchy) or `cgroup2`.
+    fs: String,
+    /// The superblock options: a v1 hierarchy's controllers are among them.
+    options: String,
+}
+
+/// Every cgroup filesystem mounted on the host, from /proc/self/mountinfo.
+/// What the host has is read from the mount table, never from a directory
+/// existing: an engine can leave plain directories named like controllers on
+/// the tmpfs at /sys/fs/cgroup (conmon does, for net_cls and others).
+fn cgroup_fs() -> Vec<CgroupMount> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     mi.lines()
         .filter_map(|l| {
             let (left, right) = l.split_once(" - ")?;
-            let fs = right.split(' ').next()?;
-            if fs == "cgroup" || fs == "cgroup2" {
-                left.split(' ').nth(4).map(PathBuf::from)
-            } else {
-                None
+            let mut r = right.split(' ');
+            let fs = r.next()?;
+            let options = r.nth(1).unwrap_or_default();
+            if fs != "cgroup" && fs != "cgroup2" {
+                return None;
             }
+            Some(CgroupMount {
+                point: PathBuf::from(left.split(' ').nth(4)?),
+                fs: fs.to_owned(),
+                options: options.to_owned(),
+            })
         })
         .collect()
+}
+
+/// Mount points of every cgroup hierarchy on the host.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    cgroup_fs().into_iter().map(|m| m.point).collect()
+}
+
+/// Where the cgroup v1 hierarchy carrying `controller` is mounted, if one is.
+pub fn cgroup_v1_mount(controller: &str) -> Option<PathBuf> {
+    cgroup_fs()
+        .into_iter()
+        .find(|m| m.fs == "cgroup" && m.options.split(',').any(|o| o == controller))
+        .map(|m| m.point)
+}
+
+/// Whether a cgroup v1 hierarchy carries `controller` (a controller bound to
+/// cgroup2, or absent, has none).
+pub fn cgroup_v1_mounted(controller: &str) -> bool {
+    cgroup_v1_mount(controller).is_some()
+}
+
+/// Whether cgroup v2 is the only cgroup filesystem, at /sys/fs/cgroup (the
+/// unified layout of the VM test bed and every modern distribution).
+pub fn cgroup_v2_only() -> bool {
+    let m = cgroup_fs();
+    m.len() == 1 && m[0].fs == "cgroup2" && m[0].point == Path::new("/sys/fs/cgroup")
+}
+
+/// Whether systemd is PID 1 (sd_booted(3): /run/systemd/system exists) and
+/// the host is cgroup v2 only: what the systemd cgroup driver's tests need.
+pub fn systemd_on_cgroup_v2() -> bool {
+    Path::new("/run/systemd/system").is_dir() && cgroup_v2_only()
+}
+
+/// Reports that the running test cannot run on this host, as
+/// `SKIP <test>: <reason>` on stderr; the caller then returns. Every skip of
+/// every test file goes through here, so one pattern finds them all:
+/// `hack/test.sh` and `hack/vm/test.sh` count these lines as skipped (not
+/// passed), and the VM run fails when a test it exists for skips there. The
+/// line is written to the process's stderr, past libtest's capture, so it is
+/// seen without `--nocapture`; the test's name is libtest's name for the
+/// thread it runs the test on.
+pub fn skip(reason: impl std::fmt::Display) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed-test");
+    // One line, whatever the reason holds (a runtime's stderr, say).
+    let reason = reason.to_string().trim().replace('\n', " ");
+    let _ = std::io::stderr().write_all(format!("SKIP {test}: {reason}\n").as_bytes());
 }
 
 pub fn stderr(o: &Output) -> String {
