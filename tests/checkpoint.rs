@@ -930,3 +930,140 @@ fn lazy_pages_with_status_fd() {
     assert_gone(&b, &new, &new);
     assert_gone(&b, &b.id, &b.id);
 }
+
+/// A directory owned by `nobody` (65534), as another user's would be.
+fn nobodys_dir(p: &Path) {
+    std::fs::create_dir_all(p).unwrap();
+    std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+}
+
+/// C1/C2 (issue 27): checkpoint into an `--image-path` or `--work-path`
+/// owned by another user followed their symlinks: descriptors.json and
+/// criu's dump.log overwrote a root-owned file. Such directories are refused
+/// before anything is written; the container keeps running.
+#[test]
+fn c1_c2_checkpoint_refuses_another_users_directories() {
+    let b = counter("ckc1");
+    start(&b);
+    let victim = b.dir.join("victim");
+    std::fs::write(&victim, "root's\n").unwrap();
+    let img = images(&b, "theirs-img");
+    nobodys_dir(&img);
+    std::os::unix::fs::symlink(&victim, img.join("descriptors.json")).unwrap();
+    let o = b.tong(&["checkpoint", "--image-path", img.to_str().unwrap(), &b.id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is owned by uid 65534, not by the caller"),
+        "{}",
+        stderr(&o)
+    );
+    let mine = images(&b, "my-img");
+    let work = images(&b, "theirs-work");
+    nobodys_dir(&work);
+    std::os::unix::fs::symlink(&victim, work.join("dump.log")).unwrap();
+    let o = b.tong(&[
+        "checkpoint",
+        "--image-path",
+        mine.to_str().unwrap(),
+        "--work-path",
+        work.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("work directory") && stderr(&o).contains("owned by uid 65534"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!mine.exists(), "image directory left behind");
+    // Writable by others is refused too.
+    let open = images(&b, "open-img");
+    std::fs::create_dir(&open).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = b.tong(&["checkpoint", "--image-path", open.to_str().unwrap(), &b.id]);
+    assert!(
+        stderr(&o).contains("writable by group or others"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
+    assert_eq!(b.status(), "running");
+    ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    b.assert_nothing_left();
+}
+
+/// C4 (issue 27): restore read a descriptors.json that was a FIFO (and
+/// hung) or /dev/zero (and read until memory ran out). It is read without
+/// following links, as a regular file of bounded size, before anything is
+/// made.
+#[test]
+fn c4_restore_reads_descriptors_only_from_a_small_regular_file() {
+    let b = counter("ckc4");
+    let img = images(&b, "img");
+    std::fs::create_dir(&img).unwrap();
+    std::fs::write(img.join("inventory.img"), "").unwrap();
+    let d = img.join("descriptors.json");
+    let restore = |b: &Bundle| {
+        b.tong(&[
+            "restore",
+            "--detach",
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ])
+    };
+    nix::unistd::mkfifo(&d, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let o = restore(&b);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("descriptors.json is not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    b.assert_nothing_left();
+    std::fs::remove_file(&d).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &d).unwrap();
+    let o = restore(&b);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("descriptors.json"), "{}", stderr(&o));
+    b.assert_nothing_left();
+    std::fs::remove_file(&d).unwrap();
+    std::fs::write(&d, vec![b' '; 100_000]).unwrap();
+    let o = restore(&b);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("more than the 65536"), "{}", stderr(&o));
+    b.assert_nothing_left();
+}
+
+/// Issue 29: `checkpoint --pre-dump --parent-path BAD` fails (runc: the
+/// parent must exist, relative to the image path) and the container runs on.
+#[test]
+fn a_bad_parent_path_fails_before_anything_is_dumped() {
+    let b = counter("ckparent");
+    start(&b);
+    let img = images(&b, "img");
+    for (parent, want) in [
+        ("../no-such-parent", "no such file or directory"),
+        ("/abs/parent", "must be relative to the image path"),
+    ] {
+        let o = b.tong(&[
+            "checkpoint",
+            "--pre-dump",
+            "--image-path",
+            img.to_str().unwrap(),
+            "--parent-path",
+            parent,
+            &b.id,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("--parent-path") && e.contains(want), "{e}");
+        assert!(!img.exists(), "image directory left behind");
+        assert_eq!(b.status(), "running");
+    }
+    ok(&b.tong(&["delete", "--force", &b.id]), "delete");
+    b.assert_nothing_left();
+}

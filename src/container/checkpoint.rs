@@ -8,6 +8,7 @@ use super::status::{status_of, Op};
 use super::Ctx;
 use crate::error::{Context, Error, Result};
 use crate::linux::criu::{self, Notify, Opts, ReqType, Swrk};
+use crate::linux::ownfiles;
 use crate::logging;
 use crate::state::{Dir, Saved};
 use nix::fcntl::{open, OFlag};
@@ -338,9 +339,6 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
     if o.pre_dump && o.leave_running {
         logging::warn("--leave-running is implied by --pre-dump");
     }
-    let tv = Instant::now();
-    let version = check_criu(criu_bin)?;
-    logging::stage("criu version", tv);
     // The status fd is the caller's, given to tong to write one byte to
     // and close, as runc does.
     let status = match o.status_fd {
@@ -357,8 +355,9 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
         None => None,
     };
     let images = image_dir(&o.criu)?;
+    check_parent(&images, o.parent_path.as_deref())?;
     let mut made = Made(vec![]);
-    let r = dump(ctx, criu_bin, version, o, &s, status, &images, &mut made);
+    let r = dump(ctx, criu_bin, o, &s, status, &images, &mut made);
     if let Err(e) = r {
         made.undo();
         return Err(e);
@@ -373,11 +372,36 @@ pub fn checkpoint(ctx: &Ctx, criu_bin: &str, o: &CheckpointOpts) -> Result<()> {
     Ok(())
 }
 
+/// `--parent-path`: an earlier pre-dump's directory, relative to the image
+/// directory (criu opens it from there), checked before anything is dumped
+/// so a bad one leaves the container as it was.
+fn check_parent(images: &Path, parent: Option<&str>) -> Result<()> {
+    let Some(p) = parent else {
+        return Ok(());
+    };
+    if Path::new(p).is_absolute() {
+        return Err(Error::new(format!(
+            "invalid --parent-path {p}: it must be relative to the image path"
+        )));
+    }
+    let full = images.join(p);
+    match std::fs::metadata(&full) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::new(format!(
+            "invalid --parent-path {p}: {} is not a directory",
+            full.display()
+        ))),
+        Err(e) => Err(Error::from(e).context(format!(
+            "invalid --parent-path {p}: parent image {}",
+            full.display()
+        ))),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn dump(
     _ctx: &Ctx,
     criu_bin: &str,
-    version: u32,
     o: &CheckpointOpts,
     s: &Saved,
     mut status: Option<OwnedFd>,
@@ -385,14 +409,18 @@ fn dump(
     made: &mut Made,
 ) -> Result<()> {
     made.mkdir(images)?;
-    let images_fd = open_dir(images)?;
+    let images_fd = ownfiles::open_private_dir(images, "image directory")?;
     let work = match &o.criu.work_path {
         Some(w) => {
             made.mkdir(w)?;
-            Some(open_dir(w)?)
+            Some(ownfiles::open_private_dir(w, "work directory")?)
         }
         None => None,
     };
+    // After the directories: their errors do not depend on criu.
+    let tv = Instant::now();
+    let version = check_criu(criu_bin)?;
+    logging::stage("criu version", tv);
     let log = o
         .criu
         .work_path
@@ -472,11 +500,12 @@ fn dump(
                 .unwrap_or_else(|_| "/dev/null".into())
         })
         .collect();
-    std::fs::write(
-        images.join(DESCRIPTORS),
-        serde_json::to_vec(&fds).map_err(|e| Error::new(e.to_string()))?,
+    ownfiles::write_at(
+        images_fd.as_fd(),
+        DESCRIPTORS,
+        &serde_json::to_vec(&fds).map_err(|e| Error::new(e.to_string()))?,
     )
-    .ctx(format!("write {}", images.join(DESCRIPTORS).display()))?;
+    .map_err(|e| e.context(format!("in {}", images.display())))?;
 
     let mut pass: Vec<BorrowedFd> = vec![images_fd.as_fd()];
     pass.extend(work.as_ref().map(|w| w.as_fd()));

@@ -11,6 +11,7 @@ use super::{hook_state, write_pid_file, Ctx};
 use crate::error::{Context, Error, Result};
 use crate::linux::cgroups;
 use crate::linux::criu::{Notify, ReqType, Swrk};
+use crate::linux::ownfiles;
 use crate::process;
 use crate::spec::Bundle;
 use crate::state::{Dir, Saved};
@@ -95,13 +96,7 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
     validate_flags(&o.criu)?;
     let bundle = Bundle::load(&o.bundle)?;
     crate::linux::validate::check_host(&bundle.spec)?;
-    let images = image_dir(&o.criu)?;
-    if !images.join("inventory.img").is_file() {
-        return Err(Error::new(format!(
-            "{} is not a checkpoint image directory: it has no inventory.img",
-            images.display()
-        )));
-    }
+    let images = Images::open(image_dir(&o.criu)?)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     if terminal && o.console_socket.is_none() {
         return Err(Error::field(
@@ -142,13 +137,49 @@ fn wait_empty(dirs: &[PathBuf]) {
     }
 }
 
+/// The image directory, opened and read before anything is made: ours
+/// alone (C1/C2), with a regular, small `descriptors.json` (C4: a FIFO
+/// there hung restore, /dev/zero filled its memory).
+struct Images {
+    path: PathBuf,
+    fd: OwnedFd,
+    /// The checkpointed init's stdio, as `checkpoint` wrote it.
+    descriptors: Vec<String>,
+}
+
+impl Images {
+    fn open(path: PathBuf) -> Result<Images> {
+        if !path.join("inventory.img").is_file() {
+            return Err(Error::new(format!(
+                "{} is not a checkpoint image directory: it has no inventory.img",
+                path.display()
+            )));
+        }
+        let fd = ownfiles::open_private_dir(&path, "image directory")?;
+        // Three paths: a few KB at the very most.
+        let descriptors = match ownfiles::read_at(fd.as_fd(), DESCRIPTORS, 64 * 1024)
+            .map_err(|e| e.context(format!("in {}", path.display())))?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(format!("corrupt {}: {e}", path.join(DESCRIPTORS).display()))
+            })?,
+            None => Vec::new(),
+        };
+        Ok(Images {
+            path,
+            fd,
+            descriptors,
+        })
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn restore_in(
     ctx: &Ctx,
     criu_bin: &str,
     o: &RestoreOpts,
     bundle: &Bundle,
-    images: &Path,
+    images: &Images,
     (dir, saved, place): (&Dir, Saved, Placement),
 ) -> Result<Pid> {
     let linux = bundle.spec.linux().as_ref();
@@ -246,7 +277,7 @@ fn restore_criu(
     criu_bin: &str,
     o: &RestoreOpts,
     bundle: &Bundle,
-    images: &Path,
+    images: &Images,
     dir: &Dir,
     saved: &std::cell::RefCell<Saved>,
     dirs: &[PathBuf],
@@ -256,11 +287,16 @@ fn restore_criu(
     resources: Option<&oci_spec::runtime::LinuxResources>,
     hier: &[cgroups::Hierarchy],
 ) -> Result<Pid> {
-    let images_fd = open_dir(images)?;
+    let images_fd = &images.fd;
     let work = match &o.criu.work_path {
         Some(w) => {
-            std::fs::create_dir_all(w).ctx(format!("create {}", w.display()))?;
-            Some(open_dir(w)?)
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(w)
+                .ctx(format!("create {}", w.display()))?;
+            Some(ownfiles::open_private_dir(w, "work directory")?)
         }
         None => None,
     };
@@ -268,7 +304,7 @@ fn restore_criu(
         .criu
         .work_path
         .as_deref()
-        .unwrap_or(images)
+        .unwrap_or(&images.path)
         .join("restore.log");
     let mut opts = base_opts(
         &o.criu,
@@ -312,17 +348,9 @@ fn restore_criu(
         }
     }
     // The engine's new stdio pipes stand in for the checkpointed ones.
-    if let Ok(bytes) = std::fs::read(images.join(DESCRIPTORS)) {
-        let fds: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(format!(
-                "corrupt {}: {e}",
-                images.join(DESCRIPTORS).display()
-            ))
-        })?;
-        for (i, f) in fds.iter().enumerate().take(3) {
-            if f.contains("pipe:") {
-                opts.inherit_fd.push((f.clone(), i as i32));
-            }
+    for (i, f) in images.descriptors.iter().enumerate().take(3) {
+        if f.contains("pipe:") {
+            opts.inherit_fd.push((f.clone(), i as i32));
         }
     }
     let mut pass: Vec<BorrowedFd> = vec![images_fd.as_fd()];

@@ -7,6 +7,7 @@ pub mod intelrdt;
 pub mod lsm;
 pub mod namespaces;
 pub mod netdev;
+pub mod ownfiles;
 pub mod pidfd;
 pub mod rootfs;
 pub mod sched;
