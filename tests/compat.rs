@@ -599,3 +599,24 @@ fn a_bidirectional_volumes_mounts_reach_the_host() {
         "the container's mount at /vol/inner did not reach the host"
     );
 }
+
+/// Issue 29: a read-only `/dev` with `/dev/pts` below it. runc mounts /dev
+/// writable and makes it read-only once what goes in it exists; tong failed
+/// `mkdir /dev/pts: read-only file system`.
+#[test]
+fn a_read_only_dev_can_have_dev_pts_below_it() {
+    let b = Bundle::new(
+        "rodev",
+        "grep -q ' /dev/pts devpts ' /proc/mounts && echo pts; \
+         touch /dev/new 2>/dev/null || echo read-only; test -c /dev/null && echo null",
+    );
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        let dev = mounts
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev")
+            .unwrap();
+        dev["options"].as_array_mut().unwrap().push("ro".into());
+    });
+    assert_eq!(b.run_ok(), "pts\nread-only\nnull\n");
+}

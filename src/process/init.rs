@@ -260,6 +260,7 @@ fn setup(
             .map(|b| (b.height() as u16, b.width() as u16));
         crate::linux::console::setup(sock, size, true).map_err(|e| e.at("/process/terminal"))?;
     }
+    rootfs::finish_dev(spec)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(p)?;
     }

@@ -3,7 +3,7 @@
 use super::resolve::{fd_path, resolve, Create};
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::{open, openat, AtFlags, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fchmodat, fstat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
@@ -239,4 +239,44 @@ pub fn symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `m` is the container's /dev, asked to be read-only.
+pub(super) fn is_dev_read_only(m: &Mount) -> bool {
+    m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "ro")
+}
+
+pub(super) fn without_ro(m: &Mount) -> Mount {
+    let mut w = m.clone();
+    w.set_options(
+        m.options()
+            .as_ref()
+            .map(|o| o.iter().filter(|o| *o != "ro").cloned().collect()),
+    );
+    w
+}
+
+/// After the console is set up: a /dev whose mount asked for `ro` becomes
+/// read-only now (see [`super::prepare`]).
+pub fn finish_dev(spec: &Spec) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let Some(i) = mounts
+        .iter()
+        .rposition(|m| m.destination() == Path::new("/dev"))
+    else {
+        return Ok(());
+    };
+    if !is_dev_read_only(&mounts[i]) {
+        return Ok(());
+    }
+    let dev = open(
+        "/dev",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /dev")?;
+    // Its nosuid/noexec/… stay: a bind remount sets every flag anew.
+    let keep = super::locked_flags(dev.as_fd())?;
+    super::remount_at("/dev", dev.as_fd(), MsFlags::MS_RDONLY | keep)
+        .map_err(|e| e.context("make /dev read-only").at(format!("/mounts/{i}")))
 }

@@ -5,6 +5,7 @@
 //! the kernel outside the rootfs.
 
 mod devices;
+pub use devices::finish_dev;
 pub mod idmap;
 mod mountinfo;
 pub mod options;
@@ -62,7 +63,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     // The rootfs's own bind (below) must not join a shared peer group:
     // its mounts would reach the host, and pivot_root refuses a root
     // whose parent is shared.
-    parent_mount_private(s.rootfs)?;
+    mountinfo::parent_mount_private(s.rootfs)?;
     mount(
         Some(s.rootfs),
         s.rootfs,
@@ -92,6 +93,16 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
             .iter()
             .find(|(j, _)| *j == i)
             .map(|(_, f)| f.as_fd());
+        // A read-only /dev is mounted writable and made read-only by
+        // [`finish_dev`], once the mount points, nodes and links in it exist
+        // (runc does the same: `/dev/pts` below a read-only `/dev` works).
+        let writable;
+        let m = if devices::is_dev_read_only(m) {
+            writable = devices::without_ro(m);
+            &writable
+        } else {
+            m
+        };
         mount_one(s, root.as_fd(), m, &at, idmapped, source).map_err(|e| {
             e.context(format!("mount {}", m.destination().display()))
                 .at(at)
@@ -132,21 +143,6 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         }
     }
     Ok(root)
-}
-
-/// Makes the mount that holds `rootfs` private, when it is shared.
-fn parent_mount_private(rootfs: &Path) -> Result<()> {
-    let rootfs =
-        std::fs::canonicalize(rootfs).ctx(format!("resolve rootfs {}", rootfs.display()))?;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
-    let Some((target, shared)) = mountinfo::holding_mount(&info, &rootfs) else {
-        return Ok(());
-    };
-    if !shared {
-        return Ok(());
-    }
-    mount(NONE, target.as_path(), NONE, MsFlags::MS_PRIVATE, NONE)
-        .ctx(format!("make {} private", target.display()))
 }
 
 fn is_bind(m: &Mount) -> bool {
@@ -230,8 +226,10 @@ fn mount_one(
             // Never through a symlink (CVE-2019-19921 family): the container's
             // /proc and /sys must be these filesystems, not a link to them.
             resolve::resolve_real_dir(root, dest).map_err(|e| {
-                e.context(format!("{typ} must be mounted on a real directory"))
-                    .at(format!("{at}/destination"))
+                e.context(format!(
+                    "filesystem {typ:?} must be mounted on ordinary directory"
+                ))
+                .at(format!("{at}/destination"))
             })?
         } else {
             resolve(root, dest, Create::Dir)?
@@ -322,7 +320,7 @@ fn remount(target: BorrowedFd, flags: MsFlags) -> Result<()> {
 }
 
 /// [`remount`] of the mount at `path`, which must name `target`'s mount.
-fn remount_at(path: &str, target: BorrowedFd, flags: MsFlags) -> Result<()> {
+pub(super) fn remount_at(path: &str, target: BorrowedFd, flags: MsFlags) -> Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
     match mount(NONE, path, NONE, base | flags, NONE) {
         Ok(()) => Ok(()),
@@ -334,7 +332,7 @@ fn remount_at(path: &str, target: BorrowedFd, flags: MsFlags) -> Result<()> {
     }
 }
 
-fn locked_flags(fd: BorrowedFd) -> Result<MsFlags> {
+pub(super) fn locked_flags(fd: BorrowedFd) -> Result<MsFlags> {
     let st = fstatvfs(fd).ctx("statvfs")?;
     let f = st.flags();
     let mut out = MsFlags::empty();

@@ -1,6 +1,27 @@
-//! Reading /proc/self/mountinfo: which mount holds a path, and is it shared.
+//! The host's mounts as the container's new mount namespace holds them,
+//! read from /proc/self/mountinfo: the one that holds the rootfs is made
+//! private when shared.
 
+use crate::error::{Context, Result};
+use nix::mount::{mount, MsFlags};
 use std::path::{Path, PathBuf};
+
+const NONE: Option<&str> = None;
+
+/// Makes the mount that holds `rootfs` private, when it is shared.
+pub(super) fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let rootfs =
+        std::fs::canonicalize(rootfs).ctx(format!("resolve rootfs {}", rootfs.display()))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let Some((target, shared)) = holding_mount(&info, &rootfs) else {
+        return Ok(());
+    };
+    if !shared {
+        return Ok(());
+    }
+    mount(NONE, target.as_path(), NONE, MsFlags::MS_PRIVATE, NONE)
+        .ctx(format!("make {} private", target.display()))
+}
 
 /// The mount point that holds `path` (the deepest, the topmost of a stack)
 /// and whether it is shared, from mountinfo's text.
