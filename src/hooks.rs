@@ -119,7 +119,7 @@ fn run_with(hook: &Hook, state: &str, kind: &str, index: usize, inh: Inherit) ->
         return Err(Error::field(
             ptr,
             format!(
-                "{kind} hook {} timed out after {}s",
+                "error running {kind} hook #{index} ({}): timed out after {}s",
                 path.display(),
                 hook.timeout().unwrap_or(0)
             ),
@@ -132,10 +132,21 @@ fn run_with(hook: &Hook, state: &str, kind: &str, index: usize, inh: Inherit) ->
     let mut text = String::new();
     let _ = out.rewind();
     let _ = out.read_to_string(&mut text);
+    // runc's words ("error running … hook", "exit status N"), which
+    // engines and people search logs for.
+    use std::os::unix::process::ExitStatusExt;
+    let how = match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("signal: {}", s.as_str()),
+            Err(_) => format!("signal: {sig}"),
+        },
+        (None, None) => status.to_string(),
+    };
     Err(Error::field(
         ptr,
         format!(
-            "{kind} hook {} failed: {status}{}{}",
+            "error running {kind} hook #{index} ({}): {how}{}{}",
             path.display(),
             if text.trim().is_empty() { "" } else { ": " },
             text.trim()

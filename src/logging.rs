@@ -111,10 +111,12 @@ pub fn log(level: &str, msg: &str) {
     }
 }
 
-/// `tong: MSG` on stderr in one write: `eprintln!` writes the pieces one
-/// by one, and the lines of runtimes sharing a log file got interleaved.
+/// `tong: error: MSG` on stderr in one write: `eprintln!` writes the
+/// pieces one by one, and the lines of runtimes sharing a log file got
+/// interleaved. Labelled, as its peers' are (runc's `level=error`, crun's
+/// `error`, youki's `Error:`), for tools that look for the word.
 fn to_stderr(msg: &str) {
-    let _ = std::io::stderr().write_all(format!("tong: {msg}\n").as_bytes());
+    let _ = std::io::stderr().write_all(format!("tong: error: {msg}\n").as_bytes());
 }
 
 pub fn error(msg: &str) {

@@ -20,7 +20,7 @@ fn main() {
             std::process::exit(0);
         }
         Err(e) => {
-            eprintln!("tong: {}", usage_error(&e));
+            eprintln!("tong: error: {}", usage_error(&e));
             eprintln!("Run 'tong --help' (or 'tong COMMAND --help') for usage.");
             // runc exits 3 for an unknown command, 1 for other usage errors.
             let code = match e.kind() {
@@ -36,12 +36,12 @@ fn main() {
         "json" => logging::Format::Json,
         "text" => logging::Format::Text,
         other => {
-            eprintln!("tong: invalid log format {other:?}: use text or json");
+            eprintln!("tong: error: invalid log format {other:?}: use text or json");
             std::process::exit(1);
         }
     };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
-        eprintln!("tong: open log file: {e}");
+        eprintln!("tong: error: open log file: {e}");
         std::process::exit(1);
     }
     if let Err(e) = reexec {

@@ -368,7 +368,7 @@ fn checkpoint_fails_plainly_and_leaves_nothing() {
             let reason = why.split_once("): ").map(|(_, r)| r).unwrap_or(why);
             check(&o, reason);
             assert!(
-                stderr(&o).starts_with("tong: checkpoint failed: criu: "),
+                stderr(&o).starts_with("tong: error: checkpoint failed: criu: "),
                 "{}",
                 stderr(&o)
             );

@@ -183,7 +183,7 @@ fn usage_errors_are_one_line() {
     assert!(lines[1].contains("--help"), "{lines:?}");
     let out = b.tong(&["bogus"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("tong: unrecognized subcommand 'bogus'"));
+    assert!(stderr(&out).starts_with("tong: error: unrecognized subcommand 'bogus'"));
 }
 
 /// A config that is not an object says so, instead of blaming its first element.

@@ -195,7 +195,7 @@ fn failing_create_runtime_hook_aborts_cleanly() {
     });
     let e = create_fails(&b);
     assert!(
-        e.contains("createRuntime hook /bin/sh failed")
+        e.contains("error running createRuntime hook #0 (/bin/sh): exit status 3")
             && e.contains("hook said no")
             && e.contains("/hooks/createRuntime/0"),
         "{e}"

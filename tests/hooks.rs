@@ -109,7 +109,7 @@ fn failing_poststop_only_warns() {
             && w["msg"]
                 .as_str()
                 .unwrap()
-                .contains("poststop hook /bin/false failed")),
+                .contains("error running poststop hook #0 (/bin/false): exit status 1")),
         "{text}"
     );
     b.assert_nothing_left();
@@ -151,5 +151,31 @@ fn failing_start_container_hook_fails_start() {
     wait_init_exit(&b);
     assert_eq!(b.status(), "stopped");
     assert!(b.tong(&["delete", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
+/// Issue 29: a failing hook is reported in runc's words, "error running …
+/// hook", with "exit status N" or the signal's name (a startContainer hook
+/// killed by the container's seccomp filter read "signal: 31"), and tong's
+/// stderr labels it an error.
+#[test]
+fn a_failing_hook_says_error_running_in_runcs_words() {
+    let b = Bundle::new("hooksys", "true");
+    let hook = json!({"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/hook-dir"]});
+    b.edit(|c| {
+        c["hooks"] = json!({"startContainer": [hook]});
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]});
+        c["root"]["readonly"] = false.into();
+    });
+    let out = b.run();
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("tong: error: ")
+            && e.contains("error running startContainer hook #0 (/bin/sh): signal: SIGSYS"),
+        "{e}"
+    );
+    let _ = b.tong(&["delete", "--force", &b.id]);
     b.assert_nothing_left();
 }

@@ -46,7 +46,7 @@ pub fn run(o: &InitOptions, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
             match e {
                 Ok(never) => match never {},
                 Err(e) => {
-                    eprintln!("tong: {e}");
+                    eprintln!("tong: error: {e}");
                     match &o.start {
                         super::StartBy::Fifos { result, .. } => {
                             let _ = nix::unistd::write(result, e.to_string().as_bytes());
