@@ -444,3 +444,37 @@ fn a_configs_own_tun_rule_is_not_overridden() {
     let deny = json!([{"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]);
     assert_eq!(tun_verdict("tun-denied", deny), "tun-denied\n");
 }
+
+/// Issue 29: runc's -1 for "unlimited" on `update` flags: `--cpu-quota -1`
+/// was refused by the argument parser, and `--memory -1` with a
+/// memory+swap limit set failed with EINVAL on cgroup v1 (runc lifts the
+/// memsw limit too, and writes memsw first).
+#[test]
+fn update_takes_minus_one_for_unlimited() {
+    let b = Bundle::new("upd-1", "sleep 1000");
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 100000},
+            "pids": {"limit": 42}
+        });
+    });
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.tong(&["update", "--cpu-quota", "-1", "--pids-limit", "-1", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(ctl_dir(&b, "cpu").join("cpu.cfs_quota_us")), "-1");
+    assert_eq!(read(ctl_dir(&b, "pids").join("pids.max")), "max");
+    let mem = ctl_dir(&b, "memory");
+    if mem.join("memory.memsw.limit_in_bytes").exists() {
+        let out = b.tong(&["update", "--memory", "-1", &b.id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let unlimited = read(mem.join("memory.limit_in_bytes"));
+        assert!(unlimited.parse::<u64>().unwrap() > 1 << 60, "{unlimited}");
+        assert_eq!(read(mem.join("memory.memsw.limit_in_bytes")), unlimited);
+    } else {
+        skip("this kernel has no swap accounting (memory.memsw.*): --memory -1 with a swap limit not checked");
+    }
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}

@@ -111,6 +111,18 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     let mut s = dir.load()?;
     status_of(&dir.path, &s).0.check(Op::Update, id)?;
     let mut r: LinuxResources = crate::spec::from_json(patch.to_string().as_bytes(), "resources")?;
+    // An unlimited memory limit lifts the memory+swap limit too unless the
+    // update names one (runc): a memsw limit below it would make the kernel
+    // refuse the new memory limit.
+    if let Some(m) = r
+        .memory()
+        .as_ref()
+        .filter(|m| m.limit() == Some(-1) && m.swap().is_none())
+    {
+        let mut m = *m;
+        m.set_swap(Some(-1));
+        r.set_memory(Some(m));
+    }
     let mut recorded = s
         .config
         .linux()
