@@ -306,6 +306,25 @@ fn kill_all_signals_every_process() {
     b.assert_nothing_left();
 }
 
+/// Issue 29: containerd's shim runs `kill --all ID SIGKILL` each time the
+/// init of a container that shares a PID namespace exits. runc exits 0:
+/// nothing is left to signal. tong said "container not running", and
+/// containerd logged an error for every such exit.
+#[test]
+fn kill_all_after_the_init_exited_succeeds() {
+    let b = Bundle::new("killall-done", "true");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_init_exit(&b);
+    let out = b.tong(&["kill", "--all", &b.id, "KILL"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Without --all the init itself is asked for: that one is gone.
+    let out = b.tong(&["kill", &b.id, "KILL"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(b.tong(&["delete", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
 #[test]
 fn debug_logs_setup_stages() {
     let b = Bundle::new("debug", "true");

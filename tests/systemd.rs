@@ -169,13 +169,13 @@ fn failed_create_leaves_no_unit() {
 }
 
 #[test]
-fn kill_all_after_the_scope_emptied_says_not_running() {
+fn kill_all_after_the_scope_emptied_succeeds() {
     require_systemd!();
     // containerd's shim sends `kill --all` once a pod container's init has
-    // exited; by then systemd has removed the emptied scope's cgroup. The
-    // answer must be "container not running" (which the shim maps to "not
-    // found"), not an error about the cgroup: the CRI's StopContainer
-    // retried that until it timed out.
+    // exited; by then systemd has removed the emptied scope's cgroup. With
+    // nothing left to signal it succeeds, as runc's does (issue 29), never
+    // an error about the cgroup: the CRI's StopContainer retried that until
+    // it timed out.
     let (b, unit) = scoped("sdkillall", "sleep 1000", "system.slice");
     run_detached_then_kill_init(&b);
     let cg = std::path::Path::new("/sys/fs/cgroup/system.slice").join(&unit);
@@ -189,12 +189,7 @@ fn kill_all_after_the_scope_emptied_says_not_running() {
     let kill = sd(&b, &["kill", "--all", &b.id, "KILL"]);
     let del = sd(&b, &["delete", &b.id]);
     assert!(gone, "systemd did not remove the emptied scope's cgroup");
-    assert!(!kill.status.success());
-    assert!(
-        stderr(&kill).contains("container not running"),
-        "{}",
-        stderr(&kill)
-    );
+    assert!(kill.status.success(), "{}", stderr(&kill));
     assert!(del.status.success(), "{}", stderr(&del));
     assert!(!unit_known(&unit));
 }

@@ -15,8 +15,11 @@ pub fn kill(ctx: &Ctx, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let s = dir.load_state()?;
     if all {
+        // Nothing left to signal is success, as in runc: containerd's shim
+        // sends this each time the init of a container sharing a PID
+        // namespace exits, and logs every error it gets.
         if live_pid(&s).is_none() && cgroups::procs(&s.cgroup_dirs)?.is_empty() {
-            return Err(Error::new("container not running"));
+            return Ok(());
         }
         // Frozen, no process can fork a child that escapes the signal.
         let frozen = status_of(&dir.path, &s).0 != Status::Paused
