@@ -616,3 +616,81 @@ fn n4_moved_devices_come_back_when_a_later_one_fails() {
     );
     b.assert_nothing_left();
 }
+
+/// D4 (issue 27): a `--root` owned by another user held that user's planted
+/// state, and root's `delete` ran its poststop hook as uid 0 (runc too). A
+/// state root, or a container directory, that is not the caller's alone is
+/// refused, naming the path; the planted hook never runs.
+#[test]
+fn d4_another_users_state_root_is_refused() {
+    let b = Bundle::new("d4", "sleep 1000");
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The state as tong wrote it, with a poststop hook added, under a root
+    // that `nobody` owns.
+    let theirs = b.dir.join("their-root");
+    std::fs::create_dir(&theirs).unwrap();
+    let planted = theirs.join(&b.id);
+    std::fs::create_dir(&planted).unwrap();
+    for f in std::fs::read_dir(b.root.join(&b.id)).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_file() {
+            std::fs::copy(f.path(), planted.join(f.file_name())).unwrap();
+        }
+    }
+    let ran = b.dir.join("hook-ran");
+    let config = planted.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    c["hooks"] = json!({"poststop": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("touch {}", ran.display())]}]});
+    std::fs::write(&config, c.to_string()).unwrap();
+    for p in [&theirs, &planted] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let as_root = |args: &[&str]| {
+        std::process::Command::new(TONG)
+            .arg("--root")
+            .arg(&theirs)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec!["delete", "--force", &b.id],
+        vec!["state", &b.id],
+        vec!["list"],
+    ] {
+        let out = as_root(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "state root {} is owned by uid 65534",
+                theirs.display()
+            )),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!ran.exists(), "the planted poststop hook ran as root");
+    // Ours, but writable by others: refused too.
+    std::os::unix::fs::chown(&theirs, Some(0), Some(0)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = as_root(&["delete", "--force", &b.id]);
+    assert!(
+        stderr(&out).contains("writable by group or others"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let out = as_root(&["delete", "--force", &b.id]);
+    assert!(
+        stderr(&out).contains("container state directory") && stderr(&out).contains("uid 65534"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ran.exists(), "the planted poststop hook ran as root");
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}

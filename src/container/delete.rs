@@ -20,8 +20,9 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
 pub fn delete_known(ctx: &Ctx, id: &str, force: bool, known: Option<&Config>) -> Result<()> {
     let dir = match Dir::open(&ctx.root, id) {
         Ok(d) => d,
-        Err(_) if force && state::check_id(id).is_ok() => {
+        Err(_) if force && state::check_id(id).is_ok() && !state::exists(&ctx.root, id) => {
             // A create of this id killed before it took the id.
+            state::check_root(&ctx.root)?;
             state::sweep_creating(&ctx.root, id);
             return Ok(());
         }

@@ -81,6 +81,42 @@ pub struct Dir {
     _lock: Flock<File>,
 }
 
+/// A state root or container directory another user could have written:
+/// their planted state would make root's `delete` run their hooks, signal
+/// their pids. Only the caller's own, writable by no one else, is used.
+fn check_ours(p: &Path, what: &str) -> Result<()> {
+    let st = nix::sys::stat::stat(p).ctx(format!("stat {what} {}", p.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(Error::new(format!(
+            "{what} {} is owned by uid {}, not by the caller (uid {me}): refusing to use it",
+            p.display(),
+            st.st_uid
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(Error::new(format!(
+            "{what} {} is writable by group or others (mode {:o}): refusing to use it",
+            p.display(),
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a container `id` has taken its id under `root` (its state exists).
+pub fn exists(root: &Path, id: &str) -> bool {
+    root.join(id).join(STATE).exists()
+}
+
+/// The state root, if it exists, is the caller's alone (see [`check_ours`]).
+pub fn check_root(root: &Path) -> Result<()> {
+    match root.try_exists() {
+        Ok(false) => Ok(()),
+        _ => check_ours(root, "state root"),
+    }
+}
+
 fn lock_file(dir: &Path) -> Result<Flock<File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -110,6 +146,7 @@ impl Dir {
             .mode(0o711)
             .create(root)
             .ctx(format!("create root {}", root.display()))?;
+        check_ours(root, "state root")?;
         let path = root.join(id);
         if path.exists() {
             return Err(Error::new(format!("container with id exists: {id}")));
@@ -163,6 +200,8 @@ impl Dir {
         if !path.join(STATE).exists() {
             return Err(gone());
         }
+        check_ours(root, "state root")?;
+        check_ours(&path, "container state directory")?;
         let lock =
             lock_file(&path).map_err(|e| if path.join(STATE).exists() { e } else { gone() })?;
         // It may have been deleted while we waited for the lock.
@@ -305,6 +344,7 @@ pub fn list(root: &Path) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(Error::from(e).context(format!("read {}", root.display()))),
     };
+    check_ours(root, "state root")?;
     let mut ids: Vec<String> = rd
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
