@@ -1064,6 +1064,19 @@ fn a_bad_parent_path_fails_before_anything_is_dumped() {
         assert!(!img.exists(), "image directory left behind");
         assert_eq!(b.status(), "running");
     }
+    // A parent beside an image directory that does not exist yet is found
+    // (criu opens it from the image directory once it is made).
+    std::fs::create_dir(b.dir.join("pre")).unwrap();
+    let o = b.tong(&[
+        "checkpoint",
+        "--pre-dump",
+        "--image-path",
+        img.to_str().unwrap(),
+        "--parent-path",
+        "../pre",
+        &b.id,
+    ]);
+    assert!(!stderr(&o).contains("--parent-path"), "{}", stderr(&o));
     ok(&b.tong(&["delete", "--force", &b.id]), "delete");
     b.assert_nothing_left();
 }

@@ -156,6 +156,33 @@ fn v2_resources_land_in_the_files() {
     b.assert_nothing_left();
 }
 
+/// runc's -1 for "unlimited" on `update`, in v2's words: "max".
+#[test]
+fn v2_update_takes_minus_one_for_unlimited() {
+    require_v2!();
+    let b = Bundle::new("v2upd-1", "sleep 1000");
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 100000},
+            "pids": {"limit": 42}
+        });
+    });
+    run_detached(&b);
+    let out = b.tong(&["update", "--cpu-quota", "-1", "--pids-limit", "-1", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&cg(&b).join("cpu.max")), "max 100000");
+    assert_eq!(read(&cg(&b).join("pids.max")), "max");
+    let out = b.tong(&["update", "--memory", "-1", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&cg(&b).join("memory.max")), "max");
+    if cg(&b).join("memory.swap.max").exists() {
+        assert_eq!(read(&cg(&b).join("memory.swap.max")), "max");
+    }
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
 #[test]
 fn v2_cpu_idle() {
     require_v2!();

@@ -69,6 +69,7 @@ declare -A v1_only=(
   [cgroup_mount_shows_container_cgroup]="v1 hierarchy names; v2: modern_host v2_cgroup_namespace_shows_the_container_at_the_root"
   [exec_into_sub_cgroup]="v1 memory hierarchy; v2: modern_host v2_exec_into_sub_cgroup"
   [cve_2023_25809_cgroupfs_read_only_without_cgroupns]="v1 memory hierarchy; v2: modern_host v2_without_cgroup_namespace_binds_own_cgroup_read_only"
+  [update_takes_minus_one_for_unlimited]="v1 file names; v2: modern_host v2_update_takes_minus_one_for_unlimited"
 )
 # The tests this VM exists for (cgroup v2 alone, systemd, AppArmor, criu):
 # one that skips here is a failure. A file stands for all its tests but

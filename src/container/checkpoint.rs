@@ -384,7 +384,17 @@ fn check_parent(images: &Path, parent: Option<&str>) -> Result<()> {
             "invalid --parent-path {p}: it must be relative to the image path"
         )));
     }
-    let full = images.join(p);
+    // criu opens it from the image directory, which may not exist yet: a
+    // leading `..` of a directory still to be made is taken lexically.
+    let mut full = images.to_path_buf();
+    for c in Path::new(p).components() {
+        match c {
+            std::path::Component::ParentDir if !full.exists() => {
+                full.pop();
+            }
+            c => full.push(c),
+        }
+    }
     match std::fs::metadata(&full) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::new(format!(

@@ -287,7 +287,9 @@ fn restore_criu(
     resources: Option<&oci_spec::runtime::LinuxResources>,
     hier: &[cgroups::Hierarchy],
 ) -> Result<Pid> {
-    let images_fd = &images.fd;
+    // Opened again here, in the mount namespace criu will run in.
+    let images_fd = ownfiles::reopen_same_dir(&images.path, images.fd.as_fd(), "image directory")?;
+    let images_fd = &images_fd;
     let work = match &o.criu.work_path {
         Some(w) => {
             use std::os::unix::fs::DirBuilderExt;

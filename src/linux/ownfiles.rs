@@ -40,6 +40,25 @@ pub fn open_private_dir(p: &Path, what: &str) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Opens `p` again as a directory that must be the one `known` is: a
+/// descriptor opened before an `unshare(CLONE_NEWNS)` belongs to the old
+/// mount namespace, and criu, running in the new one, cannot mount below a
+/// working directory taken from it (EINVAL).
+pub fn reopen_same_dir(p: &Path, known: BorrowedFd, what: &str) -> Result<OwnedFd> {
+    let fd = open_private_dir(p, what)?;
+    let (a, b) = (
+        fstat(known).ctx(format!("stat {what} {}", p.display()))?,
+        fstat(&fd).ctx(format!("stat {what} {}", p.display()))?,
+    );
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(Error::new(format!(
+            "{what} {} was replaced while in use: refusing to use it",
+            p.display()
+        )));
+    }
+    Ok(fd)
+}
+
 fn check_regular(fd: BorrowedFd, name: &str) -> Result<nix::sys::stat::FileStat> {
     let st = fstat(fd).ctx(format!("stat {name}"))?;
     if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
