@@ -1,9 +1,8 @@
 //! `update`: new resource limits applied to a live container and recorded.
 
 use super::status::{status_of, Op};
-use super::Ctx;
+use super::{cgroup_of, Ctx};
 use crate::error::{Error, Result};
-use crate::linux::cgroups;
 use crate::state::Dir;
 
 /// Overlays `patch` onto `base`, object by object (values in `patch` win).
@@ -23,6 +22,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let mut s = dir.load()?;
     status_of(&dir.path, &s).0.check(Op::Update, id)?;
+    let cg = cgroup_of(ctx, &s);
     let r: oci_spec::runtime::LinuxResources =
         crate::spec::from_json(patch.to_string().as_bytes(), "resources")?;
     // Only what the update names is written; device rules are not updatable.
@@ -35,10 +35,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
         .as_ref()
         .filter(|m| m.check_before_update() == Some(true))
     {
-        if let (Some(limit), Some(used)) = (
-            m.limit().filter(|l| *l > 0),
-            cgroups::memory_usage(&s.cgroup_dirs),
-        ) {
+        if let (Some(limit), Some(used)) = (m.limit().filter(|l| *l > 0), cg.memory_usage()) {
             if (limit as u64) < used {
                 return Err(Error::field(
                     "/memory/limit",
@@ -47,14 +44,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
             }
         }
     }
-    if let Some(u) = &s.systemd_unit {
-        let v2 = cgroups::hierarchies()?.iter().all(|h| h.is_v2);
-        let props = cgroups::systemd::properties(&r, v2, "")?;
-        if !props.is_empty() {
-            cgroups::systemd::Bus::connect(ctx.rootless)?.set_properties(u, &props)?;
-        }
-    }
-    cgroups::apply(&s.cgroup_dirs, &r)?;
+    cg.update(&r)?;
     let mut resources = s.config["linux"]["resources"].take();
     merge_json(&mut resources, patch);
     s.config["linux"]["resources"] = resources;
