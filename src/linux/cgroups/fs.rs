@@ -382,8 +382,13 @@ pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
 /// `cgroup.events` (which covers the ancestors).
 pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
     // Only the v1 freezer hierarchy and v2 have a freezer to read (a
-    // directory of an unknown hierarchy is read both ways).
-    let hier = hierarchies().unwrap_or_default();
+    // directory of an unknown hierarchy is read both ways). One directory
+    // (v2) is read both ways at once: cheaper than reading the mount table,
+    // which `state` would otherwise pay for every container.
+    let hier = match dirs.len() {
+        0 | 1 => Vec::new(),
+        _ => hierarchies().unwrap_or_default(),
+    };
     dirs.iter()
         .find(|d| {
             let h = hierarchy_of(&hier, d);

@@ -29,7 +29,9 @@ pub struct JobEnd {
 
 /// What the driver asks of systemd's manager (`org.freedesktop.systemd1`).
 /// Each call is one D-Bus method; waiting for a job is separate, so that a
-/// bus can check whose signal it trusts and how many it keeps.
+/// bus can check whose signal it trusts (the name owning systemd1, the job
+/// path it returned) and how many it keeps, and so that the driver sees
+/// which unit a start really made before it ever stops one.
 pub trait Bus {
     /// The manager's own cgroup (`ControlGroup`): `/` for the system
     /// instance, `/user.slice/user-UID.slice/user@UID.service` for a
