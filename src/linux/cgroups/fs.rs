@@ -485,4 +485,24 @@ mod tests {
         // A path that exists but is no cgroup is still refused.
         assert!(procs(&[PathBuf::from("/tmp")]).is_err());
     }
+
+    /// A lone directory (a v2 host) is read for both freezers.
+    #[test]
+    fn one_directory_is_frozen_by_either_freezer() {
+        let d = std::env::temp_dir().join(format!("tong-frozen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let dirs = vec![d.clone()];
+        assert_eq!(frozen_dir(&dirs), None);
+        std::fs::write(d.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        assert_eq!(frozen_dir(&dirs), None);
+        std::fs::write(d.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+        assert_eq!(frozen_dir(&dirs), Some(d.as_path()));
+        std::fs::remove_file(d.join("cgroup.events")).unwrap();
+        std::fs::write(d.join("freezer.state"), "FREEZING\n").unwrap();
+        assert_eq!(frozen_dir(&dirs), Some(d.as_path()));
+        std::fs::write(d.join("freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(frozen_dir(&dirs), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
