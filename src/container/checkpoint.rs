@@ -12,7 +12,7 @@ use crate::logging;
 use crate::state::{Dir, Saved};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use serde_json::Value;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -197,43 +197,52 @@ pub(super) fn clean_dest(d: &str) -> String {
 }
 
 /// The config's bind mounts: (destination, source).
-pub(super) fn bind_mounts(config: &Value) -> Vec<(String, String)> {
-    let Some(mounts) = config["mounts"].as_array() else {
-        return vec![];
-    };
-    mounts
+pub(super) fn bind_mounts(config: &Spec) -> Vec<(String, String)> {
+    config
+        .mounts()
         .iter()
+        .flatten()
         .filter(|m| {
-            m["type"] == "bind"
-                || m["options"]
-                    .as_array()
+            m.typ().as_deref() == Some("bind")
+                || m.options()
+                    .as_ref()
                     .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
         })
         .filter_map(|m| {
             Some((
-                clean_dest(m["destination"].as_str()?),
-                m["source"].as_str()?.to_owned(),
+                clean_dest(m.destination().to_str()?),
+                m.source().as_ref()?.to_str()?.to_owned(),
             ))
         })
         .collect()
 }
 
 /// Namespaces the config joins by path: (runtime-spec type, path).
-pub(super) fn joined_namespaces(config: &Value) -> Vec<(String, String)> {
-    config["linux"]["namespaces"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| {
-                    Some((
-                        n["type"].as_str()?.to_owned(),
-                        n["path"].as_str()?.to_owned(),
-                    ))
-                })
-                .filter(|(_, p)| !p.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+pub(super) fn joined_namespaces(config: &Spec) -> Vec<(String, String)> {
+    crate::spec::namespaces(config)
+        .into_iter()
+        .filter_map(|(_, t, path)| Some((spec_ns_type(t).to_owned(), path?.to_str()?.to_owned())))
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
+}
+
+/// A namespace type as config.json spells it.
+fn spec_ns_type(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// The config's masked paths, when it has the list (even empty).
+pub(super) fn masked_paths(config: &Spec) -> Option<&[String]> {
+    config.linux().as_ref()?.masked_paths().as_deref()
 }
 
 /// criu's names for namespaces, and the key runc's images use for an
@@ -424,8 +433,8 @@ fn dump(
         opts.ext_mnt.push((dest.clone(), dest));
     }
     // Masked files are binds of the host's /dev/null: one external id.
-    if let Some(masked) = s.config["linux"]["maskedPaths"].as_array() {
-        for p in masked.iter().filter_map(|p| p.as_str()) {
+    if let Some(masked) = masked_paths(&s.config) {
+        for p in masked {
             let in_ct = format!("/proc/{}/root{}", s.pid, clean_dest(p));
             if std::fs::metadata(&in_ct).is_ok_and(|m| !m.is_dir()) {
                 opts.ext_mnt.push((clean_dest(p), "/dev/null".into()));
@@ -492,4 +501,59 @@ fn dump(
         return Err(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What criu is told about the config: bind mounts by type or option,
+    /// cleaned destinations, namespaces joined by a non-empty path under
+    /// their config.json names, the masked paths.
+    #[test]
+    fn reads_the_typed_config() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/etc//hosts", "type": "bind", "source": "/h/hosts"},
+                {"destination": "/data/../vol", "source": "/h/vol", "options": ["rbind", "ro"]},
+                {"destination": "/b", "source": "/h/b", "options": ["bind"]},
+                {"destination": "/nosrc", "type": "bind"},
+                {"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
+            ],
+            "linux": {
+                "namespaces": [
+                    {"type": "network", "path": "/run/netns/x"},
+                    {"type": "mount"},
+                    {"type": "ipc", "path": ""},
+                    {"type": "user", "path": "/proc/9/ns/user"}
+                ],
+                "maskedPaths": ["/proc/kcore"]
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            bind_mounts(&spec),
+            vec![
+                ("/etc/hosts".to_string(), "/h/hosts".to_string()),
+                ("/vol".into(), "/h/vol".into()),
+                ("/b".into(), "/h/b".into()),
+            ]
+        );
+        assert_eq!(
+            joined_namespaces(&spec),
+            vec![
+                ("network".to_string(), "/run/netns/x".to_string()),
+                ("user".into(), "/proc/9/ns/user".into()),
+            ]
+        );
+        assert_eq!(masked_paths(&spec), Some(&["/proc/kcore".to_string()][..]));
+        let none: Spec =
+            serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2"})).unwrap();
+        assert!(bind_mounts(&none).is_empty());
+        assert!(joined_namespaces(&none).is_empty());
+        assert_eq!(masked_paths(&none), None);
+    }
 }

@@ -87,7 +87,7 @@ pub(super) fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved,
             pid: me.as_raw(),
             start_time: process::start_time(me).unwrap_or(0),
         }),
-        config: serde_json::to_value(&bundle.spec).unwrap_or_default(),
+        config: bundle.spec.clone(),
     };
     let dir = Dir::create(&ctx.root, id, &saved)?;
     let undo = Undo { cgroup, dir: None };

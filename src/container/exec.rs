@@ -59,70 +59,108 @@ fn build_process(saved: &Saved, p: &ExecProcess) -> Result<(oci_spec::runtime::P
             Ok((process, String::new()))
         }
         ExecProcess::Flags(f) => {
-            let mut v = saved.config.get("process").cloned().unwrap_or_default();
-            if f.args.is_empty() {
-                return Err(Error::new("exec: no command given"));
-            }
-            v["args"] = serde_json::json!(f.args);
-            v["terminal"] = f.tty.into();
-            if let Some(c) = &f.cwd {
-                v["cwd"] = c.to_string_lossy().into_owned().into();
-            }
-            if !f.env.is_empty() {
-                let mut env: Vec<String> = v["env"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|e| e.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for e in &f.env {
-                    // A variable given again replaces the container's value.
-                    let key = e.split('=').next().unwrap_or("");
-                    env.retain(|x| x.split('=').next() != Some(key));
-                    env.push(e.clone());
-                }
-                v["env"] = serde_json::json!(env);
-            }
-            if let Some(u) = &f.user {
-                let (uid, gid) = parse_user(u)?;
-                v["user"]["uid"] = uid.into();
-                v["user"]["gid"] = gid.into();
-            }
-            if !f.additional_gids.is_empty() {
-                v["user"]["additionalGids"] = serde_json::json!(f.additional_gids);
-            }
-            if f.no_new_privs {
-                v["noNewPrivileges"] = true.into();
-            }
-            if let Some(p) = &f.apparmor {
-                v["apparmorProfile"] = p.clone().into();
-            }
-            if let Some(l) = &f.process_label {
-                v["selinuxLabel"] = l.clone().into();
-            }
-            // Added capabilities go to bounding, effective and permitted only,
-            // never inheritable (CVE-2022-29162).
-            for cap in &f.caps {
-                for set in ["bounding", "effective", "permitted"] {
-                    let list = &mut v["capabilities"][set];
-                    if !list.is_array() {
-                        *list = serde_json::json!([]);
-                    }
-                    if let Some(a) = list.as_array_mut() {
-                        if !a.iter().any(|c| c == cap.as_str()) {
-                            a.push(cap.clone().into());
-                        }
-                    }
-                }
-            }
-            let bytes = serde_json::to_vec(&v).map_err(|e| Error::new(e.to_string()))?;
-            let process: Process = crate::spec::from_json(&bytes, "process")?;
+            let process = process_from_flags(saved, f)?;
             crate::spec::validate_process(&process, "/process")?;
             Ok((process, "/process".into()))
         }
     }
+}
+
+/// The container's process with runc's `exec` flags applied, as types.
+fn process_from_flags(saved: &Saved, f: &ExecFlags) -> Result<oci_spec::runtime::Process> {
+    use oci_spec::runtime::LinuxCapabilities;
+    if f.args.is_empty() {
+        return Err(Error::new("exec: no command given"));
+    }
+    let mut p = saved.config.process().clone().ok_or_else(|| {
+        Error::field(
+            "/process",
+            "the container's config has no process to start from",
+        )
+    })?;
+    p.set_args(Some(f.args.clone()));
+    p.set_terminal(Some(f.tty));
+    if let Some(c) = &f.cwd {
+        p.set_cwd(c.clone());
+    }
+    if !f.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for e in &f.env {
+            // A variable given again replaces the container's value.
+            let key = e.split('=').next().unwrap_or("");
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        p.set_env(Some(env));
+    }
+    if let Some(u) = &f.user {
+        let (uid, gid) = parse_user(u)?;
+        p.user_mut().set_uid(uid);
+        p.user_mut().set_gid(gid);
+    }
+    if !f.additional_gids.is_empty() {
+        p.user_mut()
+            .set_additional_gids(Some(f.additional_gids.clone()));
+    }
+    if f.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(a) = &f.apparmor {
+        p.set_apparmor_profile(Some(a.clone()));
+    }
+    if let Some(l) = &f.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    if !f.caps.is_empty() {
+        // A process without capabilities gets only the sets named below
+        // (LinuxCapabilities::default() would add runc's defaults).
+        let mut caps = p.capabilities().clone().unwrap_or_else(|| {
+            let mut c = LinuxCapabilities::default();
+            c.set_bounding(None);
+            c.set_effective(None);
+            c.set_inheritable(None);
+            c.set_permitted(None);
+            c.set_ambient(None);
+            c
+        });
+        // Added capabilities go to bounding, effective and permitted only,
+        // never inheritable (CVE-2022-29162).
+        let sets = [
+            ("bounding", caps.bounding().clone()),
+            ("effective", caps.effective().clone()),
+            ("permitted", caps.permitted().clone()),
+        ];
+        let [b, e, pm] = sets.map(|(name, set)| {
+            let mut set = set.unwrap_or_default();
+            for cap in &f.caps {
+                match parse_cap(cap) {
+                    Some(c) => {
+                        set.insert(c);
+                    }
+                    // config.md: an unknown capability is a warning, not an error.
+                    None => crate::logging::warn(&format!(
+                        "unknown capability {cap:?} in the {name} set is not granted"
+                    )),
+                }
+            }
+            set
+        });
+        caps.set_bounding(Some(b));
+        caps.set_effective(Some(e));
+        caps.set_permitted(Some(pm));
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}
+
+/// A capability as config.json spells it (`CAP_KILL`, or `kill` as oci-spec
+/// also takes), or None when it names none.
+fn parse_cap(name: &str) -> Option<oci_spec::runtime::Capability> {
+    use serde::de::{value, Deserialize, IntoDeserializer};
+    let de: value::StrDeserializer<value::Error> = name.into_deserializer();
+    oci_spec::runtime::Capability::deserialize(de)
+        .ok()
+        .or_else(|| name.parse().ok())
 }
 
 /// A process.json without `user` runs as 0:0, as in runc.
@@ -195,19 +233,10 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         (None, false) => None,
     };
     let pidfd = open_pidfd(&saved)?;
-    let userns = saved.config["linux"]["namespaces"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|n| n["type"] == "user"));
-    let profile: Option<oci_spec::runtime::LinuxSeccomp> =
-        match saved.config["linux"].get("seccomp") {
-            Some(v) if !v.is_null() => Some(crate::spec::from_json(
-                v.to_string().as_bytes(),
-                "linux.seccomp",
-            )?),
-            _ => None,
-        };
+    let linux = saved.config.linux().as_ref();
+    let userns = crate::spec::has_ns(&saved.config, oci_spec::runtime::LinuxNamespaceType::User);
+    let profile = linux.and_then(|l| l.seccomp().as_ref());
     let seccomp = profile
-        .as_ref()
         .map(|p| crate::linux::seccomp::cached(&ctx.root, p))
         .transpose()?;
     let procfs = if crate::linux::lsm::wants_labels(&proc_spec) {
@@ -222,19 +251,12 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
             Some(Pid::from_raw(saved.pid)),
         ))
         .unwrap_or_default();
-        match &profile {
+        match profile {
             Some(p) => crate::linux::seccomp::send_to_listener(p, fd, pid.as_raw(), st),
             None => Ok(()),
         }
     };
-    let mempolicy: Option<oci_spec::runtime::LinuxMemoryPolicy> =
-        match saved.config["linux"].get("memoryPolicy") {
-            Some(v) if !v.is_null() => Some(crate::spec::from_json(
-                v.to_string().as_bytes(),
-                "linux.memoryPolicy",
-            )?),
-            _ => None,
-        };
+    let mempolicy = linux.and_then(|l| l.memory_policy().as_ref());
     crate::logging::stage("exec: state, config and process", t);
     let t = Instant::now();
     let spawned = process::exec::spawn_exec(&process::exec::ExecOptions {
@@ -249,11 +271,123 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         preserve_fds: o.preserve_fds,
         console: console.as_ref().map(|c| c.as_fd()),
         cgroup_dirs: &cgroup_of(ctx, &saved).exec_dirs(&o.sub_cgroups)?,
-        mempolicy: mempolicy.as_ref(),
-        oom_score_adj: saved.config["process"]["oomScoreAdj"]
-            .as_i64()
-            .and_then(|v| i32::try_from(v).ok()),
+        mempolicy,
+        oom_score_adj: saved
+            .config
+            .process()
+            .as_ref()
+            .and_then(|p| p.oom_score_adj()),
     });
     crate::logging::stage("exec: join and execve", t);
     spawned.map(|s| (s, terminal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{Capability, Spec};
+    use std::path::Path;
+
+    fn saved(process: serde_json::Value) -> Saved {
+        let config: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": process,
+        }))
+        .unwrap();
+        Saved {
+            id: "c".into(),
+            pid: 0,
+            start_time: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: Default::default(),
+            cgroup: Default::default(),
+            oci_version: "1.0.2".into(),
+            creator: None,
+            config,
+        }
+    }
+
+    /// The flags land on the container's process, everything else of it kept.
+    #[test]
+    fn flags_apply_to_the_containers_process() {
+        let s = saved(serde_json::json!({
+            "args": ["sleep", "1"], "cwd": "/", "terminal": true,
+            "env": ["PATH=/bin", "A=1", "B=2"],
+            "user": {"uid": 5, "gid": 6, "umask": 18},
+            "capabilities": {"bounding": ["CAP_KILL"], "inheritable": ["CAP_KILL"]},
+            "oomScoreAdj": 7,
+        }));
+        let f = ExecFlags {
+            args: vec!["sh".into()],
+            cwd: Some("/tmp".into()),
+            env: vec!["A=9".into(), "C=3".into()],
+            user: Some("10:20".into()),
+            additional_gids: vec![30],
+            caps: vec!["CAP_CHOWN".into(), "CAP_NO_SUCH_THING".into()],
+            no_new_privs: true,
+            apparmor: Some("prof".into()),
+            process_label: Some("label".into()),
+            ..Default::default()
+        };
+        let p = process_from_flags(&s, &f).unwrap();
+        assert_eq!(p.args().as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(p.terminal(), Some(false));
+        assert_eq!(p.cwd(), Path::new("/tmp"));
+        assert_eq!(
+            p.env().as_deref(),
+            Some(
+                &[
+                    "PATH=/bin".to_string(),
+                    "B=2".into(),
+                    "A=9".into(),
+                    "C=3".into()
+                ][..]
+            )
+        );
+        let u = p.user();
+        assert_eq!((u.uid(), u.gid(), u.umask()), (10, 20, Some(18)));
+        assert_eq!(u.additional_gids().as_deref(), Some(&[30][..]));
+        assert_eq!(p.no_new_privileges(), Some(true));
+        assert_eq!(p.apparmor_profile().as_deref(), Some("prof"));
+        assert_eq!(p.selinux_label().as_deref(), Some("label"));
+        assert_eq!(p.oom_score_adj(), Some(7));
+        let c = p.capabilities().as_ref().unwrap();
+        let set = |s: &Option<oci_spec::runtime::Capabilities>| {
+            let mut v: Vec<String> = s.iter().flatten().map(|c| c.to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(set(c.bounding()), ["CHOWN", "KILL"]);
+        assert_eq!(set(c.effective()), ["CHOWN"]);
+        assert_eq!(set(c.permitted()), ["CHOWN"]);
+        // Never inheritable (CVE-2022-29162).
+        assert_eq!(set(c.inheritable()), ["KILL"]);
+        assert_eq!(c.ambient(), &None);
+    }
+
+    /// Without capabilities in the config, only the three sets named get
+    /// the added ones (not oci-spec's defaults); without flags, nothing is added.
+    #[test]
+    fn caps_on_a_process_without_any() {
+        let s = saved(serde_json::json!({"args": ["x"], "cwd": "/", "user": {"uid": 0, "gid": 0}}));
+        let mut f = ExecFlags {
+            args: vec!["id".into()],
+            ..Default::default()
+        };
+        assert_eq!(process_from_flags(&s, &f).unwrap().capabilities(), &None);
+        f.caps = vec!["kill".into()];
+        let p = process_from_flags(&s, &f).unwrap();
+        let c = p.capabilities().as_ref().unwrap();
+        let kill = Some([Capability::Kill].into_iter().collect());
+        assert_eq!(c.bounding(), &kill);
+        assert_eq!(c.effective(), &kill);
+        assert_eq!(c.permitted(), &kill);
+        assert_eq!((c.inheritable(), c.ambient()), (&None, &None));
+        f.args.clear();
+        let e = process_from_flags(&s, &f).err().unwrap();
+        assert_eq!(e.msg, "exec: no command given");
+    }
 }

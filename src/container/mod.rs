@@ -51,7 +51,7 @@ pub struct Ctx {
 }
 
 fn hooks_of(s: &Saved) -> Option<oci_spec::runtime::Hooks> {
-    serde_json::from_value(s.config.get("hooks")?.clone()).ok()
+    s.config.hooks().clone()
 }
 
 fn hook_state(s: &Saved, status: &str, pid: Option<Pid>) -> String {
@@ -95,7 +95,7 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 }
 
 /// A container's saved config as this process already knows it.
-pub struct Config(serde_json::Value);
+pub struct Config(oci_spec::runtime::Spec);
 
 /// The state, with the config from `known` when the caller has it (it does
 /// not change after create) instead of reading it again.

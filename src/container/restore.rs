@@ -3,7 +3,7 @@
 
 use super::checkpoint::{
     base_opts, bind_mounts, check_criu, clean_dest, criu_failure, criu_ns, image_dir,
-    joined_namespaces, open_dir, validate_flags, CriuFlags, DESCRIPTORS,
+    joined_namespaces, masked_paths, open_dir, validate_flags, CriuFlags, DESCRIPTORS,
 };
 use super::create::begin;
 use super::{hook_state, write_pid_file, Ctx};
@@ -17,7 +17,7 @@ use crate::{hooks, logging};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use serde_json::Value;
+use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,26 +40,27 @@ pub struct RestoreOpts {
 /// bind), as create would: below the rootfs, never following a link out of
 /// it. Points inside another mount (a tmpfs criu restores with its
 /// contents, /proc, /sys, /dev) are criu's to make.
-fn make_mountpoints(rootfs: &Path, config: &Value) -> Result<()> {
+fn make_mountpoints(rootfs: &Path, config: &Spec) -> Result<()> {
     use crate::linux::rootfs::{resolve, Create};
-    let Some(mounts) = config["mounts"].as_array() else {
+    let Some(mounts) = config.mounts().as_deref() else {
         return Ok(());
     };
     let virt = [
         "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2",
     ];
+    let dest_of = |m: &oci_spec::runtime::Mount| m.destination().to_str().map(clean_dest);
     let inside: Vec<String> = mounts
         .iter()
-        .filter(|m| m["type"].as_str().is_some_and(|t| virt.contains(&t)))
-        .filter_map(|m| m["destination"].as_str().map(clean_dest))
+        .filter(|m| m.typ().as_deref().is_some_and(|t| virt.contains(&t)))
+        .filter_map(dest_of)
         .collect();
     let binds = bind_mounts(config);
     let root = open_dir(rootfs)?;
     for (i, m) in mounts.iter().enumerate() {
-        let Some(dest) = m["destination"].as_str().map(clean_dest) else {
+        let Some(dest) = dest_of(m) else {
             continue;
         };
-        if m["type"] == "cgroup"
+        if m.typ().as_deref() == Some("cgroup")
             || dest == "/"
             || inside
                 .iter()
@@ -242,7 +243,7 @@ fn restore_criu(
     for (dest, source) in bind_mounts(&config) {
         opts.ext_mnt.push((dest, source));
     }
-    if config["linux"]["maskedPaths"].is_array() {
+    if masked_paths(&config).is_some() {
         opts.ext_mnt.push(("/dev/null".into(), "/dev/null".into()));
     }
     let mut ns_fds: Vec<OwnedFd> = vec![];

@@ -62,9 +62,10 @@ pub fn start_direct(
         Some((m, _)) => return Err(Error::new(format!("start: unexpected sync message {m:?}"))),
     }
     let has = |c: &Config| {
-        c.0.get("hooks")
-            .and_then(|h| h.get("poststart"))
-            .is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty()))
+        c.0.hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref())
+            .is_some_and(|p| !p.is_empty())
     };
     if known.is_some_and(|c| !has(c)) {
         return Ok(());

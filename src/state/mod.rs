@@ -3,6 +3,7 @@
 
 use crate::error::{Context, Error, Result};
 use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
@@ -40,10 +41,12 @@ pub struct Saved {
     /// made. A creator that is gone means the create died half-way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<Creator>,
-    /// The bundle's config (hooks, exec, update need it). Kept in its own
-    /// file so `state` and `list` don't parse it.
+    /// The bundle's config as loaded at create (hooks, exec, update and
+    /// checkpoint need it), typed. Kept in its own file so `state` and
+    /// `list` don't parse it: only [`Dir::load`] reads it, [`Dir::load_state`]
+    /// leaves `Spec::default()` here.
     #[serde(skip)]
-    pub config: serde_json::Value,
+    pub config: Spec,
 }
 
 /// A process named so that a reused pid is never mistaken for it.
@@ -176,7 +179,7 @@ impl Dir {
     pub fn load(&self) -> Result<Saved> {
         let mut s = self.load_state()?;
         let bytes = std::fs::read(self.path.join(CONFIG)).ctx("read the saved config.json")?;
-        s.config = serde_json::from_slice(&bytes)
+        s.config = serde_json::from_slice::<Spec>(&bytes)
             .map_err(|e| Error::new(format!("corrupt saved config.json: {e}")))?;
         Ok(s)
     }
@@ -368,7 +371,7 @@ mod tests {
             cgroup: Default::default(),
             oci_version: "1.0.2".into(),
             creator: None,
-            config: serde_json::Value::Null,
+            config: Spec::default(),
         };
         // The state is there from the moment the id is taken.
         let d = Dir::create(&root, "c1", &s).unwrap();
@@ -383,6 +386,66 @@ mod tests {
         assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
         let e = Dir::open(&root, "c1").err().unwrap();
         assert_eq!(e.msg, "container \"c1\" does not exist");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A container directory written by a8a5a60 (config.json then a
+    /// `serde_json::Value`), made by its `tong run -d` and `tong update
+    /// --memory 300M --pids-limit 50 --cpu-share 512`, loads with the typed
+    /// config, and what this version writes back loads the same.
+    #[test]
+    fn loads_state_written_by_a8a5a60() {
+        let root = std::env::temp_dir().join(format!("tong-oldstate-test-{}", std::process::id()));
+        let path = root.join("oldstate");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(
+            path.join(STATE),
+            include_bytes!("testdata/a8a5a60-state.json"),
+        )
+        .unwrap();
+        std::fs::write(
+            path.join(CONFIG),
+            include_bytes!("testdata/a8a5a60-config.json"),
+        )
+        .unwrap();
+        let d = Dir::open(&root, "oldstate").unwrap();
+        let s = d.load().unwrap();
+        assert_eq!(
+            (s.id.as_str(), s.pid, s.start_time),
+            ("oldstate", 5191, 69824)
+        );
+        assert_eq!(s.annotations["org.example/key"], "v");
+        assert_eq!(s.cgroup.cgroup_dirs.len(), 10);
+        assert_eq!(s.creator, None);
+        let c = &s.config;
+        let p = c.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_deref(),
+            Some(&["sleep".to_string(), "1000".into()][..])
+        );
+        assert_eq!(p.no_new_privileges(), Some(true));
+        let poststart = c.hooks().as_ref().unwrap().poststart().as_ref().unwrap();
+        assert_eq!(poststart[0].path(), Path::new("/bin/true"));
+        let linux = c.linux().as_ref().unwrap();
+        assert_eq!(linux.masked_paths().as_ref().unwrap().len(), 10);
+        let r = linux.resources().as_ref().unwrap();
+        // What the update recorded.
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(314572800));
+        assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
+        assert_eq!(c.mounts().as_ref().unwrap().len(), 7);
+        // Written back by this version, it reads the same.
+        d.save(&s).unwrap();
+        let again = d.load().unwrap();
+        assert_eq!(again.config, s.config);
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(include_bytes!(
+                "testdata/a8a5a60-state.json"
+            ))
+            .unwrap()
+        );
+        drop(d);
         let _ = std::fs::remove_dir_all(&root);
     }
 
