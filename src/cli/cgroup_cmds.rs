@@ -209,7 +209,6 @@ fn print_event(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<
 /// `events`: stats now and every interval, and OOM kills as they happen,
 /// until the container's init exits. `--stats` prints one stats event.
 pub fn events(ctx: &Ctx, id: &str, stats_only: bool, interval: &str) -> Result<()> {
-    use crate::linux::cgroups;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     let every = humantime::parse_duration(interval)
@@ -217,13 +216,13 @@ pub fn events(ctx: &Ctx, id: &str, stats_only: bool, interval: &str) -> Result<(
     if every.is_zero() {
         return Err(Error::new("duration interval must be greater than 0"));
     }
-    let (dirs, pidfd) = container::event_source(ctx, id)?;
+    let (cg, pidfd) = container::event_source(ctx, id)?;
     if stats_only {
-        return print_event("stats", id, Some(cgroups::stats(&dirs)?));
+        return print_event("stats", id, Some(cg.stats()?));
     }
-    let mut oom = cgroups::OomWatch::new(&dirs).ok();
+    let mut oom = cg.oom_watch().ok();
     // The first stats event also tells a reader that OOM watching is armed.
-    print_event("stats", id, Some(cgroups::stats(&dirs)?))?;
+    print_event("stats", id, Some(cg.stats()?))?;
     let timeout = PollTimeout::try_from(every.as_millis().min(i32::MAX as u128) as i32)
         .unwrap_or(PollTimeout::MAX);
     loop {
@@ -248,7 +247,7 @@ pub fn events(ctx: &Ctx, id: &str, stats_only: bool, interval: &str) -> Result<(
             return Ok(());
         }
         if n == 0 {
-            print_event("stats", id, Some(cgroups::stats(&dirs)?))?;
+            print_event("stats", id, Some(cg.stats()?))?;
         }
     }
 }

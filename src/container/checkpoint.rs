@@ -5,7 +5,7 @@
 //! cgroup, the engine's stdio pipes and the console.
 
 use super::status::{status_of, Op};
-use super::Ctx;
+use super::{cgroup_of, Ctx};
 use crate::error::{Context, Error, Result};
 use crate::linux::criu::{self, Notify, Opts, ReqType, Swrk};
 use crate::linux::ownfiles;
@@ -261,19 +261,6 @@ pub(super) fn criu_ns(t: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// The cgroup directory criu freezes the container with: v1's freezer,
-/// else the v2 directory.
-fn freezer_dir(dirs: &[PathBuf]) -> Option<PathBuf> {
-    let v1 = dirs.iter().find(|d| {
-        d.iter().any(|c| {
-            c.to_str()
-                .is_some_and(|c| c.split(',').any(|x| x == "freezer"))
-        })
-    });
-    v1.or_else(|| dirs.iter().find(|d| d.join("cgroup.freeze").exists()))
-        .cloned()
-}
-
 /// What criu's failure means, in its own words (the log's error lines).
 pub(super) fn criu_failure(what: &str, resp: &criu::Resp, log: &Path) -> Error {
     let mut msg = format!("{what} failed");
@@ -410,7 +397,7 @@ fn check_parent(images: &Path, parent: Option<&str>) -> Result<()> {
 
 #[allow(clippy::too_many_arguments)]
 fn dump(
-    _ctx: &Ctx,
+    ctx: &Ctx,
     criu_bin: &str,
     o: &CheckpointOpts,
     s: &Saved,
@@ -477,7 +464,9 @@ fn dump(
     if criu_writes_status {
         opts.status_fd = status.as_ref().map(|f| f.as_raw_fd());
     }
-    opts.freeze_cgroup = freezer_dir(&s.cgroup_dirs).map(|d| d.to_string_lossy().into_owned());
+    opts.freeze_cgroup = cgroup_of(ctx, s)
+        .criu_freezer()
+        .map(|d| d.to_string_lossy().into_owned());
     for (dest, _) in bind_mounts(&s.config) {
         opts.ext_mnt.push((dest.clone(), dest));
     }

@@ -4,7 +4,7 @@
 
 use super::{hook_state, write_pid_file, Config, Ctx};
 use crate::error::{Context, Error, Result};
-use crate::linux::cgroups;
+use crate::linux::cgroups::{Manager, PlaceOpts};
 use crate::process::{self, InitOptions};
 use crate::spec::Bundle;
 use crate::state::{self, Dir, Saved};
@@ -43,98 +43,34 @@ pub fn socket_activation_fds() -> u32 {
 
 /// Things made during `create` that must go if it fails.
 pub(super) struct Undo {
-    pub(super) cgroup_dirs: Vec<PathBuf>,
-    pub(super) unit: Option<String>,
-    pub(super) rootless: bool,
+    pub(super) cgroup: Manager,
     pub(super) dir: Option<Dir>,
 }
 
 impl Undo {
     pub(super) fn run(mut self) {
-        if let Some(u) = &self.unit {
-            let _ = stop_unit(u, self.rootless);
-        }
-        let _ = cgroups::destroy(&self.cgroup_dirs);
+        self.cgroup.discard();
         if let Some(d) = self.dir.take() {
             let _ = d.remove();
         }
     }
 }
 
-/// Where the container's cgroup goes: the host's hierarchies, the systemd
-/// unit under `--systemd-cgroup`, the cgroup path and its directory in each
-/// hierarchy.
-pub(super) struct Placement {
-    pub(super) hier: Vec<cgroups::Hierarchy>,
-    pub(super) unit: Option<cgroups::systemd::UnitPath>,
-    pub(super) path: String,
-    pub(super) dirs: Vec<PathBuf>,
-}
-
-pub(super) fn cgroup_place(ctx: &Ctx, bundle: &Bundle, id: &str) -> Result<Placement> {
-    let path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_deref());
-    let hier = cgroups::hierarchies()?;
-    let own = hier
-        .iter()
-        .find(|h| h.is_v2)
-        .or(hier.first())
-        .map(|h| h.own_path.as_str())
-        .unwrap_or("/");
-    let unit = if ctx.systemd {
-        Some(cgroups::systemd::parse_path(
-            path.and_then(|p| p.to_str()),
-            id,
-            ctx.rootless,
-        )?)
-    } else {
-        None
-    };
-    let cg_path = match &unit {
-        // A user's systemd instance keeps its units under its own cgroup
-        // (user@UID.service), which only it knows, as runc asks it.
-        Some(u) if ctx.rootless => {
-            let base = cgroups::systemd::Bus::connect(true)?
-                .manager_cgroup()
-                .map_err(|e| e.at("/linux/cgroupsPath"))?;
-            format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                cgroups::systemd::cgroup_path(u)?
-            )
-        }
-        Some(u) => cgroups::systemd::cgroup_path(u)?,
-        None if ctx.rootless && !hier.is_empty() && hier.iter().all(|h| h.is_v2) => {
-            cgroups::rootless_v2_path(path, id, own)
-        }
-        None => cgroups::container_path(path, id, own),
-    };
-    let mut dirs = cgroups::dirs_for(&hier, &cg_path);
-    if ctx.rootless && unit.is_none() && hier.iter().any(|h| !h.is_v2) {
-        // On a v1 or hybrid host only the v1 hierarchies are used rootless
-        // (as runc's v1 manager): the hybrid's v2 one holds no controllers,
-        // and entering a cgroup there needs write access to the common
-        // ancestor's cgroup.procs, which a user is never given.
-        dirs.retain(|d| !hier.iter().any(|h| h.is_v2 && d.starts_with(&h.mountpoint)));
-    }
-    Ok(Placement {
-        hier,
-        unit,
-        path: cg_path,
-        dirs,
-    })
-}
-
 /// Takes the id: the container's directory, holding its state with this
 /// process as the creator, exists before anything else does (see
 /// [`Dir::create`]). The cgroup is placed first, so that this one write
 /// already names what may be made; what is made later is recorded first.
-pub(super) fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo, Placement)> {
-    let place = cgroup_place(ctx, bundle, id)?;
-    let unit = place.unit.as_ref().map(|u| u.unit.clone());
+pub(super) fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved, Undo)> {
+    let cgroup = Manager::plan(&PlaceOpts {
+        id,
+        cgroups_path: bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref()),
+        rootless: ctx.rootless,
+        systemd: ctx.systemd,
+    })?;
     let me = Pid::this();
     let saved = Saved {
         id: id.to_owned(),
@@ -145,9 +81,8 @@ pub(super) fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved,
         created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
         owner: String::new(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        cgroup_dirs: place.dirs.clone(),
+        cgroup: cgroup.placement(),
         oci_version: bundle.spec.version().clone(),
-        systemd_unit: unit.clone(),
         creator: Some(state::Creator {
             pid: me.as_raw(),
             start_time: process::start_time(me).unwrap_or(0),
@@ -155,13 +90,8 @@ pub(super) fn begin(ctx: &Ctx, id: &str, bundle: &Bundle) -> Result<(Dir, Saved,
         config: bundle.spec.clone(),
     };
     let dir = Dir::create(&ctx.root, id, &saved)?;
-    let undo = Undo {
-        cgroup_dirs: place.dirs.clone(),
-        unit,
-        rootless: ctx.rootless,
-        dir: None,
-    };
-    Ok((dir, saved, undo, place))
+    let undo = Undo { cgroup, dir: None };
+    Ok((dir, saved, undo))
 }
 
 /// `create`: everything up to the point where init waits for `start`.
@@ -234,13 +164,12 @@ pub fn create_with_console(
             "cannot use console socket if tong will not detach or allocate tty",
         ));
     }
-    let (dir, saved, mut undo, place) = begin(ctx, &o.id, &bundle)?;
+    let (dir, saved, mut undo) = begin(ctx, &o.id, &bundle)?;
     let config = Config(saved.config.clone());
     let r = create_in(
-        ctx,
         &bundle,
         o,
-        (&dir, saved, place),
+        (&dir, saved),
         &mut undo,
         console,
         seccomp.as_ref(),
@@ -265,10 +194,9 @@ pub fn create_with_console(
 /// leaves a container that `delete --force` removes completely.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn create_in(
-    ctx: &Ctx,
     bundle: &Bundle,
     o: &CreateOpts,
-    (dir, saved, place): (&Dir, Saved, Placement),
+    (dir, saved): (&Dir, Saved),
     undo: &mut Undo,
     console: Option<std::os::unix::net::UnixStream>,
     seccomp: Option<&crate::linux::seccomp::Program>,
@@ -295,64 +223,12 @@ pub(super) fn create_in(
 
     let t = Instant::now();
     let linux = bundle.spec.linux().as_ref();
-    let Placement {
-        hier,
-        unit,
-        mut dirs,
-        ..
-    } = place;
     let saved = std::cell::RefCell::new(saved);
-    // The resources the fs driver writes; systemd's part goes with the unit.
-    let resources = linux.map(|l| {
-        let mut r = l.resources().clone().unwrap_or_default();
-        if crate::linux::namespaces::in_user_namespace()
-            || (ctx.rootless && !nix::unistd::geteuid().is_root())
-        {
-            // The kernel takes device rules only from the initial user
-            // namespace (v1 devices.deny/allow, v2 bpf(2), which needs
-            // CAP_SYS_ADMIN there): in a cgroup delegated to a user, or to
-            // a user namespace, they are left out (runc tries and ignores
-            // the error when rootless); nothing there can make a device
-            // node anyway.
-            r.set_devices(None);
-        } else {
-            let rules = cgroups::resources::device_rules(
-                r.devices().as_deref().unwrap_or(&[]),
-                l.devices().as_deref().unwrap_or(&[]),
-            );
-            r.set_devices(Some(rules));
-        }
-        r
-    });
-    if unit.is_none() {
-        if let Err(e) = cgroups::create(&dirs) {
-            if !ctx.rootless {
-                return Err(e.at("/linux/cgroupsPath"));
-            }
-            logging::warn(&format!("rootless: not using cgroups: {e}"));
-            let _ = cgroups::destroy(&dirs);
-            dirs.clear();
-            undo.cgroup_dirs.clear();
-        }
-        if let (Some(r), false) = (&resources, dirs.is_empty()) {
-            cgroups::apply_in(&hier, &dirs, r)?;
-        }
-    }
-    // A process born into a frozen cgroup never runs: set-up would hang.
-    if let (None, Some(d)) = (&unit, cgroups::frozen_dir(&dirs)) {
-        return Err(Error::field(
-            "/linux/cgroupsPath",
-            format!(
-                "cgroup {} is frozen: refusing to create a container in it (thaw it first)",
-                d.display()
-            ),
-        ));
-    }
+    undo.cgroup.place(&bundle.spec)?;
+    let cg = &undo.cgroup;
     logging::stage("cgroup", t);
-
-    if dirs.is_empty() {
-        saved.borrow_mut().cgroup_dirs.clear();
-    }
+    // A rootless create may have gone without (see Manager::place).
+    saved.borrow_mut().cgroup = cg.placement();
     let spec_hooks = bundle.spec.hooks().clone();
     let on_mounts_ready = |pid: Pid| -> Result<()> {
         let t = Instant::now();
@@ -382,8 +258,8 @@ pub(super) fn create_in(
             None => Ok(()),
         }
     };
-    // The init's pid goes into the state as soon as it exists; under
-    // systemd, its scope is made around it then, before init goes on.
+    // The init's pid goes into the state as soon as it exists; a driver
+    // that puts init in its cgroup does so then, before init goes on.
     let on_pid = |pid: Pid| -> Result<()> {
         {
             let mut s = saved.borrow_mut();
@@ -392,15 +268,8 @@ pub(super) fn create_in(
                 .ok_or_else(|| Error::new("container init exited during set-up"))?;
             dir.save_state(&s)?;
         }
-        if let Some(u) = &unit {
-            let t = Instant::now();
-            start_unit(ctx, u, &bundle.spec, resources.as_ref(), pid, &hier, &dirs)?;
-            cgroups::apply_in(
-                &hier,
-                &dirs,
-                resources.as_ref().unwrap_or(&Default::default()),
-            )?;
-            logging::stage("systemd scope", t);
+        if cg.adds_first_process() {
+            cg.add_process(pid, &bundle.spec)?;
         }
         Ok(())
     };
@@ -415,9 +284,9 @@ pub(super) fn create_in(
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         keyring: (!o.no_new_keyring).then(|| o.id.clone()),
-        // Under systemd the scope is made around the running init.
-        cgroup_dirs: if unit.is_some() { &[] } else { &dirs },
-        on_pid_places: unit.is_some(),
+        // Unless the driver puts init in (makes its cgroup around it).
+        cgroup_dirs: cg.join_dirs(),
+        on_pid_places: cg.adds_first_process(),
         on_mounts_ready: &on_mounts_ready,
     })?;
     let finish = || -> Result<()> {
@@ -442,63 +311,4 @@ pub(super) fn create_in(
     // Kept by a runtime that starts it itself; closed otherwise.
     let sync = spawned.sync.filter(|_| o.direct_start);
     Ok((spawned.pid, sync))
-}
-
-/// The container's transient unit: the scope (or slice) holding `pid`,
-/// delegated to us, with the resources systemd has properties for.
-pub(super) fn start_unit(
-    ctx: &Ctx,
-    u: &cgroups::systemd::UnitPath,
-    spec: &oci_spec::runtime::Spec,
-    r: Option<&oci_spec::runtime::LinuxResources>,
-    pid: Pid,
-    hier: &[cgroups::Hierarchy],
-    dirs: &[PathBuf],
-) -> Result<()> {
-    use cgroups::systemd::{self as sd, Value};
-    let v2 = hier.iter().all(|h| h.is_v2);
-    let mut props = vec![
-        (
-            "Description".to_owned(),
-            Value::Str(format!("tong container {}", u.unit)),
-        ),
-        ("Delegate".into(), Value::Bool(true)),
-        ("DefaultDependencies".into(), Value::Bool(false)),
-        ("MemoryAccounting".into(), Value::Bool(true)),
-        ("CPUAccounting".into(), Value::Bool(true)),
-        ("TasksAccounting".into(), Value::Bool(true)),
-        (
-            if v2 {
-                "IOAccounting"
-            } else {
-                "BlockIOAccounting"
-            }
-            .into(),
-            Value::Bool(true),
-        ),
-    ];
-    if u.unit.ends_with(".scope") {
-        props.push(("Slice".into(), Value::Str(u.slice.clone())));
-        props.push(("PIDs".into(), Value::U32s(vec![pid.as_raw() as u32])));
-    }
-    if let Some(r) = r {
-        let devices = crate::linux::sys::read_text("/proc/devices").unwrap_or_default();
-        props.extend(sd::properties(r, v2, &devices)?);
-    }
-    props.extend(sd::annotation_properties(
-        spec.annotations().as_ref().unwrap_or(&Default::default()),
-    )?);
-    let mut bus = sd::Bus::connect(ctx.rootless)?;
-    bus.start_unit(&u.unit, &props)
-        .map_err(|e| e.at("/linux/cgroupsPath"))?;
-    if u.unit.ends_with(".slice") {
-        // A slice holds no processes itself: init joins its cgroup.
-        cgroups::add(dirs, pid)?;
-    }
-    Ok(())
-}
-
-/// Stops a container's unit (nothing stays in `systemctl list-units`).
-pub(super) fn stop_unit(unit: &str, rootless: bool) -> Result<()> {
-    cgroups::systemd::Bus::connect(rootless)?.stop_unit(unit)
 }

@@ -1,12 +1,10 @@
 //! `delete`: the container's processes, cgroups, unit and directory go,
 //! then the poststop hooks run.
 
-use super::create::stop_unit;
-use super::kill::signal_all;
 use super::status::{status_of, Op};
-use super::{hook_state, hooks_of, load, open_pidfd, Config, Ctx};
+use super::{cgroup_of, hook_state, hooks_of, load, open_pidfd, Config, Ctx};
 use crate::error::{Error, Result};
-use crate::linux::{cgroups, sys};
+use crate::linux::sys;
 use crate::state::{self, Dir, Saved};
 use crate::{hooks, process};
 use std::os::fd::AsFd;
@@ -37,36 +35,34 @@ pub fn delete_known(ctx: &Ctx, id: &str, force: bool, known: Option<&Config>) ->
     // and the cgroups go at once. Anything still there (a process sharing
     // a pid namespace, a frozen one) keeps a cgroup busy: then the kill,
     // thaw and wait below, as for a running container.
-    if pidfd.is_none() && s.systemd_unit.is_none() && cgroups::remove_empty(&s.cgroup_dirs) {
+    let cg = cgroup_of(ctx, &s);
+    if pidfd.is_none() && cg.remove_if_empty() {
         return finish_delete(s, dir);
     }
     if let Some(fd) = &pidfd {
         let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
     }
     // With a shared pid namespace, other processes may outlive init.
-    let _ = signal_all(&s.cgroup_dirs, libc::SIGKILL);
+    let _ = cg.signal_all(libc::SIGKILL);
     // Frozen processes die only once thawed: by our pause (whatever the
     // status says, a created container can be paused too) or by someone
     // else's freezer above ours, which we cannot thaw; then say so rather
     // than wait forever.
-    if pidfd.is_some() && cgroups::frozen_dir(&s.cgroup_dirs).is_some() {
-        let _ = cgroups::freeze(&s.cgroup_dirs, false);
+    if pidfd.is_some() && cg.is_frozen() {
+        let _ = cg.freeze(false);
     }
     if let Some(fd) = &pidfd {
         if !process::wait_exit_for(fd.as_fd(), std::time::Duration::from_secs(10)) {
             return Err(Error::new(format!(
                 "container {id} did not exit after SIGKILL: {}",
-                match cgroups::frozen_dir(&s.cgroup_dirs) {
+                match cg.frozen_dir() {
                     Some(d) => format!("its cgroup {} is frozen", d.display()),
                     None => "its processes are stuck in the kernel".into(),
                 }
             )));
         }
     }
-    if let Some(u) = &s.systemd_unit {
-        stop_unit(u, ctx.rootless)?;
-    }
-    cgroups::destroy(&s.cgroup_dirs)?;
+    cg.destroy()?;
     finish_delete(s, dir)
 }
 

@@ -2,14 +2,14 @@
 //! from the container's own process with runc's flags applied.
 
 use super::status::{status_of, Op};
-use super::{hook_state, open_pidfd, Ctx};
+use super::{cgroup_of, hook_state, open_pidfd, Ctx};
 use crate::error::{Context, Error, Result};
-use crate::linux::{cgroups, sys};
+use crate::linux::sys;
 use crate::process;
 use crate::state::{Dir, Saved};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// What `exec` runs and how.
@@ -25,64 +25,6 @@ pub struct ExecOpts {
     pub console: Option<std::os::unix::net::UnixStream>,
     /// `--cgroup`: sub-cgroups to run in, `path` or `controller[,controller]:path`.
     pub sub_cgroups: Vec<String>,
-}
-
-/// Applies `exec --cgroup` specs to the container's cgroup directories.
-fn sub_cgroup_dirs(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<PathBuf>> {
-    let mut out = dirs.to_vec();
-    if specs.is_empty() {
-        return Ok(out);
-    }
-    let hier = cgroups::hierarchies()?;
-    for spec in specs {
-        let (ctrls, sub) = match spec.split_once(':') {
-            Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
-            None => (None, spec.as_str()),
-        };
-        // Cleaned lexically below the container's cgroup, as runc joins it:
-        // `/a` is `a`, `a/../b` is `b`, and what climbs out is refused.
-        let mut clean = PathBuf::new();
-        for c in Path::new(sub).components() {
-            match c {
-                std::path::Component::Normal(n) => clean.push(n),
-                std::path::Component::ParentDir if clean.pop() => {}
-                std::path::Component::ParentDir => {
-                    return Err(Error::new(format!("{sub} is not a sub cgroup path")))
-                }
-                _ => {}
-            }
-        }
-        let sub = clean.as_path();
-        let mut matched = false;
-        for (d, orig) in out.iter_mut().zip(dirs) {
-            let name = hier
-                .iter()
-                .find(|h| orig.starts_with(&h.mountpoint))
-                .and_then(|h| h.mountpoint.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let wanted = match &ctrls {
-                None => true,
-                Some(c) => name.split(',').any(|n| c.contains(&n)),
-            };
-            if wanted {
-                *d = orig.join(sub);
-                matched = true;
-                if !d.is_dir() {
-                    return Err(Error::new(format!(
-                        "exec: cgroup {} does not exist",
-                        d.display()
-                    )));
-                }
-            }
-        }
-        if !matched {
-            return Err(Error::new(format!(
-                "invalid --cgroup {spec:?}: no such controller"
-            )));
-        }
-    }
-    Ok(out)
 }
 
 pub enum ExecProcess {
@@ -329,7 +271,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
         userns,
         preserve_fds: o.preserve_fds,
         console: console.as_ref().map(|c| c.as_fd()),
-        cgroup_dirs: &sub_cgroup_dirs(&saved.cgroup_dirs, &o.sub_cgroups)?,
+        cgroup_dirs: &cgroup_of(ctx, &saved).exec_dirs(&o.sub_cgroups)?,
         mempolicy,
         oom_score_adj: saved
             .config
@@ -345,6 +287,7 @@ pub fn exec(ctx: &Ctx, o: &ExecOpts) -> Result<(process::Spawned, bool)> {
 mod tests {
     use super::*;
     use oci_spec::runtime::{Capability, Spec};
+    use std::path::Path;
 
     fn saved(process: serde_json::Value) -> Saved {
         let config: Spec = serde_json::from_value(serde_json::json!({
@@ -361,10 +304,9 @@ mod tests {
             created: String::new(),
             owner: String::new(),
             annotations: Default::default(),
-            cgroup_dirs: vec![],
+            cgroup: Default::default(),
             oci_version: "1.0.2".into(),
             creator: None,
-            systemd_unit: None,
             config,
         }
     }

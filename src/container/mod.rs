@@ -32,6 +32,7 @@ pub use update::update;
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
+use crate::linux::cgroups::Manager;
 use crate::linux::sys;
 use crate::state::{Dir, Saved};
 use nix::errno::Errno;
@@ -107,6 +108,11 @@ fn load(dir: &Dir, known: Option<&Config>) -> Result<Saved> {
         }
         None => dir.load(),
     }
+}
+
+/// The container's cgroup, as its state records it.
+fn cgroup_of(ctx: &Ctx, s: &Saved) -> Manager {
+    Manager::load(&s.cgroup, ctx.rootless)
 }
 
 /// A pidfd for the init, checked after opening so a reused pid can't slip in.

@@ -1,9 +1,8 @@
 //! `pause` and `resume`: the container's cgroup frozen and thawed.
 
 use super::status::{status_of, Op, Status};
-use super::Ctx;
+use super::{cgroup_of, Ctx};
 use crate::error::Result;
-use crate::linux::cgroups;
 use crate::state::Dir;
 
 /// `pause`: freezes every process of a running container.
@@ -15,7 +14,7 @@ pub fn pause(ctx: &Ctx, id: &str) -> Result<()> {
     if st == Status::Paused {
         return Ok(());
     }
-    cgroups::freeze(&s.cgroup_dirs, true)
+    cgroup_of(ctx, &s).freeze(true)
 }
 
 /// `resume`: thaws a paused container.
@@ -23,5 +22,5 @@ pub fn resume(ctx: &Ctx, id: &str) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let s = dir.load_state()?;
     status_of(&dir.path, &s).0.check(Op::Resume, id)?;
-    cgroups::freeze(&s.cgroup_dirs, false)
+    cgroup_of(ctx, &s).freeze(false)
 }

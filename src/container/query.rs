@@ -2,9 +2,9 @@
 //! `list`, `ps`, and the sources `events` watches.
 
 use super::status::{status_of, Op};
-use super::{open_pidfd, Ctx};
+use super::{cgroup_of, open_pidfd, Ctx};
 use crate::error::Result;
-use crate::linux::cgroups;
+use crate::linux::cgroups::Manager;
 use crate::state::{self, Dir, Saved};
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
@@ -71,12 +71,12 @@ pub fn pids(ctx: &Ctx, id: &str) -> Result<Vec<Pid>> {
     if !status_of(&dir.path, &s).0.allows(Op::Ps) {
         return Ok(Vec::new());
     }
-    cgroups::procs(&s.cgroup_dirs)
+    cgroup_of(ctx, &s).procs()
 }
 
-/// What `events` watches: the cgroup directories and a pidfd of the init.
-pub fn event_source(ctx: &Ctx, id: &str) -> Result<(Vec<PathBuf>, OwnedFd)> {
+/// What `events` watches: the cgroup and a pidfd of the init.
+pub fn event_source(ctx: &Ctx, id: &str) -> Result<(Manager, OwnedFd)> {
     let s = Dir::open(&ctx.root, id)?.load_state()?;
     let pidfd = open_pidfd(&s)?;
-    Ok((s.cgroup_dirs, pidfd))
+    Ok((cgroup_of(ctx, &s), pidfd))
 }

@@ -5,11 +5,10 @@ use super::checkpoint::{
     base_opts, bind_mounts, check_criu, clean_dest, criu_failure, criu_ns, image_dir,
     joined_namespaces, masked_paths, open_dir, validate_flags, CriuFlags, DESCRIPTORS,
 };
-use super::create::{begin, start_unit, Placement};
-use super::kill::signal_all;
+use super::create::begin;
 use super::{hook_state, write_pid_file, Ctx};
 use crate::error::{Context, Error, Result};
-use crate::linux::cgroups;
+use crate::linux::cgroups::Manager;
 use crate::linux::criu::{Notify, ReqType, Swrk};
 use crate::linux::ownfiles;
 use crate::process;
@@ -110,14 +109,21 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
         ));
     }
     check_criu(criu_bin)?;
-    let (dir, saved, mut undo, place) = begin(ctx, &o.id, &bundle)?;
-    let r = restore_in(ctx, criu_bin, o, &bundle, &images, (&dir, saved, place));
+    let (dir, saved, mut undo) = begin(ctx, &o.id, &bundle)?;
+    let r = restore_in(
+        criu_bin,
+        o,
+        &bundle,
+        &images,
+        (&dir, saved),
+        &mut undo.cgroup,
+    );
     let pid = match r {
         Ok(pid) => pid,
         Err(e) => {
             // Whatever criu restored dies with the cgroup.
-            let _ = signal_all(&undo.cgroup_dirs, libc::SIGKILL);
-            wait_empty(&undo.cgroup_dirs);
+            let _ = undo.cgroup.signal_all(libc::SIGKILL);
+            wait_empty(&undo.cgroup);
             undo.dir = Some(dir);
             undo.run();
             return Err(e);
@@ -128,9 +134,9 @@ pub fn restore(ctx: &Ctx, criu_bin: &str, o: &RestoreOpts) -> Result<Pid> {
 }
 
 /// Waits (a little) for killed processes to leave their cgroups.
-fn wait_empty(dirs: &[PathBuf]) {
+fn wait_empty(cg: &Manager) {
     for _ in 0..200 {
-        if cgroups::procs(dirs).map(|p| p.is_empty()).unwrap_or(true) {
+        if cg.procs().map(|p| p.is_empty()).unwrap_or(true) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -175,45 +181,18 @@ impl Images {
 
 #[allow(clippy::too_many_arguments)]
 fn restore_in(
-    ctx: &Ctx,
     criu_bin: &str,
     o: &RestoreOpts,
     bundle: &Bundle,
     images: &Images,
-    (dir, saved, place): (&Dir, Saved, Placement),
+    (dir, saved): (&Dir, Saved),
+    cg: &mut Manager,
 ) -> Result<Pid> {
-    let linux = bundle.spec.linux().as_ref();
-    let Placement {
-        hier,
-        unit,
-        path: cg_path,
-        dirs,
-    } = place;
     let saved = std::cell::RefCell::new(saved);
-    let resources = linux.map(|l| {
-        let mut r = l.resources().clone().unwrap_or_default();
-        let rules = cgroups::resources::device_rules(
-            r.devices().as_deref().unwrap_or(&[]),
-            l.devices().as_deref().unwrap_or(&[]),
-        );
-        r.set_devices(Some(rules));
-        r
-    });
-    if unit.is_none() {
-        cgroups::create(&dirs).map_err(|e| e.at("/linux/cgroupsPath"))?;
-        if let Some(r) = &resources {
-            cgroups::apply_in(&hier, &dirs, r)?;
-        }
-        if let Some(d) = cgroups::frozen_dir(&dirs) {
-            return Err(Error::field(
-                "/linux/cgroupsPath",
-                format!(
-                    "cgroup {} is frozen: refusing to restore into it",
-                    d.display()
-                ),
-            ));
-        }
-    }
+    // As create places it (device rules and a rootless create without
+    // cgroups included).
+    cg.place(&bundle.spec)?;
+    saved.borrow_mut().cgroup = cg.placement();
 
     make_mountpoints(&bundle.rootfs, &saved.borrow().config)?;
     // criu wants the restore root to be a mount point: the rootfs bound in
@@ -239,29 +218,11 @@ fn restore_in(
         None::<&str>,
     )
     .ctx(format!("bind {} for criu", bundle.rootfs.display()));
-    let r = bound.and_then(|()| {
-        restore_criu(
-            ctx,
-            criu_bin,
-            o,
-            bundle,
-            images,
-            dir,
-            &saved,
-            &dirs,
-            &cg_path,
-            &root,
-            unit.as_ref(),
-            resources.as_ref(),
-            &hier,
-        )
-    });
+    let r = bound.and_then(|()| restore_criu(criu_bin, o, bundle, images, dir, &saved, cg, &root));
     let _ = umount2(&root, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(&root);
     let pid = r?;
-    if let Some(r) = &resources {
-        cgroups::apply_in(&hier, &dirs, r)?;
-    }
+    cg.write_placed()?;
     let mut s = saved.borrow_mut();
     s.creator = None;
     dir.save_state(&s)?;
@@ -273,19 +234,14 @@ fn restore_in(
 
 #[allow(clippy::too_many_arguments)]
 fn restore_criu(
-    ctx: &Ctx,
     criu_bin: &str,
     o: &RestoreOpts,
     bundle: &Bundle,
     images: &Images,
     dir: &Dir,
     saved: &std::cell::RefCell<Saved>,
-    dirs: &[PathBuf],
-    cg_path: &str,
+    cg: &Manager,
     root: &Path,
-    unit: Option<&cgroups::systemd::UnitPath>,
-    resources: Option<&oci_spec::runtime::LinuxResources>,
-    hier: &[cgroups::Hierarchy],
 ) -> Result<Pid> {
     // Opened again here, in the mount namespace criu will run in.
     let images_fd = ownfiles::reopen_same_dir(&images.path, images.fd.as_fd(), "image directory")?;
@@ -319,8 +275,8 @@ fn restore_criu(
     opts.orphan_pts_master = o.console_socket.is_some();
     opts.lsm_profile = o.lsm_profile.clone();
     opts.lsm_mount_context = o.lsm_mount_context.clone();
-    if unit.is_none() {
-        opts.cg_root.push((None, cg_path.to_owned()));
+    if let Some(root) = cg.criu_root() {
+        opts.cg_root.push((None, root.to_owned()));
     }
     let config = saved.borrow().config.clone();
     for (dest, source) in bind_mounts(&config) {
@@ -361,10 +317,7 @@ fn restore_criu(
     let swrk = Swrk::start(criu_bin, &pass)?;
     let criu_pid = Pid::from_raw(swrk.pid());
     // criu restores the tree into its own cgroup, and below cg_root.
-    match unit {
-        Some(u) => start_unit(ctx, u, &bundle.spec, resources, criu_pid, hier, dirs)?,
-        None => cgroups::add(dirs, criu_pid)?,
-    }
+    cg.add_process(criu_pid, &bundle.spec)?;
     let spec_hooks = bundle.spec.hooks().clone();
     let console = o.console_socket.clone();
     let mut restored: Option<Pid> = None;

@@ -2,10 +2,11 @@
 //! processes it names, and the one table of what each status allows.
 
 use crate::error::{Error, Result};
+use crate::linux::cgroups::Manager;
 use crate::process;
 use crate::state::{self, Saved};
 use nix::unistd::Pid;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -96,24 +97,6 @@ pub(super) fn live_pid(s: &Saved) -> Option<Pid> {
     is_alive(s.pid, s.start_time).then_some(pid)
 }
 
-/// Only the freezer's directory is read: v1's `freezer` hierarchy, or the
-/// v2 directory when the host has no v1 freezer.
-pub(super) fn is_frozen(dirs: &[PathBuf]) -> bool {
-    let is_freezer = |c: &std::ffi::OsStr| {
-        c.to_str()
-            .is_some_and(|c| c.split(',').any(|x| x == "freezer"))
-    };
-    let v1 = dirs.iter().find(|d| d.iter().any(is_freezer));
-    match v1 {
-        Some(d) => {
-            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-        }
-        None => dirs.iter().any(|d| {
-            std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-        }),
-    }
-}
-
 /// Whether the process is still the one recorded (same pid, same start).
 pub(super) fn is_alive(pid: i32, start_time: u64) -> bool {
     pid > 0
@@ -134,7 +117,8 @@ pub fn status_of(dir: &Path, s: &Saved) -> (Status, Option<Pid>) {
     match live_pid(s) {
         None => (Status::Stopped, None),
         // A created container can be paused too (runc): frozen wins.
-        Some(p) if is_frozen(&s.cgroup_dirs) => (Status::Paused, Some(p)),
+        // (The bus, the one thing rootless changes, is not asked here.)
+        Some(p) if Manager::load(&s.cgroup, false).is_frozen() => (Status::Paused, Some(p)),
         Some(p) if dir.join(state::FIFO).exists() => (Status::Created, Some(p)),
         Some(p) => (Status::Running, Some(p)),
     }

@@ -1,9 +1,8 @@
 //! `update`: new resource limits applied to a live container and recorded.
 
 use super::status::{status_of, Op};
-use super::Ctx;
+use super::{cgroup_of, Ctx};
 use crate::error::{Error, Result};
-use crate::linux::cgroups;
 use crate::state::Dir;
 use oci_spec::runtime::{Linux, LinuxResources};
 
@@ -110,6 +109,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
     let dir = Dir::open(&ctx.root, id)?;
     let mut s = dir.load()?;
     status_of(&dir.path, &s).0.check(Op::Update, id)?;
+    let cg = cgroup_of(ctx, &s);
     let mut r: LinuxResources = crate::spec::from_json(patch.to_string().as_bytes(), "resources")?;
     // An unlimited memory limit lifts the memory+swap limit too unless the
     // update names one (runc): a memsw limit below it would make the kernel
@@ -139,10 +139,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
         .as_ref()
         .filter(|m| m.check_before_update() == Some(true))
     {
-        if let (Some(limit), Some(used)) = (
-            m.limit().filter(|l| *l > 0),
-            cgroups::memory_usage(&s.cgroup_dirs),
-        ) {
+        if let (Some(limit), Some(used)) = (m.limit().filter(|l| *l > 0), cg.memory_usage()) {
             if (limit as u64) < used {
                 return Err(Error::field(
                     "/memory/limit",
@@ -151,14 +148,7 @@ pub fn update(ctx: &Ctx, id: &str, patch: &serde_json::Value) -> Result<()> {
             }
         }
     }
-    if let Some(u) = &s.systemd_unit {
-        let v2 = cgroups::hierarchies()?.iter().all(|h| h.is_v2);
-        let props = cgroups::systemd::properties(&r, v2, "")?;
-        if !props.is_empty() {
-            cgroups::systemd::Bus::connect(ctx.rootless)?.set_properties(u, &props)?;
-        }
-    }
-    cgroups::apply(&s.cgroup_dirs, &r)?;
+    cg.update(&r)?;
     s.config
         .linux_mut()
         .get_or_insert_with(empty_linux)

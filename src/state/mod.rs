@@ -33,17 +33,14 @@ pub struct Saved {
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    #[serde(default)]
-    pub cgroup_dirs: Vec<PathBuf>,
+    /// The container's cgroup (`cgroup_dirs`, `systemd_unit`).
+    #[serde(flatten)]
+    pub cgroup: crate::linux::cgroups::Placement,
     pub oci_version: String,
     /// The `create` that is still making this container; None once it is
     /// made. A creator that is gone means the create died half-way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<Creator>,
-    /// The transient systemd unit holding the container's cgroup, under
-    /// `--systemd-cgroup`; recorded before it is started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub systemd_unit: Option<String>,
     /// The bundle's config as loaded at create (hooks, exec, update and
     /// checkpoint need it), typed. Kept in its own file so `state` and
     /// `list` don't parse it: only [`Dir::load`] reads it, [`Dir::load_state`]
@@ -369,6 +366,36 @@ mod tests {
         }
     }
 
+    /// A state.json written before the cgroup manager still loads, and is
+    /// written back with the same cgroup fields.
+    #[test]
+    fn the_cgroup_of_an_older_state_file_loads() {
+        let old = serde_json::json!({
+            "id": "c1", "pid": 7, "start_time": 9, "bundle": "/b",
+            "rootfs": "/b/rootfs", "created": "now", "owner": "",
+            "annotations": {},
+            "cgroup_dirs": ["/sys/fs/cgroup/system.slice/tong-c1.scope"],
+            "oci_version": "1.0.2",
+            "systemd_unit": "tong-c1.scope"
+        });
+        let s: Saved = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(
+            s.cgroup.cgroup_dirs,
+            vec![PathBuf::from("/sys/fs/cgroup/system.slice/tong-c1.scope")]
+        );
+        assert_eq!(s.cgroup.systemd_unit.as_deref(), Some("tong-c1.scope"));
+        assert_eq!(serde_json::to_value(&s).unwrap(), old);
+        // Without a unit (the cgroupfs driver), and from before cgroup_dirs.
+        let mut fs = old.clone();
+        fs.as_object_mut().unwrap().remove("systemd_unit");
+        let s: Saved = serde_json::from_value(fs.clone()).unwrap();
+        assert_eq!(s.cgroup.systemd_unit, None);
+        assert_eq!(serde_json::to_value(&s).unwrap(), fs);
+        fs.as_object_mut().unwrap().remove("cgroup_dirs");
+        let s: Saved = serde_json::from_value(fs).unwrap();
+        assert!(s.cgroup.cgroup_dirs.is_empty());
+    }
+
     #[test]
     fn create_twice_and_open() {
         let root = std::env::temp_dir().join(format!("tong-state-test-{}", std::process::id()));
@@ -381,10 +408,9 @@ mod tests {
             created: "now".into(),
             owner: String::new(),
             annotations: HashMap::new(),
-            cgroup_dirs: vec![],
+            cgroup: Default::default(),
             oci_version: "1.0.2".into(),
             creator: None,
-            systemd_unit: None,
             config: Spec::default(),
         };
         // The state is there from the moment the id is taken.
@@ -429,7 +455,7 @@ mod tests {
             ("oldstate", 5191, 69824)
         );
         assert_eq!(s.annotations["org.example/key"], "v");
-        assert_eq!(s.cgroup_dirs.len(), 10);
+        assert_eq!(s.cgroup.cgroup_dirs.len(), 10);
         assert_eq!(s.creator, None);
         let c = &s.config;
         let p = c.process().as_ref().unwrap();

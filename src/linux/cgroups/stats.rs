@@ -1,7 +1,11 @@
 //! Container statistics in runc's `events` format, read from v1 or v2 files.
 
+use super::apply::split;
+use super::fs::check_dirs;
+use super::hierarchies;
+use crate::error::Result;
 use serde_json::{json, Map, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn read(dir: &Path, file: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(file)).ok()
@@ -213,6 +217,32 @@ pub fn v2(d: &Path) -> Value {
         data["hugetlb"] = Value::Object(h);
     }
     data
+}
+
+/// Statistics of the container's cgroup in runc's `events` format.
+pub fn of(dirs: &[PathBuf]) -> Result<Value> {
+    check_dirs(dirs)?;
+    let hier = hierarchies()?;
+    let s = split(dirs, &hier);
+    let on_v1 = |ctrl: &str| {
+        s.v1.iter()
+            .find(|(cs, _)| cs.iter().any(|c| c == ctrl))
+            .map(|(_, d)| d.to_path_buf())
+    };
+    let mut data = if s.v1.is_empty() {
+        serde_json::json!({})
+    } else {
+        v1(&on_v1)
+    };
+    if let Some((d, _)) = s.v2 {
+        // Hybrid: what v1 lacks (here hugetlb) comes from the unified hierarchy.
+        if let (Some(obj), serde_json::Value::Object(v2)) = (data.as_object_mut(), v2(d)) {
+            for (k, v) in v2 {
+                obj.entry(k).or_insert(v);
+            }
+        }
+    }
+    Ok(data)
 }
 
 #[cfg(test)]

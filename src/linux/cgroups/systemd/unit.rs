@@ -1,0 +1,182 @@
+//! Where a container's cgroup lives under systemd: runc's
+//! `slice:prefix:name` cgroupsPath as a unit and its place in the tree.
+
+use crate::error::{Error, Result};
+
+/// Where a container's cgroup lives under systemd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitPath {
+    /// The parent slice, e.g. `system.slice` (empty when the unit is a slice).
+    pub slice: String,
+    /// The unit: `prefix-name.scope`, or `name` when it ends with `.slice`.
+    pub unit: String,
+}
+
+/// runc's cgroupsPath format `slice:prefix:name`, with runc's defaults for
+/// an empty path or empty parts (slice `system.slice`, or `user.slice`
+/// rootless; prefix `tong`; name the container id). A name ending in
+/// `.slice` names a slice (as kubelet does for pods).
+pub fn parse_path(path: Option<&str>, id: &str, rootless: bool) -> Result<UnitPath> {
+    let bad = |why: &str| {
+        Error::field(
+            "/linux/cgroupsPath",
+            format!(
+                "{:?} is not a systemd cgroupsPath (slice:prefix:name): {why}",
+                path.unwrap_or_default()
+            ),
+        )
+    };
+    let (slice, prefix, name) = match path.filter(|p| !p.is_empty()) {
+        None => ("", "tong", id),
+        Some(p) => {
+            let parts: Vec<&str> = p.split(':').collect();
+            match parts[..] {
+                [s, p, n] => (s, p, n),
+                _ => return Err(bad("expected three parts separated by ':'")),
+            }
+        }
+    };
+    let slice = if slice.is_empty() {
+        if rootless {
+            "user.slice"
+        } else {
+            "system.slice"
+        }
+    } else {
+        slice
+    };
+    if !slice.ends_with(".slice") || slice.contains('/') {
+        return Err(bad("the slice must be a unit name ending in .slice"));
+    }
+    let name = if name.is_empty() { id } else { name };
+    if name.contains('/') {
+        return Err(bad("the name must not contain '/'"));
+    }
+    if name.ends_with(".slice") {
+        return Ok(UnitPath {
+            slice: slice.to_owned(),
+            unit: name.to_owned(),
+        });
+    }
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok(UnitPath {
+        slice: slice.to_owned(),
+        unit,
+    })
+}
+
+/// The directories of a slice: `a-b-c.slice` lives at
+/// `a.slice/a-b.slice/a-b-c.slice`; `-.slice` is the root.
+pub fn expand_slice(slice: &str) -> Result<String> {
+    let bad = || {
+        Error::field(
+            "/linux/cgroupsPath",
+            format!("invalid slice name {slice:?}"),
+        )
+    };
+    let base = slice.strip_suffix(".slice").ok_or_else(bad)?;
+    if base == "-" {
+        return Ok(String::new());
+    }
+    if base.is_empty() || base.starts_with('-') || base.ends_with('-') || base.contains("--") {
+        return Err(bad());
+    }
+    let mut out = String::new();
+    let mut prefix = String::new();
+    for part in base.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&prefix);
+        out.push_str(".slice");
+    }
+    Ok(out)
+}
+
+/// The unit's cgroup, relative to a hierarchy's root: `/<slices>/<unit>`.
+pub fn cgroup_path(p: &UnitPath) -> Result<String> {
+    let slices = expand_slice(&p.slice)?;
+    Ok(if p.unit.ends_with(".slice") {
+        let own = expand_slice(&p.unit)?;
+        // A slice's own path already holds its parents.
+        format!("/{own}")
+    } else if slices.is_empty() {
+        format!("/{}", p.unit)
+    } else {
+        format!("/{slices}/{}", p.unit)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_as_runc_parses_them() {
+        let p = parse_path(Some("system.slice:docker:abc"), "id", false).unwrap();
+        assert_eq!(p.unit, "docker-abc.scope");
+        assert_eq!(cgroup_path(&p).unwrap(), "/system.slice/docker-abc.scope");
+        let p = parse_path(None, "c1", false).unwrap();
+        assert_eq!(
+            (p.slice.as_str(), p.unit.as_str()),
+            ("system.slice", "tong-c1.scope")
+        );
+        let p = parse_path(Some("::"), "c1", true).unwrap();
+        // An explicit empty prefix means none (runc).
+        assert_eq!(
+            (p.slice.as_str(), p.unit.as_str()),
+            ("user.slice", "c1.scope")
+        );
+        let p = parse_path(Some(":cri-containerd:"), "c1", false).unwrap();
+        assert_eq!(p.unit, "cri-containerd-c1.scope");
+        let p = parse_path(
+            Some("kubepods-besteffort-pod12.slice:cri-containerd:abc"),
+            "x",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            cgroup_path(&p).unwrap(),
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"
+        );
+        // A name that is a slice: the container gets the slice itself.
+        let p = parse_path(Some("kubepods.slice::kubepods-pod1.slice"), "x", false).unwrap();
+        assert_eq!(
+            cgroup_path(&p).unwrap(),
+            "/kubepods.slice/kubepods-pod1.slice"
+        );
+        let p = parse_path(Some("-.slice::c"), "x", false).unwrap();
+        assert_eq!(cgroup_path(&p).unwrap(), "/c.scope");
+        for bad in [
+            "a:b",
+            "a:b:c:d",
+            "/x/y",
+            "system:p:n",
+            "a/b.slice:p:n",
+            "s.slice:p:a/b",
+        ] {
+            assert!(parse_path(Some(bad), "x", false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slices_expand_to_their_parents() {
+        assert_eq!(
+            expand_slice("a-b-c.slice").unwrap(),
+            "a.slice/a-b.slice/a-b-c.slice"
+        );
+        assert_eq!(expand_slice("system.slice").unwrap(), "system.slice");
+        assert_eq!(expand_slice("-.slice").unwrap(), "");
+        for bad in ["a--b.slice", "-a.slice", "a-.slice", "a", ".slice"] {
+            assert!(expand_slice(bad).is_err(), "{bad}");
+        }
+    }
+}
