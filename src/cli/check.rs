@@ -59,3 +59,54 @@ pub fn text(r: &Report) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::host::{Caller, Check};
+
+    #[test]
+    fn a_short_capability_is_followed_by_what_breaks_and_what_to_do() {
+        let check =
+            |id: &str, status, found: &str, breaks: Option<&str>, fix: Option<&str>| Check {
+                id: id.into(),
+                status,
+                found: found.into(),
+                breaks: breaks.map(String::from),
+                fix: fix.map(String::from),
+                required: false,
+                facts: Default::default(),
+                sentence: String::new(),
+            };
+        let r = Report {
+            ok: true,
+            summary: "tong can run containers here (as root); 1 capabilities missing or limited"
+                .into(),
+            kernel: "6.1.0 x86_64".into(),
+            caller: Caller {
+                euid: 0,
+                user: "root".into(),
+                rootless: false,
+                in_user_namespace: false,
+            },
+            checks: vec![
+                check("kernel", Status::Present, "Linux 6.1.0", None, None),
+                check(
+                    "apparmor",
+                    Status::Missing,
+                    "off",
+                    Some("profiles fail"),
+                    Some("boot with apparmor=1"),
+                ),
+            ],
+        };
+        assert_eq!(
+            text(&r),
+            "tong can run containers here (as root); 1 capabilities missing or limited\n\
+             kernel    present  Linux 6.1.0\n\
+             apparmor  missing  off\n\
+             \x20                  breaks: profiles fail\n\
+             \x20                  do: boot with apparmor=1\n"
+        );
+    }
+}

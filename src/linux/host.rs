@@ -956,7 +956,12 @@ fn rootless_checks(caller: &Caller, cg: &Cgroups, root_given: bool) -> Vec<Check
         .into_iter()
         .filter(|n| find(n).is_none())
         .collect();
-    out.push(if helpers.is_empty() {
+    out.push(if caller.in_user_namespace {
+        Check::present(
+            "newuidmap",
+            "not needed: already in a user namespace, whose maps the container uses",
+        )
+    } else if helpers.is_empty() {
         Check::present("newuidmap", "newuidmap and newgidmap in PATH")
     } else {
         Check::short(
