@@ -650,7 +650,7 @@ impl Cgroups {
                     } else {
                         c
                     }
-                } else if self.v2_controllers.iter().any(|c| c == ctl) {
+                } else if self.v2_controllers.iter().any(|c| c == on_v2(ctl)) {
                     let c = Check::present(&id, "cgroup v2").fact("version", "v2");
                     match &delegated {
                         Some(Some((dir, ctls))) if !ctls.iter().any(|c| c == ctl) => Check::short(
@@ -677,20 +677,30 @@ impl Cgroups {
                         None => c,
                     }
                 } else {
-                    let why = match in_kernel {
-                        None => "not in this kernel".to_owned(),
-                        Some((_, false)) => "disabled at boot (cgroup_disable=)".to_owned(),
-                        Some(_) if self.v2().is_some() && self.mode() == "v2" => {
-                            "not enabled in the cgroup v2 root".to_owned()
-                        }
-                        Some(_) => "no cgroup v1 hierarchy carries it".to_owned(),
+                    let (why, fix) = match in_kernel {
+                        None => (
+                            "not in this kernel",
+                            "use a kernel built with it, or leave the field out".to_owned(),
+                        ),
+                        Some((_, false)) => (
+                            "disabled at boot (cgroup_disable=)",
+                            "drop cgroup_disable= from the kernel command line".to_owned(),
+                        ),
+                        Some(_) if self.mode() == "v2" => (
+                            "not available in the cgroup v2 root (bound to no hierarchy tong sees)",
+                            "make it available in /sys/fs/cgroup/cgroup.controllers".to_owned(),
+                        ),
+                        Some(_) => (
+                            "no cgroup v1 hierarchy carries it",
+                            format!("mount -t cgroup -o {ctl} cgroup /sys/fs/cgroup/{ctl}"),
+                        ),
                     };
                     Check::short(
                         &id,
                         Status::Missing,
                         why,
-                        &format!("containers get no {field}"),
-                        "mount it (v1) or enable it (v2), or leave the field out",
+                        &format!("no {field}: a config that sets them is refused"),
+                        &fix,
                     )
                 };
                 c
@@ -865,6 +875,16 @@ impl Cgroups {
             ),
         });
         out
+    }
+}
+
+/// A v1 controller's name on cgroup v2 (a hybrid host applies there what
+/// v1 lacks, as linux::cgroups does).
+fn on_v2(ctl: &str) -> &str {
+    match ctl {
+        "blkio" => "io",
+        "cpuacct" => "cpu",
+        c => c,
     }
 }
 
