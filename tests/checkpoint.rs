@@ -32,8 +32,8 @@ fn criu_check() -> &'static Result<(), String> {
 
 macro_rules! require_criu {
     () => {
-        if let Err(why) = criu_check() {
-            return skip(format!("`criu check` fails here: {why}"));
+        if let Some(why) = host_lacks_probed("criu") {
+            return skip(why);
         }
     };
 }
@@ -791,8 +791,8 @@ fn foreground_restore_returns_the_exit_status() {
 #[test]
 fn restore_under_the_systemd_driver() {
     require_criu!();
-    if !systemd_on_cgroup_v2() {
-        return skip("needs systemd as PID 1 on a cgroup v2 host");
+    if let Some(why) = host_lacks_systemd_v2() {
+        return skip(why);
     }
     let b = counter("cksd");
     b.edit(|c| c["linux"]["cgroupsPath"] = format!("system.slice:tongtest:{}", b.id).into());

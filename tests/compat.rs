@@ -371,12 +371,10 @@ fn start_container_hooks_run_under_the_containers_seccomp_filter() {
 #[test]
 fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
     let b = Bundle::new("rtbudget", "cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us");
-    let Some(cpu_root) = cgroup_v1_mount("cpu") else {
-        return skip("no cgroup v1 cpu hierarchy");
-    };
-    if !cpu_root.join("cpu.rt_runtime_us").exists() {
-        return skip("this kernel has no realtime group scheduling (cpu.rt_runtime_us)");
+    if let Some(why) = host_lacks("rt-group-sched") {
+        return skip(why);
     }
+    let cpu_root = cgroup_v1_mount("cpu").expect("rt-group-sched is on a v1 cpu hierarchy");
     // A parent of its own, made with no budget, between tong-test and the container.
     let mid = format!("{}-rt", b.id);
     b.edit(|c| {
@@ -404,12 +402,13 @@ fn realtime_runtime_on_v1_gets_its_budget_from_the_parents() {
 #[test]
 fn blkio_weight_goes_to_bfq_where_the_kernel_has_only_bfq() {
     let b = Bundle::new("bfq", "true");
-    let Some(root) = cgroup_v1_mount("blkio") else {
-        return skip("no cgroup v1 blkio hierarchy");
+    let bfq_only = host_fact("io-weight", "kind").as_deref() == Some("bfq");
+    let (true, Some(root)) = (bfq_only, cgroup_v1_mount("blkio")) else {
+        return skip(format!(
+            "needs a cgroup v1 blkio with only BFQ weights (blkio.bfq.weight without blkio.weight); tong check: {}",
+            host_sentence("io-weight")
+        ));
     };
-    if root.join("blkio.weight").exists() || !root.join("blkio.bfq.weight").exists() {
-        return skip("this kernel's blkio is not BFQ-only (blkio.bfq.weight without blkio.weight)");
-    }
     let blkio = root.join(CGROUP_PARENT).join(&b.id);
     b.edit(|c| c["linux"]["resources"]["blockIO"] = json!({"weight": 300}));
     let out = b.create();
@@ -440,10 +439,13 @@ fn events_print_type_id_data_in_runcs_order() {
 #[test]
 fn update_cpu_period_and_quota_in_the_order_the_kernel_accepts() {
     let Some(cpu) = cgroup_v1_mount("cpu") else {
-        return skip("no cgroup v1 cpu hierarchy (cgroup v2 has one cpu.max file)");
+        return skip(format!(
+            "needs cpu on a cgroup v1 hierarchy (cgroup v2 has one cpu.max file); tong check: {}",
+            host_sentence("cgroups")
+        ));
     };
-    if !cpu.join("cpu.cfs_quota_us").exists() {
-        return skip("this kernel has no CFS bandwidth control (cpu.cfs_quota_us)");
+    if let Some(why) = host_lacks("cfs-bandwidth") {
+        return skip(why);
     }
     let b = Bundle::new("cfsorder", "sleep 1000");
     let parent = format!("{}-p", b.id);

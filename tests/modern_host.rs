@@ -15,19 +15,16 @@ use std::process::{Command, Stdio};
 
 macro_rules! require_v2 {
     () => {
-        if !cgroup_v2_only() {
-            return skip("needs a cgroup v2-only host (this one has v1 hierarchies)");
+        if let Some(why) = host_lacks("cgroups") {
+            return skip(why);
         }
     };
 }
 
 macro_rules! require_apparmor {
     () => {
-        if !tong::linux::lsm::apparmor_enabled() {
-            return skip("needs AppArmor enabled in the kernel");
-        }
-        if !Path::new("/sbin/apparmor_parser").exists() {
-            return skip("needs apparmor_parser (apt-get install apparmor)");
+        if let Some(why) = host_lacks("apparmor").or_else(|| host_lacks("apparmor-parser")) {
+            return skip(why);
         }
     };
 }
@@ -195,12 +192,9 @@ fn v2_cpu_idle() {
 #[test]
 fn v2_rdma_limit() {
     require_v2!();
-    let devices = std::fs::read_dir("/sys/class/infiniband")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    if devices == 0 {
+    if let Some(why) = host_lacks("rdma-devices") {
         // The VM has no RDMA hardware either: hack/vm/test.sh lets this one skip.
-        return skip("no RDMA device (rdma.max only takes real devices)");
+        return skip(why);
     }
     let name = std::fs::read_dir("/sys/class/infiniband")
         .unwrap()

@@ -361,8 +361,8 @@ struct UserSession {
 
 impl UserSession {
     fn new(tag: &str) -> Option<UserSession> {
-        if !systemd_on_cgroup_v2() {
-            skip("needs systemd as init and cgroup v2 alone");
+        if let Some(why) = host_lacks_systemd_v2() {
+            skip(why);
             return None;
         }
         let name = format!("tongrl{}{tag}", std::process::id());

@@ -137,8 +137,8 @@ fn cve_2025_52565_console_symlink_is_not_followed() {
 /// the container's process. This kernel may have none: then the test skips.
 #[test]
 fn apparmor_exec_label_reaches_the_process() {
-    if !tong::linux::lsm::apparmor_enabled() {
-        return skip("AppArmor is not enabled in this kernel");
+    if let Some(why) = host_lacks("apparmor") {
+        return skip(why);
     }
     let b = Bundle::new("aalabel", "cat /proc/self/attr/current");
     b.edit(|c| c["process"]["apparmorProfile"] = "unconfined".into());
@@ -148,8 +148,8 @@ fn apparmor_exec_label_reaches_the_process() {
 /// The same for SELinux's exec label.
 #[test]
 fn selinux_exec_label_reaches_the_process() {
-    if !tong::linux::lsm::selinux_enabled() {
-        return skip("SELinux is not enabled in this kernel");
+    if let Some(why) = host_lacks("selinux") {
+        return skip(why);
     }
     let b = Bundle::new("selabel", "cat /proc/self/attr/current");
     let current = std::fs::read_to_string("/proc/self/attr/current").unwrap();

@@ -302,8 +302,11 @@ fn out_of_range_resources_are_refused_with_their_field() {
 /// A unified key this hybrid host cannot apply is an error, not a silent drop.
 #[test]
 fn unified_key_the_host_cannot_apply_is_refused() {
-    if !cgroup_v1_mounted("memory") {
-        return skip("memory is not a cgroup v1 controller here (no hybrid host)");
+    if host_fact("cgroup.memory", "version").as_deref() != Some("v1") {
+        return skip(format!(
+            "needs memory on a cgroup v1 hierarchy (a hybrid host); tong check: {}",
+            host_sentence("cgroup.memory")
+        ));
     }
     let b = Bundle::new("unifiedv1", "true");
     refused(

@@ -12,8 +12,8 @@ use std::process::Command;
 
 macro_rules! require_systemd {
     () => {
-        if !systemd_on_cgroup_v2() {
-            return skip("needs systemd as PID 1 on a cgroup v2 host");
+        if let Some(why) = host_lacks_systemd_v2() {
+            return skip(why);
         }
     };
 }

@@ -1,6 +1,7 @@
 //! The command line, flag for flag like runc's.
 
 mod cgroup_cmds;
+mod check;
 mod features;
 mod run;
 
@@ -319,6 +320,33 @@ pub enum Cmd {
     },
     /// Print what this build supports (the runtime-spec features JSON).
     Features,
+    /// Report what this host can do for tong: one line per capability; exit 1 if it cannot run containers.
+    ///
+    /// The first line is the verdict: whether tong can run containers here
+    /// (as root, or rootless as the caller) and, when it cannot, why. Then
+    /// one line per capability (cgroup mode and controllers, namespaces and
+    /// subordinate ids, the syscalls tong uses, idmapped mounts, systemd and
+    /// its bus, AppArmor, SELinux, seccomp and its notifications, criu,
+    /// hardware some resources need): present, limited or missing, and for
+    /// a limited or missing one what breaks and what to do. A rootless
+    /// caller also sees its own view: its subordinate ids, newuidmap and
+    /// newgidmap, XDG_RUNTIME_DIR and the cgroup delegated to it.
+    ///
+    /// It changes nothing and starts no container; `--probe` adds `criu
+    /// check` (a second or more) and one real container round trip in a
+    /// temporary bundle and state root, both removed afterwards.
+    /// `--format json` gives the same report for tools: each capability's
+    /// `id`, `status`, `found`, `breaks`, `fix` and `sentence`.
+    ///
+    /// Exit status: 0 when tong can run containers here, 1 when it cannot.
+    Check {
+        /// Output format: text or json.
+        #[arg(short, long, default_value = "text")]
+        format: String,
+        /// Also run `criu check` and one real create/start/delete round trip (removed afterwards).
+        #[arg(long)]
+        probe: bool,
+    },
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into (`--rootless` makes a rootless config).
@@ -478,6 +506,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let euid_root = nix::unistd::geteuid().is_root();
     let in_userns = crate::linux::namespaces::in_user_namespace();
     let rootless = parse_rootless(cli.rootless.as_deref())?.unwrap_or(!euid_root || in_userns);
+    let root_given = cli.root.is_some();
     let root = cli.root.unwrap_or_else(|| {
         default_root(
             euid_root,
@@ -530,6 +559,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         ),
         Cmd::Exec(a) => exec(&ctx, *a),
         Cmd::Features => print_json(&features::features()).map(|()| 0),
+        Cmd::Check { format, probe } => check::check(&format, probe, &ctx, root_given, &cli.criu),
         Cmd::Update(a) => cgroup_cmds::update(&ctx, &a).map(|()| 0),
         Cmd::Events {
             stats,

@@ -3,6 +3,7 @@
 pub mod cgroups;
 pub mod console;
 pub mod criu;
+pub mod host;
 pub mod intelrdt;
 pub mod lsm;
 pub mod namespaces;

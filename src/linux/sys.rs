@@ -697,3 +697,124 @@ pub fn trim_heap() {
         libc::malloc_trim(0);
     }
 }
+
+// Probes for `tong check` (linux::host): each calls a syscall with arguments
+// the kernel refuses before doing anything, so the errno alone says whether
+// the call exists (ENOSYS) or not (EINVAL, EBADF…). None has an effect.
+
+/// The errno of a probe that must fail; `None` if it (unexpectedly) succeeded.
+fn probe_errno(ret: libc::c_long) -> Option<Errno> {
+    (ret < 0).then(Errno::last)
+}
+
+/// clone3(NULL, 0): EINVAL (a size below the first struct) where clone3
+/// exists, ENOSYS where it does not. Never forks: the size is checked first.
+pub fn probe_clone3() -> Option<Errno> {
+    // SAFETY: a null pointer with size 0: the kernel reads nothing and
+    // refuses the size before any copy or fork.
+    probe_errno(unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) })
+}
+
+/// clone3 with CLONE_INTO_CGROUP and cgroup fd `i32::MAX` (never open: the
+/// fd table cannot reach it): EBADF where the flag is known, EINVAL or E2BIG
+/// where it is not, ENOSYS without clone3.
+pub fn probe_clone_into_cgroup() -> Option<Errno> {
+    let mut args = CloneArgs {
+        flags: 0x200000000, // CLONE_INTO_CGROUP
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: i32::MAX as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed. The cgroup fd
+    // cannot be open, so the kernel fails the clone before the child runs;
+    // were a child made anyway it exits at once (below) and is reaped.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        0 => exit_now(0),
+        pid if pid > 0 => {
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+            None
+        }
+        _ => Some(Errno::last()),
+    }
+}
+
+/// close_range(1, 0, 0): EINVAL (first above last) where the call exists;
+/// closes nothing.
+pub fn probe_close_range() -> Option<Errno> {
+    // SAFETY: integer arguments; an empty, inverted range closes no fd.
+    probe_errno(unsafe { libc::syscall(libc::SYS_close_range, 1u32, 0u32, 0u32) })
+}
+
+/// open_tree(-1, "", all flag bits): EINVAL for the unknown flags where the
+/// call exists; opens nothing.
+pub fn probe_open_tree() -> Option<Errno> {
+    // SAFETY: "" is a valid C string; the flags are refused before any lookup.
+    probe_errno(unsafe { libc::syscall(libc::SYS_open_tree, -1, c"".as_ptr(), u32::MAX) })
+}
+
+/// mount_setattr(-1, "", all flag bits, NULL, 0): EINVAL for the unknown
+/// flags where the call exists; changes no mount.
+pub fn probe_mount_setattr() -> Option<Errno> {
+    // SAFETY: "" is a valid C string and the null attr has size 0; the
+    // flags are refused before the attr is read.
+    probe_errno(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            u32::MAX,
+            std::ptr::null::<u8>(),
+            0usize,
+        )
+    })
+}
+
+/// pidfd_open(self, all flag bits): EINVAL for the unknown flags where the
+/// call exists; opens no fd.
+pub fn probe_pidfd_open() -> Option<Errno> {
+    // SAFETY: integer arguments; the flags are refused before a pidfd is made.
+    probe_errno(unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), u32::MAX) })
+}
+
+/// seccomp(SECCOMP_GET_NOTIF_SIZES): the sizes of the user-notification
+/// structures (Linux 5.0); an error where the kernel has no notifications.
+pub fn seccomp_notif_sizes() -> Result<[u16; 3], Errno> {
+    const SECCOMP_GET_NOTIF_SIZES: libc::c_uint = 3;
+    let mut sizes = [0u16; 3];
+    // SAFETY: the kernel writes a struct seccomp_notif_sizes (three u16) to `sizes`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_NOTIF_SIZES,
+            0u32,
+            sizes.as_mut_ptr(),
+        )
+    };
+    match probe_errno(ret) {
+        Some(e) => Err(e),
+        None => Ok(sizes),
+    }
+}
+
+/// seccomp(SECCOMP_GET_ACTION_AVAIL, action): whether the kernel knows a
+/// filter return action (`SECCOMP_RET_USER_NOTIF` is 0x7fc00000).
+pub fn seccomp_action_avail(action: u32) -> Result<(), Errno> {
+    const SECCOMP_GET_ACTION_AVAIL: libc::c_uint = 2;
+    // SAFETY: the kernel reads one u32 from `&action`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_ACTION_AVAIL,
+            0u32,
+            &action as *const u32,
+        )
+    };
+    probe_errno(ret).map_or(Ok(()), Err)
+}

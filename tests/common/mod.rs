@@ -385,3 +385,85 @@ pub fn in_private_netns(b: &Bundle, script: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// `tong check --format json` (with `--probe` when `probed`: `criu check`
+/// and one container round trip), run once per test binary. Tests decide
+/// their host skips from it, so a skip's reason is the sentence a user
+/// sees in `tong check`.
+fn host_report(probed: bool) -> &'static Value {
+    use std::sync::OnceLock;
+    static PLAIN: OnceLock<Value> = OnceLock::new();
+    static PROBED: OnceLock<Value> = OnceLock::new();
+    let cell = if probed { &PROBED } else { &PLAIN };
+    cell.get_or_init(|| {
+        let mut c = Command::new(TONG);
+        c.args(["check", "--format", "json"]);
+        if probed {
+            c.arg("--probe");
+        }
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tong check --format json: {e}\n{}{}",
+                stdout(&out),
+                stderr(&out)
+            )
+        })
+    })
+}
+
+fn host_entry(report: &Value, id: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("tong check does not report {id:?}: add it to linux::host"))
+}
+
+/// The sentence of `tong check` for capability `id` when this host lacks it
+/// (missing or limited); None when it is present.
+pub fn host_lacks(id: &str) -> Option<String> {
+    lacks_in(host_report(false), id)
+}
+
+/// [`host_lacks`] from `tong check --probe` (`criu check` runs).
+pub fn host_lacks_probed(id: &str) -> Option<String> {
+    lacks_in(host_report(true), id)
+}
+
+fn lacks_in(report: &Value, id: &str) -> Option<String> {
+    let c = host_entry(report, id);
+    (c["status"] != "present").then(|| c["sentence"].as_str().unwrap_or_default().to_owned())
+}
+
+/// For a test of a host without capability `id`: the reason to skip
+/// (what the test needs, then `tong check`'s sentence) when it is present.
+pub fn host_has(id: &str, need: &str) -> Option<String> {
+    let c = host_entry(host_report(false), id);
+    (c["status"] == "present").then(|| format!("{need}; tong check: {}", host_sentence(id)))
+}
+
+/// `tong check`'s sentence for capability `id`, whatever its status.
+pub fn host_sentence(id: &str) -> String {
+    host_entry(host_report(false), id)["sentence"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A fact `tong check` gives with capability `id` (`version` of a
+/// controller: `v1` or `v2`); None when it gives none or has no such line.
+pub fn host_fact(id: &str, key: &str) -> Option<String> {
+    host_report(false)["checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == id)?["facts"][key]
+        .as_str()
+        .map(String::from)
+}
+
+/// The reason to skip a test that needs systemd as PID 1 with its bus and
+/// cgroup v2 alone, from `tong check`.
+pub fn host_lacks_systemd_v2() -> Option<String> {
+    host_lacks("systemd").or_else(|| host_lacks("cgroups"))
+}
