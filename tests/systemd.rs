@@ -115,7 +115,8 @@ fn nested_slice_and_annotated_properties() {
     require_systemd!();
     let (b, unit) = scoped("sdslice", "true", "tongtest-a-b.slice");
     b.edit(|c| {
-        c["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "12000000"});
+        // Typed as podman 5 sends it.
+        c["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 12000000"});
     });
     let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -388,6 +388,9 @@ fn to_param(props: &[(String, Value)]) -> Result<rustbus::params::Param<'static,
             Value::Str(s) => ("s", base(Base::String(s.clone()))),
             Value::Bool(b) => ("b", base(Base::Boolean(*b))),
             Value::U64(n) => ("t", base(Base::Uint64(*n))),
+            Value::U32(n) => ("u", base(Base::Uint32(*n))),
+            Value::I64(n) => ("x", base(Base::Int64(*n))),
+            Value::I32(n) => ("i", base(Base::Int32(*n))),
             Value::Bytes(bytes) => (
                 "ay",
                 Param::Container(Container::Array(Array {

@@ -14,6 +14,9 @@ pub enum Value {
     Str(String),
     Bool(bool),
     U64(u64),
+    U32(u32),
+    I64(i64),
+    I32(i32),
     /// `ay`: a CPU or NUMA node bitmask.
     Bytes(Vec<u8>),
     /// `au`: pids.
@@ -219,8 +222,45 @@ fn driver_name(proc_devices: &str, kind: &str, major: i64) -> Option<String> {
         })
 }
 
+/// An annotation's value in GVariant's text format, as runc reads it:
+/// `true`/`false`, a number (a `uint64`, systemd's type for limits and
+/// times), a quoted string, or one of these with its type named first —
+/// podman 5 sends `TimeoutStopUSec` as `uint64 10000000`.
+fn annotation_value(v: &str) -> Option<Value> {
+    let (ty, rest) = match v.split_once(char::is_whitespace) {
+        Some((t, r)) => (Some(t), r.trim()),
+        None => (None, v),
+    };
+    let quoted = |r: &str| {
+        let q = r.chars().next()?;
+        (r.len() >= 2 && (q == '"' || q == '\'') && r.ends_with(q))
+            .then(|| r[1..r.len() - 1].to_owned())
+    };
+    let boolean = |r: &str| match r {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    };
+    Some(match ty {
+        None => match boolean(v) {
+            Some(b) => Value::Bool(b),
+            None => match quoted(v) {
+                Some(s) => Value::Str(s),
+                None => Value::U64(v.parse().ok()?),
+            },
+        },
+        Some("uint64" | "@t") => Value::U64(rest.parse().ok()?),
+        Some("uint32" | "@u") => Value::U32(rest.parse().ok()?),
+        Some("int64" | "@x") => Value::I64(rest.parse().ok()?),
+        Some("int32" | "@i") => Value::I32(rest.parse().ok()?),
+        Some("boolean" | "@b") => Value::Bool(boolean(rest)?),
+        Some("string" | "@s") => Value::Str(quoted(rest)?),
+        Some(_) => return None,
+    })
+}
+
 /// Extra unit properties from `org.systemd.property.<Name>` annotations (as
-/// runc allows): `true`/`false`, a number, or a quoted string.
+/// runc allows): see `annotation_value`.
 pub fn annotation_properties(a: &HashMap<String, String>) -> Result<Vec<(String, Value)>> {
     let mut out = Vec::new();
     let mut keys: Vec<&String> = a.keys().collect();
@@ -231,21 +271,14 @@ pub fn annotation_properties(a: &HashMap<String, String>) -> Result<Vec<(String,
         };
         let v = a[k].trim();
         let at = format!("/annotations/{}", k.replace('~', "~0").replace('/', "~1"));
-        let value = match v {
-            "true" | "yes" => Value::Bool(true),
-            "false" | "no" => Value::Bool(false),
-            _ if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') => {
-                Value::Str(v[1..v.len() - 1].to_owned())
-            }
-            _ => Value::U64(v.parse().map_err(|_| {
-                Error::field(
-                    at.clone(),
-                    format!(
-                        "systemd property {name}: {v:?} is not a boolean, number or \"string\""
-                    ),
-                )
-            })?),
-        };
+        let value = annotation_value(v).ok_or_else(|| {
+            Error::field(
+                at.clone(),
+                format!(
+                    "systemd property {name}: {v:?} is not a boolean, number or \"string\" (optionally typed as GVariant text, e.g. \"uint64 10000000\")"
+                ),
+            )
+        })?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(Error::field(
                 at,
@@ -426,6 +459,25 @@ mod tests {
         let bad: HashMap<String, String> =
             [("org.systemd.property.X".to_owned(), "what".to_owned())].into();
         assert!(annotation_properties(&bad).is_err());
+    }
+
+    #[test]
+    fn annotations_typed_as_gvariant_text_as_podman_5_sends_them() {
+        for (v, want) in [
+            ("uint64 10000000", Some(Value::U64(10000000))),
+            ("@t 7", Some(Value::U64(7))),
+            ("uint32 3", Some(Value::U32(3))),
+            ("int64 -2", Some(Value::I64(-2))),
+            ("@i -1", Some(Value::I32(-1))),
+            ("boolean true", Some(Value::Bool(true))),
+            ("string 'x y'", Some(Value::Str("x y".into()))),
+            ("'single'", Some(Value::Str("single".into()))),
+            ("uint32 -3", None),
+            ("float 1", None),
+            ("uint64", None),
+        ] {
+            assert_eq!(annotation_value(v), want, "{v}");
+        }
     }
 
     #[test]
