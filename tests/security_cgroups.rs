@@ -316,6 +316,43 @@ fn unified_key_the_host_cannot_apply_is_refused() {
     );
 }
 
+/// V7: `unified` naming cgroup's core files moved a host process into the
+/// container's cgroup (`cgroup.procs`), where `delete --force` killed it.
+#[test]
+fn v7_unified_cannot_name_cgroup_core_files() {
+    let mut host = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid = host.id();
+    let before = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let b = Bundle::new("v7core", "sleep 1000");
+    for key in [
+        "cgroup.procs",
+        "cgroup.threads",
+        "cgroup.kill",
+        "cgroup.freeze",
+    ] {
+        let value = if key.ends_with("procs") || key.ends_with("threads") {
+            pid.to_string()
+        } else {
+            "1".into()
+        };
+        refused(
+            &b,
+            json!({"unified": {key: value}}),
+            &format!("/linux/resources/unified/{key}"),
+        );
+    }
+    let _ = b.tong(&["delete", "--force", &b.id]);
+    let after = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let alive = host.try_wait().unwrap().is_none();
+    let _ = host.kill();
+    let _ = host.wait();
+    assert!(alive, "the host process died");
+    assert_eq!(before, after, "the host process was moved");
+}
+
 fn cpu_dir(b: &Bundle) -> PathBuf {
     if cgroup_v2_only() {
         return b.cgroup_dirs().remove(0);

@@ -283,6 +283,20 @@ pub fn validate(r: &LinuxResources, hugepage_sizes: Option<&[String]>) -> Result
                 format!("unified resource {k:?} must be a cgroup file name like memory.high"),
             ));
         }
+        // cgroup's core files move processes (`cgroup.procs` given a host
+        // pid put it in the container's cgroup, where delete killed it),
+        // kill, freeze or change the tree: not resources. The two limits
+        // among them are.
+        if k.starts_with("cgroup.")
+            && !matches!(k.as_str(), "cgroup.max.depth" | "cgroup.max.descendants")
+        {
+            return Err(bad(
+                format!("unified/{}", seg(k)),
+                format!(
+                    "unified resource {k:?} is a cgroup core file, not a resource: only cgroup.max.depth and cgroup.max.descendants may be set"
+                ),
+            ));
+        }
     }
     for (i, d) in r.devices().iter().flatten().enumerate() {
         for (f, v) in [("major", d.major()), ("minor", d.minor())] {
@@ -459,6 +473,18 @@ mod tests {
                 "unified/memory.x~1..~1y",
             ),
             (
+                serde_json::json!({"unified": {"cgroup.procs": "1"}}),
+                "unified/cgroup.procs",
+            ),
+            (
+                serde_json::json!({"unified": {"cgroup.kill": "1"}}),
+                "unified/cgroup.kill",
+            ),
+            (
+                serde_json::json!({"unified": {"cgroup.subtree_control": "+memory"}}),
+                "unified/cgroup.subtree_control",
+            ),
+            (
                 serde_json::json!({"devices": [{"allow": true, "type": "c", "major": -2, "access": "r"}]}),
                 "devices/0/major",
             ),
@@ -486,7 +512,7 @@ mod tests {
                 "blockIO": {"weight": 10, "leafWeight": 1000},
                 "hugepageLimits": [{"pageSize": "1GB", "limit": -1}],
                 "network": {"classID": 1, "priorities": [{"name": "eth0", "priority": 5}]},
-                "unified": {"memory.high": "max", "cgroup.max.depth": "3"},
+                "unified": {"memory.high": "max", "cgroup.max.depth": "3", "cgroup.max.descendants": "9"},
                 "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": -1, "minor": 3, "access": "mr"}]
             }),
             // 0 is "not set", as in runc.
