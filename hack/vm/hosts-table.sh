@@ -7,7 +7,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$repo/docs/hosts.md}
-ver() { awk -v p="$1" '$1 == p { print $2; f = 1 } END { if (!f) print "—" }' "$2"; }
+ver() { awk -v p="$1" '$1 == p && $2 != "" { print $2; f = 1 } END { if (!f) print "—" }' "$2"; }
 {
   echo "# Hosts tong is tested on"
   echo
@@ -26,6 +26,7 @@ ver() { awk -v p="$1" '$1 == p { print $2; f = 1 } END { if (!f) print "—" }' 
     cg=$(sed -n 's/^cgroup \([^ ]*\) controllers: \(.*\)/\1 (\2)/p' "$l/ready" 2>/dev/null | head -1)
     [ "$cg" != "" ] || cg="—"
     parts=$(sed 's/|/\\|/g' "$l/summary" | paste -sd'\t' | sed 's/\t/<br>/g')
+    [ -n "$parts" ] || parts="(no part finished)"
     printf '| Debian %s "%s" | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s |\n' \
       "$(ver debian "$v")" "$d" "${kernel:-$(ver kernel "$v")}" "$cg" "$(ver systemd "$v")" \
       "$(ver containerd "$v")" "$(ver podman "$v")" "$(ver docker.io "$v")" \
