@@ -78,7 +78,9 @@ if [ -n "$sd" ]; then
   check "systemctl: the scope is active, delegated, with MemoryMax" bash -c "[ \"\$(systemctl show -p ActiveState -p Delegate -p MemoryMax $unit | sort | tr '\n' ' ')\" = 'ActiveState=active Delegate=yes MemoryMax=67108864 ' ]"
   check "memory limit in the scope's cgroup" grep -qx 67108864 /sys/fs/cgroup/system.slice/$unit/memory.max
 else
-  check "memory limit in the container's cgroup" bash -c "cid=\$($D container inspect -f '{{.Id}}' d1); grep -qsx 67108864 /sys/fs/cgroup/memory/docker/\$cid/memory.limit_in_bytes /sys/fs/cgroup/docker/\$cid/memory.max"
+  # Found through the init's own cgroup: where docker puts it differs by
+  # version (docker 26 on cgroup v2 does not use /docker/<id>).
+  check "memory limit in the container's cgroup" bash -c "pid=\$($D container inspect -f '{{.State.Pid}}' d1); v2=\$(sed -n 's/^0:://p' /proc/\$pid/cgroup); v1=\$(sed -n 's/^[0-9]*:\\(.*,\\)*memory\\(,.*\\)*://p' /proc/\$pid/cgroup); grep -qsx 67108864 /sys/fs/cgroup\$v2/memory.max /sys/fs/cgroup/memory\$v1/memory.limit_in_bytes"
 fi
 check "ps shows it running" bash -c "$D ps --format '{{.Names}} {{.Status}}' | grep -q '^d1 Up'"
 check "top lists its processes" bash -c "$D top d1 | grep -q 'sleep 1000'"

@@ -1,8 +1,13 @@
 # Shared by hack/vm/run.sh, test.sh and stop.sh (sourced): boot or reuse the
 # test VM and run jobs in it through the 9p jobs directory.
+# VM_DISTRO (trixie, the default: Debian 13; bookworm; bullseye) picks the
+# guest; each has its own image and run directory (target/vm/DISTRO/), so
+# the three can be built and booted one after another, or side by side.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-run_dir=$repo/target/vm/run
+VM_DISTRO=${VM_DISTRO:-trixie}
+export VM_DISTRO
+run_dir=$repo/target/vm/$VM_DISTRO/run
 jobs=$run_dir/jobs
 pidfile=$run_dir/qemu.pid
 console=$run_dir/console.log
@@ -36,7 +41,7 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
   else
     accel=(-accel tcg,thread=multi -cpu max)
   fi
-  echo "vm: booting (${accel[1]}, image $img)" >&2
+  echo "vm: booting $VM_DISTRO (${accel[1]}, image $img)" >&2
   qemu-system-x86_64 "${accel[@]}" -smp "${VM_CPUS:-2}" -m "${VM_MEM:-2048}" \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
     -append "console=ttyS0 rw quiet systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all apparmor=1 security=apparmor tong.tree=$repo" \
@@ -56,7 +61,7 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
     fi
     sleep 0.5
   done
-  echo "vm: up in $((SECONDS - t0)) s: $(tr '\n' ';' < "$jobs/ready")" >&2
+  echo "vm: $VM_DISTRO up in $((SECONDS - t0)) s: $(tr '\n' ';' < "$jobs/ready")" >&2
   flock -u 9
 }
 

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # The suite on a modern host: builds tong, the integration tests and the
-# conformance suite on this machine, boots a fresh VM (systemd PID 1, cgroup v2
-# only, AppArmor; see build.sh) and runs in it the integration test binaries,
-# the conformance suite on runc (the oracle) and on tong, and the containerd
-# and podman end-to-end scripts; then the systemd cgroup driver, each part on
-# runc and on tong: the conformance suite with --systemd-cgroup, containerd
-# (ctr, and its CRI like kubelet), podman and docker with their systemd
-# cgroup drivers; then podman's and containerd's checkpoint/restore
-# (checkpoint-e2e.sh) and rootless podman, each on runc and on tong.
-# Streams the guest's output and ends with
-# "N passed, M failed, K skipped"; exits non-zero on any failure or when the
-# VM does not come up. A skip is a line "SKIP name: reason" (tests/common's
-# skip, the scripts' and the conformance suite's); a test the VM exists for
-# that skips here fails the run (must_run_* below). Each part's log stays in
-# target/vm/run/logs/.
+# conformance suite on this machine, boots a fresh VM of VM_DISTRO (trixie,
+# the default: Debian 13; bookworm; bullseye: Debian 11, kernel 5.10;
+# systemd PID 1, cgroup v2 only, AppArmor; see build.sh) and runs in it
+# VM_SUITE=full (trixie's default) or core (the others'):
+#   core: the integration test binaries, the conformance suite on the guest's
+#   runc (the oracle) and on tong, containerd, podman and docker on tong with
+#   each cgroup driver (cgroupfs, systemd), checkpoint/restore on tong where
+#   the guest has criu, rootless podman on tong.
+#   full: all of core, plus the conformance suite's cgroup cases with
+#   --systemd-cgroup on runc and on tong, containerd's CRI with the systemd
+#   cgroup driver (tong and runc in one containerd), the engines' systemd
+#   driver checks, checkpoint/restore and rootless podman on runc too (the
+#   oracle that proves each script in that guest).
+# Streams the guest's output and ends with "N passed, M failed, K skipped";
+# exits non-zero on any failure or when the VM does not come up. Each part's
+# log stays in target/vm/DISTRO/run/logs/, with `summary` (one line a part:
+# its counts and seconds; hack/vm/hosts-table.sh reads it) and `versions`.
 #   VM_PART_TIMEOUT=S   a part running longer is a stuck guest (default 2400: the integration part alone runs ~15 min of TCG under load)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$repo"
+suite=${VM_SUITE:-$([ "$VM_DISTRO" = trixie ] && echo full || echo core)}
+case $suite in full | core) ;; *) echo "vm-test: VM_SUITE=$suite: not full or core" >&2; exit 2 ;; esac
+full() { [ "$suite" = full ]; }
 t_start=$SECONDS
 stamp() { echo "vm-test: $* (at $((SECONDS - t_start)) s)"; }
 
@@ -27,32 +33,63 @@ bash "$here/build.sh" >/dev/null
 bash hack/deps.sh
 VM_TONG=$(bash hack/build-static.sh)
 export VM_TONG
-cargo build --locked -q -p conformance -p cri-e2e
+# The guest runs the host's test binaries. bullseye's glibc (2.31) is older
+# than the host's, whose binaries ask for GLIBC_2.34 symbols: there they are
+# built static (glibc crt-static, libseccomp.a), tong's debug build with them.
+cargo_static=()
+if [ "$VM_DISTRO" = bullseye ]; then
+  triple=$(rustc -vV | sed -n 's/^host: //p')
+  cargo_static=(--target "$triple")
+  export LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(gcc -print-multiarch)
+  export RUSTFLAGS="-C target-feature=+crt-static"
+  dbg=${CARGO_TARGET_DIR:-$repo/target}/$triple/debug
+else
+  dbg=${CARGO_TARGET_DIR:-$repo/target}/debug
+fi
+cargo build --locked -q -p conformance -p cri-e2e "${cargo_static[@]}"
+mkdir -p target/vm
 # The CRI pods' pause, static: the guest has no compiler.
 gcc -static -Os -s -o target/vm/pause hack/pause/pause.c
-mapfile -t bins < <(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
+mapfile -t bins < <(cargo test --workspace --locked --no-run --message-format=json "${cargo_static[@]}" 2>/dev/null |
   jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"]) | .executable')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no integration test binaries"; exit 1; }
+unset RUSTFLAGS
 stamp "host build done"
-
-# A fresh VM, so nothing of an earlier session counts.
-vm_stop
-trap vm_stop EXIT
-vm_boot
-stamp "VM up"
 
 logs=$run_dir/logs
 rm -rf "$logs"; mkdir -p "$logs"
+cp "$(bash "$here/build.sh")/versions" "$logs/versions"
+echo "suite $suite" >> "$logs/versions"
+: > "$logs/summary"
+# A fresh VM, so nothing of an earlier session counts. A guest that does not
+# come up fails the run (and says so in the summary).
+vm_stop
+trap vm_stop EXIT
+if ! (vm_boot); then
+  echo "boot: FAILED, the guest did not come up" >> "$logs/summary"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+cp "$jobs/ready" "$logs/ready"
+stamp "VM up"
 passed=0 failed=0 skipped=0 failed_parts=()
 add() { # name, passed, failed, skipped, exit status of the part
   passed=$(($passed + $2)); failed=$(($failed + $3)); skipped=$(($skipped + $4))
   # A part that exits non-zero without a failed test (a crash) fails too.
   if [ "$5" -ne 0 ] && [ "$3" -eq 0 ]; then failed=$((failed + 1)); fi
   if [ "$5" -ne 0 ] || [ "$3" -ne 0 ]; then failed_parts+=("$1"); fi
+  echo "$1: $2 passed, $3 failed, $4 skipped, $((SECONDS - t0)) s" >> "$logs/summary"
 }
 run_part() { # log name, then the command for the guest; leaves the status in $rc
   local log=$logs/$1.log
   shift
+  # A part that timed out killed its stuck guest: the next part gets a fresh
+  # one rather than failing on a dead VM (a guest that cannot boot again
+  # fails the part).
+  if [ -z "$(vm_pid)" ]; then
+    echo "vm-test: the guest is gone, booting it again"
+    (vm_boot) || { echo "vm: the guest did not come up again" > "$log"; echo 1 > "$log.rc"; rc=1; return; }
+  fi
   { VM_TIMEOUT=${VM_PART_TIMEOUT:-2400} vm_job "$@" </dev/null 2>&1 && echo 0 > "$log.rc" || echo $? > "$log.rc"; } | tee "$log"
   rc=$(cat "$log.rc")
 }
@@ -115,12 +152,13 @@ stamp "integration tests: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 tong=$repo/target/release/tong
 echo "== conformance on runc (the oracle)"
 t0=$SECONDS
-run_part conformance-runc target/debug/conformance --runtime /usr/sbin/runc
+run_part conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc
 read -r rp rf rs < <(counts "$logs/conformance-runc.log")
+echo "conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
 stamp "conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
 echo "== conformance on tong"
 t0=$SECONDS
-run_part conformance-tong target/debug/conformance --runtime "$tong"
+run_part conformance-tong "$dbg/conformance" --runtime "$tong"
 read -r p f s < <(counts "$logs/conformance-tong.log")
 cases() { sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$1" | sort; }
 # Cases runc fails here as well prove nothing about tong: they move from
@@ -139,8 +177,10 @@ discount_no_oracle "$logs/conformance-tong.log" "$logs/conformance-runc.log"
 add "conformance on tong" "$p" "$f" "$s" "$rc"
 stamp "conformance on tong: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 
-# 3. The engines drive the static tong.
-for e in containerd podman; do
+# 3. The engines drive the static tong, with cgroupfs and then with the
+# systemd cgroup driver (transient scopes). In the full suite each systemd
+# part runs on runc (the oracle) first, with the same checks.
+for e in containerd podman docker; do
   echo "== $e drives tong"
   t0=$SECONDS
   run_part "$e" env RUNTIME="$tong" bash "hack/$e-e2e.sh"
@@ -148,34 +188,10 @@ for e in containerd podman; do
   add "$e drives tong" "$p" "$f" "$s" "$rc"
   stamp "$e: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 done
-
-# 4. The systemd cgroup driver (--systemd-cgroup; transient scopes), each
-# part on runc (the oracle) and on tong with the same checks. The
-# conformance suite runs its cgroup cases only here (all of it takes ~5 min
-# a runtime under systemd in TCG against ~2 with cgroupfs).
-echo "== conformance with --systemd-cgroup on runc (the oracle)"
-t0=$SECONDS
-run_part sd-conformance-runc target/debug/conformance --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
-read -r rp rf rs < <(counts "$logs/sd-conformance-runc.log")
-stamp "systemd conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
-echo "== conformance with --systemd-cgroup on tong"
-t0=$SECONDS
-run_part sd-conformance-tong target/debug/conformance --runtime "$tong" --systemd-cgroup --filter cgroup
-read -r p f s < <(counts "$logs/sd-conformance-tong.log")
-discount_no_oracle "$logs/sd-conformance-tong.log" "$logs/sd-conformance-runc.log"
-add "systemd conformance on tong" "$p" "$f" "$s" "$rc"
-stamp "systemd conformance on tong: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
-# The CRI runs both handlers (tong, runc) in one containerd and compares
-# their scopes' `systemctl show`.
-echo "== containerd's CRI with SystemdCgroup = true drives tong and runc"
-t0=$SECONDS
-run_part sd-cri env SYSTEMD_CGROUP=1 RUNTIME="$tong" CRI_CLIENT="$repo/target/debug/cri-e2e" \
-  CRI_PAUSE="$repo/target/vm/pause" bash hack/cri-e2e.sh
-read -r p f s < <(counts "$logs/sd-cri.log")
-add "systemd CRI" "$p" "$f" "$s" "$rc"
-stamp "systemd CRI: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+sd_runtimes=("$tong")
+if full; then sd_runtimes=(/usr/sbin/runc "$tong"); fi
 for e in containerd podman docker; do
-  for r in /usr/sbin/runc "$tong"; do
+  for r in "${sd_runtimes[@]}"; do
     name=$e-systemd-$(basename "$r")
     echo "== $e with the systemd cgroup driver drives $r"
     t0=$SECONDS
@@ -186,23 +202,59 @@ for e in containerd podman docker; do
   done
 done
 
-# 5. podman and containerd checkpoint and restore through criu (which works
-# on the guest's 6.1 kernel, not on a 6.18 host): on runc first (the oracle
-# proves the script), then on tong; both count.
-for rt in /usr/sbin/runc "$tong"; do
-  name=${rt##*/}
-  echo "== checkpoint/restore e2e on $name"
+# 4. Full suite only: the conformance suite's cgroup cases with
+# --systemd-cgroup (all of it takes ~5 min a runtime under systemd in TCG
+# against ~2 with cgroupfs), and containerd's CRI with SystemdCgroup = true,
+# both handlers (tong, runc) in one containerd, comparing their scopes'
+# `systemctl show`.
+if full; then
+  echo "== conformance with --systemd-cgroup on runc (the oracle)"
   t0=$SECONDS
-  run_part "checkpoint-$name" env RUNTIME="$rt" bash hack/vm/checkpoint-e2e.sh
-  read -r p f s < <(counts "$logs/checkpoint-$name.log")
-  add "checkpoint e2e on $name" "$p" "$f" "$s" "$rc"
-  stamp "checkpoint e2e on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
-done
+  run_part sd-conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
+  read -r rp rf rs < <(counts "$logs/sd-conformance-runc.log")
+  echo "systemd conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
+  stamp "systemd conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
+  echo "== conformance with --systemd-cgroup on tong"
+  t0=$SECONDS
+  run_part sd-conformance-tong "$dbg/conformance" --runtime "$tong" --systemd-cgroup --filter cgroup
+  read -r p f s < <(counts "$logs/sd-conformance-tong.log")
+  discount_no_oracle "$logs/sd-conformance-tong.log" "$logs/sd-conformance-runc.log"
+  add "systemd conformance on tong" "$p" "$f" "$s" "$rc"
+  stamp "systemd conformance on tong: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+  echo "== containerd's CRI with SystemdCgroup = true drives tong and runc"
+  t0=$SECONDS
+  run_part sd-cri env SYSTEMD_CGROUP=1 RUNTIME="$tong" CRI_CLIENT="$dbg/cri-e2e" \
+    CRI_PAUSE="$repo/target/vm/pause" bash hack/cri-e2e.sh
+  read -r p f s < <(counts "$logs/sd-cri.log")
+  add "systemd CRI" "$p" "$f" "$s" "$rc"
+  stamp "systemd CRI: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+fi
+
+# 5. podman and containerd checkpoint and restore through criu, where the
+# guest has it (bullseye has no criu package): on runc first in the full
+# suite (the oracle proves the script), then on tong.
+oracle_runtimes=("$tong")
+if full; then oracle_runtimes=(/usr/sbin/runc "$tong"); fi
+if grep -q '^criu [0-9]' "$logs/versions"; then
+  for rt in "${oracle_runtimes[@]}"; do
+    name=${rt##*/}
+    echo "== checkpoint/restore e2e on $name"
+    t0=$SECONDS
+    run_part "checkpoint-$name" env RUNTIME="$rt" bash hack/vm/checkpoint-e2e.sh
+    read -r p f s < <(counts "$logs/checkpoint-$name.log")
+    add "checkpoint e2e on $name" "$p" "$f" "$s" "$rc"
+    stamp "checkpoint e2e on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+  done
+else
+  echo "SKIP checkpoint/restore e2e: $VM_DISTRO has no criu package"
+  echo "checkpoint e2e: SKIP, $VM_DISTRO has no criu package" >> "$logs/summary"
+  skipped=$((skipped + 1))
+fi
 
 # 6. Rootless podman (a user with subordinate ranges, its systemd instance
-# delegating cpu/memory/pids; systemd and cgroupfs managers) on runc, the
-# oracle that proves the script here, then on tong.
-for rt in /usr/sbin/runc "$tong"; do
+# delegating cpu/memory/pids; systemd and cgroupfs managers); in the full
+# suite on runc first, the oracle that proves the script here.
+for rt in "${oracle_runtimes[@]}"; do
   name=tong; [ "$rt" = "$tong" ] || name="runc (oracle)"
   echo "== rootless podman drives $name"
   t0=$SECONDS
@@ -213,6 +265,7 @@ for rt in /usr/sbin/runc "$tong"; do
 done
 
 stamp "done"
+echo "total: $((SECONDS - t_start)) s" >> "$logs/summary"
 [ ${#failed_parts[@]} -eq 0 ] || echo "failed parts: ${failed_parts[*]}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ ${#failed_parts[@]} -eq 0 ]
