@@ -222,6 +222,29 @@ fn device_cgroup_denies_what_is_not_allowed() {
     assert_eq!(b.run_ok(), "fuse-open\n");
 }
 
+/// `linux.devices` makes a node; it allows nothing (runc 1.1.5: a listed
+/// device stays denied under a deny-all rule, for `run` and for `exec`).
+#[test]
+fn a_device_listed_in_linux_devices_is_not_allowed_by_it() {
+    let probe = "(: </dev/fuse) 2>/dev/null && echo fuse-open || echo fuse-denied";
+    let b = Bundle::new("devlisted", &format!("{probe}; sleep 1000"));
+    b.edit(|c| {
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+        c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    });
+    let out = b.tong(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.tong(&["exec", &b.id, "sh", "-c", probe]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fuse-denied\n",
+        "exec"
+    );
+    assert!(b.tong(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}
+
 #[test]
 fn bad_resource_value_names_the_field() {
     let b = Bundle::new("badres", "true");
@@ -373,7 +396,7 @@ fn device_bpf_program_is_enforced_by_the_kernel() {
     child.wait().unwrap();
     assert_eq!(lines, ["null-open", "zero-denied"]);
     // The full rule list a default container gets passes the verifier too.
-    let full = tong::linux::cgroups::resources::device_rules(&rules[..1], &[]);
+    let full = tong::linux::cgroups::resources::device_rules(&rules[..1]);
     let insns: Vec<u64> = tong::linux::cgroups::devices_bpf::program(&full)
         .into_iter()
         .map(|i| i.encode())

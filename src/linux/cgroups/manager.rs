@@ -160,10 +160,7 @@ impl Manager {
             {
                 r.set_devices(None);
             } else {
-                let rules = super::resources::device_rules(
-                    r.devices().as_deref().unwrap_or(&[]),
-                    l.devices().as_deref().unwrap_or(&[]),
-                );
+                let rules = super::resources::device_rules(r.devices().as_deref().unwrap_or(&[]));
                 r.set_devices(Some(rules));
             }
             r

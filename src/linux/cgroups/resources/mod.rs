@@ -391,11 +391,10 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
 }
 
 /// The device rules a container gets, as runc builds them: the config's
-/// rules, then the devices every container may use, then `linux.devices`.
-pub fn device_rules(
-    configured: &[LinuxDeviceCgroup],
-    devices: &[oci_spec::runtime::LinuxDevice],
-) -> Vec<LinuxDeviceCgroup> {
+/// rules, then the devices every container may use. `linux.devices` makes
+/// nodes and allows nothing (runc: a `/dev/kmsg` listed there stays denied
+/// under a deny-all rule; engines that pass a device add its rule).
+pub fn device_rules(configured: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
     let rule = |t: LinuxDeviceType,
                 major: Option<i64>,
                 minor: Option<i64>,
@@ -443,9 +442,6 @@ pub fn device_rules(
     if !configured.iter().any(names_tun) {
         out.push(rule(c, Some(10), Some(200), "rwm"));
     }
-    for d in devices {
-        out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-    }
     out
 }
 
@@ -464,7 +460,7 @@ mod tests {
     fn tun_is_allowed_unless_the_config_names_it() {
         let deny_all: Vec<LinuxDeviceCgroup> =
             serde_json::from_value(serde_json::json!([{"allow": false, "access": "rwm"}])).unwrap();
-        let got = rule_keys(&device_rules(&deny_all, &[]));
+        let got = rule_keys(&device_rules(&deny_all));
         assert!(got.contains(&(true, Some(10), Some(200))), "{got:?}");
         for own in [
             serde_json::json!({"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
@@ -473,7 +469,7 @@ mod tests {
         ] {
             let configured: Vec<LinuxDeviceCgroup> =
                 serde_json::from_value(serde_json::json!([own])).unwrap();
-            let got = device_rules(&configured, &[]);
+            let got = device_rules(&configured);
             assert_eq!(
                 got.iter().filter(|r| r.major() == Some(10)).count(),
                 1,
