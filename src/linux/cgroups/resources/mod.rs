@@ -481,7 +481,7 @@ mod tests {
             {"allow": false, "type": "b", "major": 10, "minor": 200, "access": "rwm"}
         ]))
         .unwrap();
-        assert!(rule_keys(&device_rules(&block, &[])).contains(&(true, Some(10), Some(200))));
+        assert!(rule_keys(&device_rules(&block)).contains(&(true, Some(10), Some(200))));
     }
 
     fn res(v: serde_json::Value) -> LinuxResources {
