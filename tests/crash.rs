@@ -167,6 +167,38 @@ fn create_into_a_frozen_cgroup_is_refused() {
     assert!(!b.root.join(&b.id).exists());
 }
 
+/// A cgroup that already holds processes is used, with runc's warning.
+#[test]
+fn create_into_a_cgroup_with_processes_warns() {
+    let b = Bundle::new("notempty", "true");
+    let mut other = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    // In the container's cgroup of every hierarchy, as a process of the
+    // container would be.
+    for m in cgroup_mounts() {
+        let dir = m.join(CGROUP_PARENT).join(&b.id);
+        std::fs::create_dir_all(&dir).unwrap();
+        // (a v1 cpuset without cpus refuses it: ENOSPC)
+        let _ = std::fs::write(dir.join("cgroup.procs"), other.id().to_string());
+    }
+    b.edit(|c| c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{}", b.id).into());
+    let out = b.create();
+    let msg = stderr(&out);
+    let _ = b.tong(&["delete", "--force", &b.id]);
+    let _ = other.kill();
+    let _ = other.wait();
+    for m in cgroup_mounts() {
+        let _ = std::fs::remove_dir(m.join(CGROUP_PARENT).join(&b.id));
+    }
+    assert!(out.status.success(), "{msg}");
+    assert!(
+        msg.contains("container's cgroup is not empty: 1 process(es) found"),
+        "{msg}"
+    );
+}
+
 /// Usage errors are one line naming what is wrong, then a hint; an unknown
 /// command exits 3 as in runc.
 #[test]

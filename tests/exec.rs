@@ -227,7 +227,13 @@ fn exec_into_sub_cgroup() {
         stderr(&out)
     );
     let out = b.tong(&["exec", "--cgroup", "nope", &b.id, "true"]);
-    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    // runc's words; containerd reads "does not exist" as a missing container.
+    assert!(
+        stderr(&out).contains("no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("does not exist"), "{}", stderr(&out));
     // delete removes sub-cgroups with the container's.
     let out = b.tong(&["delete", "--force", &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));

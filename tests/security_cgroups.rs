@@ -314,6 +314,14 @@ fn unified_key_the_host_cannot_apply_is_refused() {
         json!({"unified": {"memory.high": "100000000"}}),
         "/linux/resources/unified/memory.high",
     );
+    // runc's words, which tools match.
+    let out = b.create();
+    assert!(
+        stderr(&out).contains("invalid configuration"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_nothing_left();
 }
 
 /// V7: `unified` naming cgroup's core files moved a host process into the

@@ -279,7 +279,7 @@ pub fn apply_in(
                         "/linux/resources/unified/{}",
                         k.replace('~', "~0").replace('/', "~1")
                     ),
-                    "unified resources need cgroup v2, and this host has no cgroup2 mount",
+                    "invalid configuration: unified resources need cgroup v2, and this host has no cgroup2 mount",
                 ));
             }
             None
@@ -382,7 +382,7 @@ fn refuse_unified_off_v2<'a>(
                 "/linux/resources/unified/{}",
                 k.replace('~', "~0").replace('/', "~1")
             ),
-            format!("cannot apply unified resource {k:?}: {why}"),
+            format!("invalid configuration: cannot apply unified resource {k:?}: {why}"),
         ));
     }
     Ok(())

@@ -140,8 +140,13 @@ fn create_one(d: &Path) -> Result<()> {
         let is_leaf = i + 1 == missing.len();
         let made = match nix::sys::stat::mkdirat(&fd, *name, Mode::from_bits_truncate(0o755)) {
             Ok(()) => true,
-            // An existing cgroup (a shared parent, or joined on purpose).
-            Err(Errno::EEXIST) if is_leaf => return check_dir(d),
+            // An existing cgroup (a shared parent, or joined on purpose);
+            // an empty cpuset of one made by hand gets its parent's, as
+            // runc fills it, or joining it fails with ENOSPC.
+            Err(Errno::EEXIST) if is_leaf => {
+                check_dir(d)?;
+                return if cpuset { fill_cpuset(d) } else { Ok(()) };
+            }
             Err(Errno::EEXIST) => false,
             Err(e) => return Err(Error::sys(format!("mkdir {}", cur.display()), e)),
         };

@@ -189,6 +189,16 @@ impl Manager {
                 ),
             ));
         }
+        // Allowed, as runc allows it, but those processes share the
+        // container's limits and die with it on delete.
+        if let Ok(p) = fs::procs(&self.dirs) {
+            if !p.is_empty() {
+                crate::logging::warn(&format!(
+                    "container's cgroup is not empty: {} process(es) found",
+                    p.len()
+                ));
+            }
+        }
         Ok(())
     }
 

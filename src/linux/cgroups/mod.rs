@@ -263,8 +263,10 @@ fn sub_dirs(hier: &[Hierarchy], dirs: &[PathBuf], specs: &[String]) -> Result<Ve
                 *d = orig.join(sub);
                 matched = true;
                 if !d.is_dir() {
+                    // runc's words (its open of cgroup.procs fails): "does
+                    // not exist" would read to containerd as a missing container.
                     return Err(crate::error::Error::new(format!(
-                        "exec: cgroup {} does not exist",
+                        "exec: cgroup {}: no such file or directory",
                         d.display()
                     )));
                 }
