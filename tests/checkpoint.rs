@@ -988,6 +988,28 @@ fn c1_c2_checkpoint_refuses_another_users_directories() {
         stderr(&o)
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
+    // A link to another user's directory is refused like the directory; a
+    // link to one of the caller's is followed (containerd's `work` is a
+    // link into /var/lib/containerd).
+    let link = images(&b, "link-to-theirs");
+    std::os::unix::fs::symlink(&work, &link).unwrap();
+    let o = b.tong(&["checkpoint", "--image-path", link.to_str().unwrap(), &b.id]);
+    assert!(stderr(&o).contains("owned by uid 65534"), "{}", stderr(&o));
+    let real = images(&b, "real-work");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = images(&b, "link-to-mine");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = b.tong(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images(&b, "img-beside-link").to_str().unwrap(),
+        "--work-path",
+        link.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(!stderr(&o).contains("work directory"), "{}", stderr(&o));
     assert_eq!(b.status(), "running");
     ok(&b.tong(&["delete", "--force", &b.id]), "delete");
     b.assert_nothing_left();

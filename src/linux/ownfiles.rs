@@ -12,12 +12,14 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-/// Opens `p` (`what` names it in errors): a real directory, owned by the
-/// caller and writable by no one else.
+/// Opens `p` (`what` names it in errors): a directory, owned by the caller
+/// and writable by no one else. A symlink to one is followed (containerd's
+/// `work` is a link into /var/lib/containerd): what is checked and used is
+/// the directory the descriptor holds, whatever the path did.
 pub fn open_private_dir(p: &Path, what: &str) -> Result<OwnedFd> {
     let fd = open(
         p,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ctx(format!("open {what} {}", p.display()))?;
