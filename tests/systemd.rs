@@ -116,17 +116,31 @@ fn nested_slice_and_annotated_properties() {
     let (b, unit) = scoped("sdslice", "true", "tongtest-a-b.slice");
     b.edit(|c| {
         // Typed as podman 5 sends it.
-        c["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 12000000"});
+        c["annotations"] = json!({
+            "org.systemd.property.TimeoutStopUSec": "uint64 12000000",
+            "org.systemd.property.KillSignal": "15",
+            "org.systemd.property.RuntimeMaxSec": "3600"
+        });
     });
     let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let p = show(&unit, &["ControlGroup", "TimeoutStopUSec"]);
+    let p = show(
+        &unit,
+        &[
+            "ControlGroup",
+            "TimeoutStopUSec",
+            "KillSignal",
+            "RuntimeMaxUSec",
+        ],
+    );
     let del = sd(&b, &["delete", "--force", &b.id]);
     assert_eq!(
         p["ControlGroup"],
         format!("/tongtest.slice/tongtest-a.slice/tongtest-a-b.slice/{unit}")
     );
     assert_eq!(p["TimeoutStopUSec"], "12s");
+    assert_eq!(p["KillSignal"], "15");
+    assert_eq!(p["RuntimeMaxUSec"], "1h");
     assert!(del.status.success(), "{}", stderr(&del));
     assert!(!unit_known(&unit));
 }

@@ -222,6 +222,21 @@ fn driver_name(proc_devices: &str, kind: &str, major: i64) -> Option<String> {
         })
 }
 
+/// Unit properties systemd types `i` (int32), which engines pass as bare
+/// numbers; any other bare number goes as `t` (uint64: limits and times).
+const INT32_PROPERTIES: &[&str] = &[
+    "KillSignal",
+    "FinalKillSignal",
+    "RestartKillSignal",
+    "WatchdogSignal",
+    "Nice",
+    "OOMScoreAdjust",
+    "CPUSchedulingPolicy",
+    "CPUSchedulingPriority",
+    "IOSchedulingClass",
+    "IOSchedulingPriority",
+];
+
 /// An annotation's value in GVariant's text format, as runc reads it:
 /// `true`/`false`, a number (a `uint64`, systemd's type for limits and
 /// times), a quoted string, or one of these with its type named first —
@@ -271,19 +286,43 @@ pub fn annotation_properties(a: &HashMap<String, String>) -> Result<Vec<(String,
         };
         let v = a[k].trim();
         let at = format!("/annotations/{}", k.replace('~', "~0").replace('/', "~1"));
-        let value = annotation_value(v).ok_or_else(|| {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::field(
+                at,
+                format!("invalid systemd property name {name:?}"),
+            ));
+        }
+        let bad = || {
             Error::field(
                 at.clone(),
                 format!(
                     "systemd property {name}: {v:?} is not a boolean, number or \"string\" (optionally typed as GVariant text, e.g. \"uint64 10000000\")"
                 ),
             )
-        })?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::field(
-                at,
-                format!("invalid systemd property name {name:?}"),
+        };
+        // `…Sec` in seconds becomes systemd's `…USec` (runc's rule: a
+        // lowercase letter before "Sec", so `TimeoutStopSec`, not `USec`).
+        if let Some(base) = name
+            .strip_suffix("Sec")
+            .filter(|b| b.ends_with(|c: char| c.is_ascii_lowercase()))
+        {
+            let secs = v.rsplit(char::is_whitespace).next().unwrap_or(v);
+            let usec = secs
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1.8e13)
+                .ok_or_else(bad)?;
+            out.push((
+                format!("{base}USec"),
+                Value::U64((usec * 1e6).round() as u64),
             ));
+            continue;
+        }
+        let mut value = annotation_value(v).ok_or_else(bad)?;
+        // An untyped number goes as the type systemd declares for the
+        // properties engines send (podman: `KillSignal` "15", an int32).
+        if let (Value::U64(n), true) = (&value, INT32_PROPERTIES.contains(&name)) {
+            value = Value::I32(i32::try_from(*n).map_err(|_| bad())?);
         }
         out.push((name.to_owned(), value));
     }
@@ -458,6 +497,29 @@ mod tests {
         );
         let bad: HashMap<String, String> =
             [("org.systemd.property.X".to_owned(), "what".to_owned())].into();
+        assert!(annotation_properties(&bad).is_err());
+    }
+
+    #[test]
+    fn podman_5_annotations_get_systemds_types() {
+        let a: HashMap<String, String> = [
+            ("org.systemd.property.KillSignal", "15"),
+            ("org.systemd.property.TimeoutStopUSec", "uint64 10000000"),
+            ("org.systemd.property.RuntimeMaxSec", "2"),
+            ("org.systemd.property.TimeoutStopSec", "1.5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let p = annotation_properties(&a).unwrap();
+        assert_eq!(get(&p, "KillSignal"), Some(&Value::I32(15)));
+        assert_eq!(get(&p, "TimeoutStopUSec"), Some(&Value::U64(1_500_000)));
+        assert_eq!(get(&p, "RuntimeMaxUSec"), Some(&Value::U64(2_000_000)));
+        let bad: HashMap<String, String> = [(
+            "org.systemd.property.KillSignal".to_owned(),
+            "99999999999".to_owned(),
+        )]
+        .into();
         assert!(annotation_properties(&bad).is_err());
     }
 
