@@ -389,34 +389,48 @@ pub fn bpf_load_device_prog(insns: &[u64]) -> Result<OwnedFd, (Errno, String)> {
     const BPF_PROG_LOAD: libc::c_long = 5;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
     let license = c"Apache";
-    let mut log = vec![0u8; 1 << 16];
-    let mut attr = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    // SAFETY: every pointer in `attr` refers to a live buffer of the stated
-    // size for the duration of the call; the kernel writes only into `log`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &mut attr as *mut ProgLoadAttr,
-            std::mem::size_of::<ProgLoadAttr>(),
-        )
-    };
-    if ret < 0 {
-        let e = Errno::last();
-        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-        return Err((e, String::from_utf8_lossy(&log[..end]).trim().to_owned()));
+    // Loaded without a verifier log first: with one, a kernel whose log of
+    // a long (but valid) program outgrows the buffer fails the load with
+    // ENOSPC (Linux 5.10). The log is asked for only to explain a failure.
+    let mut first = None;
+    for log_level in [0u32, 1] {
+        let mut log = vec![0u8; if log_level == 0 { 0 } else { 1 << 16 }];
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt: insns.len() as u32,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level,
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() {
+                0
+            } else {
+                log.as_mut_ptr() as u64
+            },
+            ..Default::default()
+        };
+        // SAFETY: every pointer in `attr` refers to a live buffer of the
+        // stated size for the duration of the call (none for the log when
+        // its size is 0); the kernel writes only into `log`.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                &mut attr as *mut ProgLoadAttr,
+                std::mem::size_of::<ProgLoadAttr>(),
+            )
+        };
+        if ret >= 0 {
+            // SAFETY: the kernel returned a new fd that we now own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) });
+        }
+        let e = *first.get_or_insert(Errno::last());
+        if log_level == 1 {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            return Err((e, String::from_utf8_lossy(&log[..end]).trim().to_owned()));
+        }
     }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    Err((first.unwrap_or(Errno::EINVAL), String::new()))
 }
 
 /// Attaches a device program to a cgroup v2 directory (BPF_CGROUP_DEVICE, multi).
