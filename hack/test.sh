@@ -5,8 +5,8 @@
 # driving a static tong, rootful and rootless, then containerd's CRI as
 # kubelet drives it, the short soak and crash loop (hack/soak.sh), the Debian
 # package built, installed, used and removed (hack/package-test.sh); then the
-# whole VM suite in a systemd + cgroup v2 + AppArmor Debian 13 guest
-# (hack/vm/test.sh; Debian 12 and 11 when TONG_VM_DISTROS names them).
+# whole VM suite in a systemd + cgroup v2 + AppArmor Debian 12 guest
+# (hack/vm/test.sh; Debian 13 and 11 when TONG_VM_DISTROS names them).
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,18 +55,25 @@ echo "== soak (short): lifecycles, SIGKILL at every stage, concurrency"
 SOAK_SHORT=1 bash hack/soak.sh || failed+=("soak")
 echo "== the Debian package: build, install with dpkg, man, completions, demo, remove"
 bash hack/package-test.sh || failed+=("package")
-# The same on the host of today: a Debian 13 VM with systemd, cgroup v2
-# only and AppArmor, the full VM suite (hack/vm/test.sh installs qemu and
-# mmdebstrap and builds the image once). The core suite in Debian 12 and 11
-# (kernel 5.10) adds ~30 min each under TCG: more than the hour CI has on 2
-# cores, so they run when asked: TONG_VM_DISTROS="trixie bookworm bullseye".
-# docs/hosts.md is regenerated from the guests' logs (hack/vm/hosts-table.sh).
-# A guest that does not boot fails its part. TONG_SKIP_VM=1 leaves them out.
+# The same on a modern host: VMs with systemd, cgroup v2 only and AppArmor
+# (hack/vm/test.sh installs qemu and mmdebstrap and builds each image
+# once). CI runs the full VM suite in Debian 12: the Debian 13 guest's
+# kernel (6.12 under TCG) panicked in its integration part on 2026-12-06,
+# and a stuck guest costs the part's whole 40-minute timeout, more than
+# CI's hour holds; each further guest adds ~30 min. TONG_VM_DISTROS names
+# others ("trixie bookworm bullseye"), each with its own default suite
+# (full in Debian 13, core in 12 and 11). docs/hosts.md is regenerated from
+# the guests' logs (hack/vm/hosts-table.sh). TONG_SKIP_VM=1 leaves them out.
 if [ -z "${TONG_SKIP_VM:-}" ]; then
-  for d in ${TONG_VM_DISTROS:-trixie}; do
-    echo "== VM $d: systemd + cgroup v2 + AppArmor"
-    VM_DISTRO=$d bash hack/vm/test.sh || failed+=("vm $d")
-  done
+  if [ -z "${TONG_VM_DISTROS:-}" ]; then
+    echo "== VM bookworm: systemd + cgroup v2 + AppArmor (the full suite)"
+    VM_DISTRO=bookworm VM_SUITE=full bash hack/vm/test.sh || failed+=("vm bookworm")
+  else
+    for d in $TONG_VM_DISTROS; do
+      echo "== VM $d: systemd + cgroup v2 + AppArmor"
+      VM_DISTRO=$d bash hack/vm/test.sh || failed+=("vm $d")
+    done
+  fi
   bash hack/vm/hosts-table.sh
 fi
 echo "== the host's /dev is as the suite found it"
