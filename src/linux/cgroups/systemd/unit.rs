@@ -45,14 +45,24 @@ pub fn parse_path(path: Option<&str>, id: &str, rootless: bool) -> Result<UnitPa
     } else {
         slice
     };
-    if !slice.ends_with(".slice") || slice.contains('/') {
-        return Err(bad("the slice must be a unit name ending in .slice"));
+    if !slice.ends_with(".slice") || !is_unit_name(slice) || expand_slice(slice).is_err() {
+        return Err(bad("the slice must be a unit name of the form a-b.slice"));
     }
     let name = if name.is_empty() { id } else { name };
-    if name.contains('/') {
-        return Err(bad("the name must not contain '/'"));
+    if !is_unit_name(name) {
+        return Err(bad(
+            "the name must be a systemd unit-name component ([A-Za-z0-9:_.\\-], no '..')",
+        ));
+    }
+    if !prefix.is_empty() && !is_unit_name(prefix) {
+        return Err(bad(
+            "the prefix must be a systemd unit-name component ([A-Za-z0-9:_.\\-], no '..')",
+        ));
     }
     if name.ends_with(".slice") {
+        if expand_slice(name).is_err() {
+            return Err(bad("a slice name must be of the form a-b.slice"));
+        }
         return Ok(UnitPath {
             slice: slice.to_owned(),
             unit: name.to_owned(),
@@ -63,10 +73,31 @@ pub fn parse_path(path: Option<&str>, id: &str, rootless: bool) -> Result<UnitPa
     } else {
         format!("{prefix}-{name}.scope")
     };
+    if unit.len() > UNIT_NAME_MAX {
+        return Err(bad(&format!(
+            "the unit name {unit:?} is longer than systemd's {UNIT_NAME_MAX} bytes"
+        )));
+    }
     Ok(UnitPath {
         slice: slice.to_owned(),
         unit,
     })
+}
+
+/// systemd's longest unit name (UNIT_NAME_MAX, 256 with the NUL).
+const UNIT_NAME_MAX: usize = 255;
+
+/// Whether `s` may be (part of) a systemd unit name: systemd's characters
+/// `[A-Za-z0-9:_.\-\\]`, within its length, and never `..` or a leading
+/// `.`: the unit's cgroup is a directory named after it, and a component
+/// that is a path (`/`, `..`) would reach some other cgroup.
+fn is_unit_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= UNIT_NAME_MAX
+        && !s.starts_with('.')
+        && !s.contains("..")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_.-\\".contains(&b))
 }
 
 /// The directories of a slice: `a-b-c.slice` lives at
@@ -164,6 +195,52 @@ mod tests {
             "s.slice:p:a/b",
         ] {
             assert!(parse_path(Some(bad), "x", false).is_err(), "{bad}");
+        }
+    }
+
+    /// Issue 27 S1/S8: a prefix, name or slice that is a path reached an
+    /// existing, unrelated cgroup (`victim/pre-x.scope`), which the clean-up
+    /// of the failed create then removed. Each part must be a unit-name
+    /// component (runc refuses such a prefix too).
+    #[test]
+    fn parts_that_are_not_unit_name_components_are_refused() {
+        let long = "n".repeat(250);
+        for bad in [
+            "system.slice:../../victim/pre:x",
+            "system.slice:..:x",
+            "system.slice:p:..",
+            "system.slice:p:.hidden",
+            "system.slice:p:a b",
+            "system.slice:p:\u{e9}t\u{e9}",
+            "system.slice:p/q:x",
+            "system.slice::../x",
+            "../system.slice:p:x",
+            "a..b.slice:p:x",
+            "a-.slice:p:x",
+            "kubepods.slice::a--b.slice",
+            "kubepods.slice::../x.slice",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("system.slice:pre:{long}")])
+        {
+            let e = parse_path(Some(&bad), "x", false).unwrap_err();
+            assert_eq!(
+                e.pointer.as_deref(),
+                Some("/linux/cgroupsPath"),
+                "{bad}: {e}"
+            );
+        }
+        // The id given as the default name is checked as well.
+        assert!(parse_path(None, "../x", false).is_err());
+        // What runc's users send still parses.
+        for good in [
+            "system.slice:docker:0123abc",
+            "machine.slice:libpod:a_b-c.d",
+            "kubepods-burstable-pod1_2.slice:cri-containerd:abc",
+            "user.slice:podman:x\\x2d",
+        ] {
+            assert!(parse_path(Some(good), "x", false).is_ok(), "{good}");
         }
     }
 
