@@ -270,6 +270,10 @@ pub(super) fn create_in(
         }
         if cg.adds_first_process() {
             cg.add_process(pid, &bundle.spec)?;
+            // Now that its unit is ours, a delete may stop it.
+            let mut s = saved.borrow_mut();
+            s.cgroup = cg.placement();
+            dir.save_state(&s)?;
         }
         Ok(())
     };

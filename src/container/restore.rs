@@ -318,6 +318,8 @@ fn restore_criu(
     let criu_pid = Pid::from_raw(swrk.pid());
     // criu restores the tree into its own cgroup, and below cg_root.
     cg.add_process(criu_pid, &bundle.spec)?;
+    // Under systemd, the unit is now ours (saved with the restored pid).
+    saved.borrow_mut().cgroup = cg.placement();
     let spec_hooks = bundle.spec.hooks().clone();
     let console = o.console_socket.clone();
     let mut restored: Option<Pid> = None;

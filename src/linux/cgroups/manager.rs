@@ -22,6 +22,14 @@ pub struct Placement {
     /// recorded before it is started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// Whether systemd made that unit for this container (its
+    /// `StartTransientUnit` succeeded, which it does only for a unit that
+    /// did not exist). Only then are the unit and its cgroup ours to stop,
+    /// signal and remove: a cgroupsPath may name someone else's (issue 27
+    /// S2/S3). Absent in state files older than this field, whose units
+    /// were always stopped: then taken as made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit_started: Option<bool>,
 }
 
 /// What decides where a new container's cgroup goes.
@@ -57,6 +65,9 @@ pub struct Manager {
     rootless: bool,
     /// What [`Manager::place`] writes (and a restore writes again).
     resources: Option<LinuxResources>,
+    /// Under systemd, whether the unit is ours (see
+    /// [`Placement::systemd_unit_started`]); set as soon as systemd made it.
+    made: std::cell::Cell<bool>,
 }
 
 impl Manager {
@@ -109,6 +120,7 @@ impl Manager {
             path,
             rootless: o.rootless,
             resources: None,
+            made: Default::default(),
         })
     }
 
@@ -128,6 +140,17 @@ impl Manager {
             path: String::new(),
             rootless,
             resources: None,
+            made: p.systemd_unit_started.unwrap_or(true).into(),
+        }
+    }
+
+    /// The directories this container may write, signal and remove in:
+    /// all of them, but under systemd only once it made our unit; before
+    /// that (or when it refused), they are some other unit's, or nothing.
+    fn dirs(&self) -> &[PathBuf] {
+        match self.driver {
+            Driver::Systemd(_) if !self.made.get() => &[],
+            _ => &self.dirs,
         }
     }
 
@@ -137,6 +160,10 @@ impl Manager {
             cgroup_dirs: self.dirs.clone(),
             systemd_unit: match &self.driver {
                 Driver::Systemd(u) => Some(u.unit.clone()),
+                _ => None,
+            },
+            systemd_unit_started: match &self.driver {
+                Driver::Systemd(_) => Some(self.made.get()),
                 _ => None,
             },
         }
@@ -206,7 +233,7 @@ impl Manager {
     /// processes criu put in with their checkpointed settings).
     pub fn write_placed(&self) -> Result<()> {
         match &self.resources {
-            Some(r) if !self.dirs.is_empty() => apply::apply_in(&hierarchies()?, &self.dirs, r),
+            Some(r) if !self.dirs().is_empty() => apply::apply_in(&hierarchies()?, self.dirs(), r),
             _ => Ok(()),
         }
     }
@@ -252,7 +279,7 @@ impl Manager {
                     spec.annotations().as_ref().unwrap_or(&Default::default()),
                 )?;
                 let mut bus = systemd::DBus::connect(self.rootless)?;
-                systemd::start_unit(&mut bus, &u.unit, &props)
+                systemd::start_unit(&mut bus, &u.unit, &props, || self.made.set(true))
                     .map_err(|e| e.at("/linux/cgroupsPath"))?;
                 if u.unit.ends_with(".slice") {
                     fs::add(&self.dirs, pid)?;
@@ -278,12 +305,16 @@ impl Manager {
     /// the v2 directory.
     pub fn criu_freezer(&self) -> Option<&Path> {
         let hier = hierarchies().unwrap_or_default();
-        let v1 = self.dirs.iter().find(|d| {
+        let v1 = self.dirs().iter().find(|d| {
             super::hierarchy_of(&hier, d)
                 .is_some_and(|h| !h.is_v2 && h.options.split(',').any(|o| o == "freezer"))
         });
-        v1.or_else(|| self.dirs.iter().find(|d| d.join("cgroup.freeze").exists()))
-            .map(|d| d.as_path())
+        v1.or_else(|| {
+            self.dirs()
+                .iter()
+                .find(|d| d.join("cgroup.freeze").exists())
+        })
+        .map(|d| d.as_path())
     }
 
     /// New `linux.resources` for a live container: systemd's properties
@@ -300,23 +331,23 @@ impl Manager {
                 )?;
             }
         }
-        apply::apply(&self.dirs, r)
+        apply::apply(self.dirs(), r)
     }
 
     /// Bytes of memory the container uses now.
     pub fn memory_usage(&self) -> Option<u64> {
-        fs::memory_usage(&self.dirs)
+        fs::memory_usage(self.dirs())
     }
 
     /// Freezes or thaws every process, waiting until the kernel says so.
     pub fn freeze(&self, frozen: bool) -> Result<()> {
-        fs::freeze(&self.dirs, frozen)
+        fs::freeze(self.dirs(), frozen)
     }
 
     /// The directory whose freezer holds the container's processes (its
     /// own, or an ancestor's someone else froze), if one does.
     pub fn frozen_dir(&self) -> Option<&Path> {
-        fs::frozen_dir(&self.dirs)
+        fs::frozen_dir(self.dirs())
     }
 
     /// Whether the container's processes are frozen.
@@ -326,13 +357,13 @@ impl Manager {
 
     /// The pids in the container's cgroup.
     pub fn procs(&self) -> Result<Vec<Pid>> {
-        fs::procs(&self.dirs)
+        fs::procs(self.dirs())
     }
 
     /// Sends `sig` to every process in the cgroup; SIGKILL at once through
     /// v2's cgroup.kill where there is one (no fork can slip past it).
     pub fn signal_all(&self, sig: i32) -> Result<()> {
-        if sig == libc::SIGKILL && fs::kill_all(&self.dirs) {
+        if sig == libc::SIGKILL && fs::kill_all(self.dirs()) {
             return Ok(());
         }
         for p in self.procs()? {
@@ -346,21 +377,21 @@ impl Manager {
 
     /// Statistics in runc's `events` format.
     pub fn stats(&self) -> Result<serde_json::Value> {
-        stats::of(&self.dirs)
+        stats::of(self.dirs())
     }
 
     /// A watch for OOM kills in the container's memory cgroup.
     pub fn oom_watch(&self) -> Result<OomWatch> {
-        OomWatch::new(&self.dirs)
+        OomWatch::new(self.dirs())
     }
 
     /// The directories an `exec --cgroup` process joins: `path` or
     /// `controller[,controller]:path` specs below the container's cgroup.
     pub fn exec_dirs(&self, specs: &[String]) -> Result<Vec<PathBuf>> {
         if specs.is_empty() {
-            return Ok(self.dirs.clone());
+            return Ok(self.dirs().to_vec());
         }
-        super::sub_dirs(&hierarchies()?, &self.dirs, specs)
+        super::sub_dirs(&hierarchies()?, self.dirs(), specs)
     }
 
     /// Removes the cgroup if nothing is left in it, as when init is gone
@@ -371,23 +402,29 @@ impl Manager {
     }
 
     /// Removes the cgroup of a container whose processes are gone: its
-    /// unit stopped, its directories removed.
+    /// unit stopped, its directories removed; nothing of a unit that
+    /// systemd did not make for us.
     pub fn destroy(&self) -> Result<()> {
         if let Driver::Systemd(u) = &self.driver {
-            systemd::stop_unit(&mut systemd::DBus::connect(self.rootless)?, &u.unit)?;
+            if self.made.get() {
+                systemd::stop_unit(&mut systemd::DBus::connect(self.rootless)?, &u.unit)?;
+            }
         }
-        fs::destroy(&self.dirs)
+        fs::destroy(self.dirs())
     }
 
     /// [`Manager::destroy`] on the way out of a failed create: each part
     /// is tried whatever the other did.
     pub fn discard(&self) {
         if let Driver::Systemd(u) = &self.driver {
+            if !self.made.get() {
+                return;
+            }
             if let Ok(mut bus) = systemd::DBus::connect(self.rootless) {
                 let _ = systemd::stop_unit(&mut bus, &u.unit);
             }
         }
-        let _ = fs::destroy(&self.dirs);
+        let _ = fs::destroy(self.dirs());
     }
 }
 
@@ -406,7 +443,16 @@ mod tests {
         let m = Manager::load(&old, false);
         assert!(m.adds_first_process() && m.join_dirs().is_empty());
         assert!(!m.remove_if_empty());
-        assert_eq!(m.placement(), old);
+        // Before `systemd_unit_started`, every unit was stopped on delete:
+        // an older state's unit is still taken as the container's own.
+        assert_eq!(m.dirs(), &old.cgroup_dirs[..]);
+        assert_eq!(
+            m.placement(),
+            Placement {
+                systemd_unit_started: Some(true),
+                ..old.clone()
+            }
+        );
         let none: Placement = serde_json::from_value(serde_json::json!({})).unwrap();
         let m = Manager::load(&none, true);
         assert!(!m.adds_first_process() && m.criu_root().is_none());
@@ -417,10 +463,38 @@ mod tests {
         let fs = Placement {
             cgroup_dirs: vec!["/sys/fs/cgroup/tong/c1".into()],
             systemd_unit: None,
+            systemd_unit_started: None,
         };
         let m = Manager::load(&fs, false);
         assert_eq!(m.join_dirs(), &fs.cgroup_dirs[..]);
         assert!(!m.adds_first_process());
+    }
+
+    /// Issue 27 S1–S3: a unit systemd did not make for this container
+    /// (it refused the name, or the unit existed: someone else's) is never
+    /// stopped, and nothing in its cgroup is signalled, written or removed,
+    /// though its directories are named in the state.
+    #[test]
+    fn a_unit_systemd_did_not_make_for_us_is_not_ours() {
+        let victim = std::env::temp_dir().join(format!("tong-unit-victim-{}", std::process::id()));
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(victim.join("cgroup.procs"), "1\n").unwrap();
+        let p = Placement {
+            cgroup_dirs: vec![victim.clone()],
+            systemd_unit: Some("tong-victim.scope".into()),
+            systemd_unit_started: Some(false),
+        };
+        let m = Manager::load(&p, false);
+        assert_eq!(m.procs().unwrap(), vec![]);
+        m.signal_all(libc::SIGKILL).unwrap();
+        assert!(!m.is_frozen() && m.stats().is_ok() && m.memory_usage().is_none());
+        assert_eq!(m.exec_dirs(&[]).unwrap(), Vec::<PathBuf>::new());
+        // No bus is asked (there is none here): nothing to stop.
+        m.destroy().unwrap();
+        m.discard();
+        assert!(victim.join("cgroup.procs").exists());
+        assert_eq!(m.placement(), p);
+        std::fs::remove_dir_all(&victim).unwrap();
     }
 
     /// Without a cgroup nothing is frozen, listed, signalled or removed.

@@ -52,9 +52,18 @@ pub trait Bus {
 }
 
 /// Starts a transient unit with these properties and waits until it runs:
-/// its job must end `done`.
-pub fn start_unit(bus: &mut impl Bus, unit: &str, props: &[(String, Value)]) -> Result<()> {
+/// its job must end `done`. `made` is called once systemd has made the
+/// unit, which it does only for one that did not exist: from then on it is
+/// ours to stop, whatever its job says; before, it is not (an existing unit
+/// named by a cgroupsPath belongs to someone else).
+pub fn start_unit(
+    bus: &mut impl Bus,
+    unit: &str,
+    props: &[(String, Value)],
+    made: impl FnOnce(),
+) -> Result<()> {
     let job = bus.start_transient_unit(unit, props)?;
+    made();
     let what = format!("start {unit}");
     let end = bus.wait_job(&job, &what)?;
     match end.result.as_str() {
@@ -157,7 +166,9 @@ mod tests {
     #[test]
     fn start_waits_for_its_own_job() {
         let mut bus = FakeBus::default();
-        start_unit(&mut bus, "u.scope", &props()).unwrap();
+        let mut made = false;
+        start_unit(&mut bus, "u.scope", &props(), || made = true).unwrap();
+        assert!(made);
         assert_eq!(
             bus.calls,
             [
@@ -173,17 +184,23 @@ mod tests {
             job_result: Some("failed"),
             ..Default::default()
         };
-        let e = start_unit(&mut bus, "u.scope", &props()).unwrap_err();
+        let mut made = false;
+        let e = start_unit(&mut bus, "u.scope", &props(), || made = true).unwrap_err();
         assert!(
             e.msg.contains("start u.scope") && e.msg.contains("\"failed\""),
             "{e}"
         );
+        // systemd made it, and its job failed: ours to stop.
+        assert!(made);
         let mut bus = FakeBus {
             fail: Some("systemd: StartTransientUnit: Unit u.scope already exists"),
             ..Default::default()
         };
-        let e = start_unit(&mut bus, "u.scope", &props()).unwrap_err();
+        let mut made = false;
+        let e = start_unit(&mut bus, "u.scope", &props(), || made = true).unwrap_err();
         assert!(e.msg.contains("already exists"), "{e}");
+        // Someone else's unit (S2/S3): never ours to stop.
+        assert!(!made);
         // No job, nothing to wait for.
         assert_eq!(bus.calls, ["StartTransientUnit u.scope 1"]);
     }
