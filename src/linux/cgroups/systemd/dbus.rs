@@ -24,11 +24,19 @@ fn bus_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(format!("systemd: {what}: {e}"))
 }
 
-/// The bus socket: the system bus, or the user's bus when rootless
+/// The bus socket: the system bus (`DBUS_SYSTEM_BUS_ADDRESS` when set, as
+/// libdbus and runc's godbus read it), or the user's bus when rootless
 /// (`DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`, as runc).
 fn bus_path(rootless: bool) -> Result<std::path::PathBuf> {
     if !rootless {
-        return Ok("/run/dbus/system_bus_socket".into());
+        return match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
+            Ok(addr) => session_addr_path(&addr).ok_or_else(|| {
+                Error::new(format!(
+                    "systemd: DBUS_SYSTEM_BUS_ADDRESS {addr:?}: no unix:path= address in it"
+                ))
+            }),
+            Err(_) => Ok("/run/dbus/system_bus_socket".into()),
+        };
     }
     if let Ok(addr) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
         return session_addr_path(&addr).ok_or_else(|| {
@@ -62,12 +70,31 @@ pub fn session_addr_path(addr: &str) -> Option<std::path::PathBuf> {
 /// as uid 0 of its own) is not the uid the bus sees, and the bus refuses it.
 /// Here the handshake names no identity, so the bus takes the socket's
 /// credentials, the user's host uid (runc asks `busctl` for that uid).
+///
+/// Anyone on the bus may send us a signal (issue 27 S6/S7/S9): only the
+/// `JobRemoved` signals of the name owning `org.freedesktop.systemd1`, on
+/// its manager's path and interface, are believed, and of those only a
+/// bounded number is kept while a reply is awaited; the rest is dropped as
+/// it is read, an oversized message without being held.
 struct Conn {
     stream: std::os::unix::net::UnixStream,
     serial: u32,
-    /// Signals read while waiting for a reply.
-    signals: std::collections::VecDeque<rustbus::message_builder::MarshalledMessage>,
+    /// The unique name owning `org.freedesktop.systemd1` (empty until
+    /// asked): the only sender whose job signals count.
+    systemd: String,
+    /// systemd's job ends read while waiting for a reply, by job path.
+    jobs: std::collections::VecDeque<(String, JobEnd)>,
 }
+
+type Msg = rustbus::message_builder::MarshalledMessage;
+
+/// More `JobRemoved` signals than one create could be waiting for: on a
+/// busy host systemd reports every job to every subscriber.
+const JOBS_KEPT: usize = 256;
+
+/// The largest message tong reads whole: its replies and systemd's job
+/// signals are a few hundred bytes.
+const MESSAGE_MAX: usize = 64 << 10;
 
 impl Conn {
     fn connect(path: &std::path::Path) -> Result<Conn> {
@@ -82,7 +109,8 @@ impl Conn {
         let mut c = Conn {
             stream,
             serial: 0,
-            signals: Default::default(),
+            systemd: String::new(),
+            jobs: Default::default(),
         };
         // EXTERNAL without an initial response: the server asks (DATA), we
         // answer with an empty identity, it takes the peer's credentials.
@@ -126,7 +154,7 @@ impl Conn {
         Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
     }
 
-    fn send(&mut self, m: &rustbus::message_builder::MarshalledMessage) -> std::io::Result<u32> {
+    fn send(&mut self, m: &Msg) -> std::io::Result<u32> {
         use std::io::Write;
         self.serial += 1;
         let mut buf = Vec::new();
@@ -136,71 +164,125 @@ impl Conn {
         Ok(self.serial)
     }
 
-    /// The next message from the bus, whole.
-    fn recv(&mut self) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
+    /// The next message from the bus, read before `end`; None for one
+    /// too long to be meant for us, whose bytes are read and dropped.
+    fn recv(&mut self, end: std::time::Instant) -> std::io::Result<Option<Msg>> {
         use rustbus::wire::unmarshal;
-        use std::io::Read;
         let mut buf = vec![0u8; 16];
-        (&self.stream).read_exact(&mut buf)?;
+        self.read_by(&mut buf, end)?;
         let (_, header) = unmarshal::unmarshal_header(&buf, 0).map_err(io_err)?;
         let (_, fields_len) =
             rustbus::wire::util::parse_u32(&buf[unmarshal::HEADER_LEN..], header.byteorder)
                 .map_err(io_err)?;
-        let head = unmarshal::HEADER_LEN + 4 + fields_len as usize;
-        let total = head.div_ceil(8) * 8 + header.body_len as usize;
-        if total > 128 << 20 {
-            return Err(io_err("message too long"));
+        let head = (unmarshal::HEADER_LEN + 4).saturating_add(fields_len as usize);
+        let total = (head.div_ceil(8) * 8).saturating_add(header.body_len as usize);
+        if total > MESSAGE_MAX {
+            let mut left = total - buf.len();
+            let mut sink = [0u8; 8192];
+            while left > 0 {
+                let n = left.min(sink.len());
+                self.read_by(&mut sink[..n], end)?;
+                left -= n;
+            }
+            return Ok(None);
         }
         buf.resize(total, 0);
-        (&self.stream).read_exact(&mut buf[16..])?;
+        self.read_by(&mut buf[16..], end)?;
         let (hdr_len, header) = unmarshal::unmarshal_header(&buf, 0).map_err(io_err)?;
         let (dyn_len, dynheader) =
             unmarshal::unmarshal_dynamic_header(&header, &buf, hdr_len).map_err(io_err)?;
         let (_, msg) =
             unmarshal::unmarshal_next_message(&header, dynheader, &buf, hdr_len + dyn_len)
                 .map_err(io_err)?;
-        Ok(msg)
+        Ok(Some(msg))
     }
 
-    /// Sends a call and reads until its reply; signals read meanwhile are kept.
-    fn send_and_wait(
-        &mut self,
-        m: &mut rustbus::message_builder::MarshalledMessage,
-    ) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
-        let serial = self.send(m)?;
-        loop {
-            let msg = self.recv()?;
-            match msg.typ {
-                rustbus::MessageType::Signal => self.signals.push_back(msg),
-                rustbus::MessageType::Reply | rustbus::MessageType::Error
-                    if msg.dynheader.response_serial == Some(serial) =>
-                {
-                    return Ok(msg)
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// The next signal, or an error once `end` has passed.
-    fn wait_signal(
-        &mut self,
-        end: std::time::Instant,
-    ) -> std::io::Result<rustbus::message_builder::MarshalledMessage> {
-        loop {
-            if let Some(s) = self.signals.pop_front() {
-                return Ok(s);
-            }
+    /// Fills `buf`, or fails once `end` has passed: a peer that keeps
+    /// sending never holds us past it.
+    fn read_by(&mut self, buf: &mut [u8], end: std::time::Instant) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut got = 0;
+        while got < buf.len() {
             let left = end.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Err(std::io::ErrorKind::TimedOut.into());
             }
             self.stream.set_read_timeout(Some(left))?;
-            let msg = self.recv();
-            self.stream.set_read_timeout(Some(TIMEOUT))?;
-            let msg = msg?;
-            if msg.typ == rustbus::MessageType::Signal {
-                return Ok(msg);
+            match (&self.stream).read(&mut buf[got..]) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A job end reported by systemd itself: a `JobRemoved` signal from
+    /// the owner of its name, on its manager's path and interface.
+    fn job_removed(&self, m: &Msg) -> Option<(String, JobEnd)> {
+        let h = &m.dynheader;
+        if m.typ != rustbus::MessageType::Signal
+            || self.systemd.is_empty()
+            || h.sender.as_deref() != Some(self.systemd.as_str())
+            || h.object.as_deref() != Some("/org/freedesktop/systemd1")
+            || h.interface.as_deref() != Some("org.freedesktop.systemd1.Manager")
+            || h.member.as_deref() != Some("JobRemoved")
+        {
+            return None;
+        }
+        let (_, job, unit, result) = m
+            .body
+            .parser()
+            .get4::<u32, rustbus::wire::ObjectPath<&str>, &str, &str>()
+            .ok()?;
+        Some((
+            job.as_ref().to_owned(),
+            JobEnd {
+                unit: unit.to_owned(),
+                result: result.to_owned(),
+            },
+        ))
+    }
+
+    /// Sends a call and reads until its reply, within [`TIMEOUT`]; job
+    /// ends read meanwhile are kept (a bounded number), all else dropped.
+    fn send_and_wait(&mut self, m: &mut Msg) -> std::io::Result<Msg> {
+        let end = std::time::Instant::now() + TIMEOUT;
+        let serial = self.send(m)?;
+        loop {
+            let Some(msg) = self.recv(end)? else { continue };
+            match msg.typ {
+                rustbus::MessageType::Reply | rustbus::MessageType::Error
+                    if msg.dynheader.response_serial == Some(serial) =>
+                {
+                    return Ok(msg)
+                }
+                _ => {
+                    if let Some(j) = self.job_removed(&msg) {
+                        if self.jobs.len() == JOBS_KEPT {
+                            self.jobs.pop_front();
+                        }
+                        self.jobs.push_back(j);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How systemd says `job` ended, or an error once `end` has passed.
+    fn wait_job(&mut self, job: &str, end: std::time::Instant) -> std::io::Result<JobEnd> {
+        if let Some(i) = self.jobs.iter().position(|(j, _)| j == job) {
+            if let Some((_, e)) = self.jobs.remove(i) {
+                return Ok(e);
+            }
+        }
+        self.jobs.clear();
+        loop {
+            let Some(msg) = self.recv(end)? else { continue };
+            match self.job_removed(&msg) {
+                Some((j, e)) if j == job => return Ok(e),
+                _ => {}
             }
         }
     }
@@ -220,6 +302,22 @@ impl DBus {
         }
         let conn = Conn::connect(&bus_path(rootless)?)?;
         let mut bus = DBus { conn };
+        let mut m = rustbus::MessageBuilder::new()
+            .call("GetNameOwner")
+            .with_interface("org.freedesktop.DBus")
+            .on("/org/freedesktop/DBus")
+            .at("org.freedesktop.DBus")
+            .build();
+        m.body
+            .push_param("org.freedesktop.systemd1")
+            .map_err(|e| bus_err("GetNameOwner", e))?;
+        let owner = bus.send_and_wait(&mut m, "find systemd on the bus")?;
+        bus.conn.systemd = owner
+            .body
+            .parser()
+            .get::<&str>()
+            .map_err(|e| bus_err("GetNameOwner reply", e))?
+            .to_owned();
         // Job signals are only sent to subscribers.
         bus.call("Subscribe", |_| Ok(()))?;
         let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'";
@@ -339,34 +437,15 @@ impl Bus for DBus {
 
     fn wait_job(&mut self, job: &str, what: &str) -> Result<JobEnd> {
         let end = std::time::Instant::now() + TIMEOUT;
-        loop {
-            let sig = self.conn.wait_signal(end).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut
-                    || e.kind() == std::io::ErrorKind::WouldBlock
-                {
-                    Error::new(format!("systemd: {what}: timed out waiting for job {job}"))
-                } else {
-                    bus_err(what, e)
-                }
-            })?;
-            if sig.dynheader.member.as_deref() != Some("JobRemoved") {
-                continue;
+        self.conn.wait_job(job, end).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut
+                || e.kind() == std::io::ErrorKind::WouldBlock
+            {
+                Error::new(format!("systemd: {what}: timed out waiting for job {job}"))
+            } else {
+                bus_err(what, e)
             }
-            let Ok((_, path, unit, result)) = sig
-                .body
-                .parser()
-                .get4::<u32, rustbus::wire::ObjectPath<&str>, &str, &str>()
-            else {
-                continue;
-            };
-            if path.as_ref() != job {
-                continue;
-            }
-            return Ok(JobEnd {
-                unit: unit.to_owned(),
-                result: result.to_owned(),
-            });
-        }
+        })
     }
 }
 
