@@ -208,3 +208,55 @@ fn kill_all_after_the_scope_emptied_succeeds() {
     assert!(del.status.success(), "{}", stderr(&del));
     assert!(!unit_known(&unit));
 }
+
+/// Issue 27 S2/S3: a cgroupsPath that names a unit someone else runs
+/// makes systemd refuse the start; the failed create must neither stop that
+/// unit nor touch its processes (runc stops it).
+#[test]
+fn create_naming_a_running_unit_leaves_it_running() {
+    require_systemd!();
+    let (b, unit) = scoped("sdtaken", "true", "system.slice");
+    let mut victim = Command::new("systemd-run")
+        .args([
+            "--quiet",
+            "--scope",
+            "--slice=system.slice",
+            "--unit",
+            &unit,
+        ])
+        .args(["sleep", "1000"])
+        .spawn()
+        .unwrap();
+    // The scope is made before sleep runs; wait until systemd reports it.
+    let mut active = false;
+    for _ in 0..200 {
+        if show(&unit, &["ActiveState"])
+            .get("ActiveState")
+            .map(String::as_str)
+            == Some("active")
+        {
+            active = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = sd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let after = show(&unit, &["ActiveState"]);
+    let alive = victim.try_wait().unwrap().is_none();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(active, "{unit} never became active");
+    assert_eq!(out.status.code(), Some(1), "created in {unit}");
+    assert!(
+        stderr(&out).contains("/linux/cgroupsPath"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        after.get("ActiveState").map(String::as_str),
+        Some("active"),
+        "{unit} was stopped"
+    );
+    assert!(alive, "the process of {unit} was killed");
+    assert!(!b.root.join(&b.id).exists());
+}
