@@ -203,8 +203,9 @@ impl Dir {
     pub fn load(&self) -> Result<Saved> {
         let mut s = self.load_state()?;
         let bytes = std::fs::read(self.path.join(CONFIG)).ctx("read the saved config.json")?;
-        s.config = serde_json::from_slice::<Spec>(&bytes)
-            .map_err(|e| Error::new(format!("corrupt saved config.json: {e}")))?;
+        // Through the bundle's own parser: a second entry point would build
+        // all of Spec's deserialisation code twice (~150 KB of binary).
+        s.config = crate::spec::from_json::<Spec>(&bytes, "saved config.json")?;
         Ok(s)
     }
 
