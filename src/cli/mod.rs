@@ -313,14 +313,13 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 }
 
 /// The name of the user owning a container's state directory, as runc's
-/// `list` shows it (`#UID` when the host has no such user).
-fn owner_name(dir: &std::path::Path) -> String {
+/// `list` shows it (`#UID` when the host has no such user), looked up in
+/// `passwd` (the host's /etc/passwd, read once per `list`).
+fn owner_name(dir: &std::path::Path, passwd: &str) -> String {
     use std::os::unix::fs::MetadataExt;
     let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
         return String::new();
     };
-    // The host's /etc/passwd, read directly: a static binary has no NSS.
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd
         .lines()
         .find_map(|l| {
@@ -333,8 +332,13 @@ fn owner_name(dir: &std::path::Path) -> String {
 
 fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
     let mut all = container::list(ctx)?;
-    for s in &mut all {
-        s.owner = owner_name(&ctx.root.join(&s.id));
+    if !quiet && !all.is_empty() {
+        // Read directly (a static binary has no NSS), once: it was read again
+        // for every container.
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        for s in &mut all {
+            s.owner = owner_name(&ctx.root.join(&s.id), &passwd);
+        }
     }
     let mut out = std::io::stdout().lock();
     if quiet {

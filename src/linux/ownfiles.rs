@@ -7,7 +7,7 @@
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
-use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -24,6 +24,15 @@ pub fn open_private_dir(p: &Path, what: &str) -> Result<OwnedFd> {
     )
     .ctx(format!("open {what} {}", p.display()))?;
     let st = fstat(&fd).ctx(format!("stat {what} {}", p.display()))?;
+    check_private(&st, p, what)?;
+    Ok(fd)
+}
+
+/// The one ownership rule for what the runtime keeps in directories others
+/// could name (state root, container state, checkpoint images): `st`, the
+/// stat of `p`, must be owned by the caller and writable by no one else,
+/// else the error names `what` and `p`.
+pub fn check_private(st: &FileStat, p: &Path, what: &str) -> Result<()> {
     let me = nix::unistd::geteuid().as_raw();
     if st.st_uid != me {
         return Err(Error::new(format!(
@@ -39,7 +48,7 @@ pub fn open_private_dir(p: &Path, what: &str) -> Result<OwnedFd> {
             st.st_mode & 0o7777
         )));
     }
-    Ok(fd)
+    Ok(())
 }
 
 /// Opens `p` again as a directory that must be the one `known` is: a

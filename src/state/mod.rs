@@ -83,22 +83,7 @@ pub struct Dir {
 /// their pids. Only the caller's own, writable by no one else, is used.
 fn check_ours(p: &Path, what: &str) -> Result<()> {
     let st = nix::sys::stat::stat(p).ctx(format!("stat {what} {}", p.display()))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if st.st_uid != me {
-        return Err(Error::new(format!(
-            "{what} {} is owned by uid {}, not by the caller (uid {me}): refusing to use it",
-            p.display(),
-            st.st_uid
-        )));
-    }
-    if st.st_mode & 0o022 != 0 {
-        return Err(Error::new(format!(
-            "{what} {} is writable by group or others (mode {:o}): refusing to use it",
-            p.display(),
-            st.st_mode & 0o7777
-        )));
-    }
-    Ok(())
+    crate::linux::ownfiles::check_private(&st, p, what)
 }
 
 /// Whether a container `id` has taken its id under `root` (its state exists).
@@ -218,8 +203,9 @@ impl Dir {
     pub fn load(&self) -> Result<Saved> {
         let mut s = self.load_state()?;
         let bytes = std::fs::read(self.path.join(CONFIG)).ctx("read the saved config.json")?;
-        s.config = serde_json::from_slice::<Spec>(&bytes)
-            .map_err(|e| Error::new(format!("corrupt saved config.json: {e}")))?;
+        // Through the bundle's own parser: a second entry point would build
+        // all of Spec's deserialisation code twice (~150 KB of binary).
+        s.config = crate::spec::from_json::<Spec>(&bytes, "saved config.json")?;
         Ok(s)
     }
 
