@@ -34,7 +34,7 @@ cargo build --locked -q -p conformance
 for rt in /usr/sbin/runc "$RUNTIME"; do
   echo "== conformance: $rt"
   log=$(mktemp)
-  if target/debug/conformance --runtime "$rt" > "$log"; then :; else failed+=("conformance on $rt"); fi
+  if target/debug/conformance --runtime "$rt" --tong "$RUNTIME" > "$log"; then :; else failed+=("conformance on $rt"); fi
   grep -A1 '^not ok' "$log" || true
   tail -1 "$log"
   rm -f "$log"

@@ -152,13 +152,13 @@ stamp "integration tests: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 tong=$repo/target/release/tong
 echo "== conformance on runc (the oracle)"
 t0=$SECONDS
-run_part conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc
+run_part conformance-runc "$dbg/conformance" --tong "$tong" --runtime /usr/sbin/runc
 read -r rp rf rs < <(counts "$logs/conformance-runc.log")
 echo "conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
 stamp "conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
 echo "== conformance on tong"
 t0=$SECONDS
-run_part conformance-tong "$dbg/conformance" --runtime "$tong"
+run_part conformance-tong "$dbg/conformance" --tong "$tong" --runtime "$tong"
 read -r p f s < <(counts "$logs/conformance-tong.log")
 cases() { sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$1" | sort; }
 # Cases runc fails here as well prove nothing about tong: they move from
@@ -210,13 +210,13 @@ done
 if full; then
   echo "== conformance with --systemd-cgroup on runc (the oracle)"
   t0=$SECONDS
-  run_part sd-conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
+  run_part sd-conformance-runc "$dbg/conformance" --tong "$tong" --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
   read -r rp rf rs < <(counts "$logs/sd-conformance-runc.log")
   echo "systemd conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
   stamp "systemd conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
   echo "== conformance with --systemd-cgroup on tong"
   t0=$SECONDS
-  run_part sd-conformance-tong "$dbg/conformance" --runtime "$tong" --systemd-cgroup --filter cgroup
+  run_part sd-conformance-tong "$dbg/conformance" --tong "$tong" --runtime "$tong" --systemd-cgroup --filter cgroup
   read -r p f s < <(counts "$logs/sd-conformance-tong.log")
   discount_no_oracle "$logs/sd-conformance-tong.log" "$logs/sd-conformance-runc.log"
   add "systemd conformance on tong" "$p" "$f" "$s" "$rc"
