@@ -45,8 +45,8 @@ R="--runc-binary $RUNTIME"
 sd=${SYSTEMD_CGROUP:-}
 # The cgroup flags of container $1.
 cg() { if [ -n "$sd" ]; then echo "--runc-systemd-cgroup --cgroup system.slice:tonge2e:$1"; fi; }
-if [ -n "$sd" ] && ! systemd_on_cgroup_v2; then
-  skip "systemd cgroup driver" "needs systemd as PID 1 on a cgroup v2 host"
+if [ -n "$sd" ] && host_lacks_systemd_v2; then
+  skip "systemd cgroup driver" "$why"
   summary; exit
 fi
 

@@ -50,8 +50,8 @@ else
 fi
 HANDLERS=${HANDLERS:-tong runc}
 sd=${SYSTEMD_CGROUP:-}
-if [ -n "$sd" ] && ! systemd_on_cgroup_v2; then
-  skip "systemd cgroup driver" "needs systemd as PID 1 on a cgroup v2 host"
+if [ -n "$sd" ] && host_lacks_systemd_v2; then
+  skip "systemd cgroup driver" "$why"
   summary; exit
 fi
 # The daemon's cgroups: one per v1 controller, or the one of cgroup v2.

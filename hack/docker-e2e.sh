@@ -30,8 +30,8 @@ cleanup() {
 }
 e2e_on_exit cleanup
 sd=${SYSTEMD_CGROUP:-}
-if [ -n "$sd" ] && ! systemd_on_cgroup_v2; then
-  skip "systemd cgroup driver" "needs systemd as PID 1 on a cgroup v2 host"
+if [ -n "$sd" ] && host_lacks_systemd_v2; then
+  skip "systemd cgroup driver" "$why"
   summary; exit
 fi
 # Root here lacks CAP_SYS_RESOURCE: keep nofile within the host's hard limit.

@@ -20,11 +20,63 @@ skip() { # name, reason
   echo "SKIP $1: $2"; skipped=$((skipped + 1))
 }
 
-# What the host has is read from the mount table (statfs), never from a file
-# or directory existing: /sys/fs/cgroup may be a tmpfs holding leftovers.
+# What this host lacks comes from `tong check --format json`, the one report
+# every suite of the repository skips by: a step's SKIP reason is the
+# sentence a user reads in `tong check`. The tong asked is TONG_CHECK, else
+# RUNTIME when it is tong, else (RUNTIME is runc, the oracle) the guest's
+# target/release/tong in the VM (TONG_VM=1) or tong's static build.
+host_json=
+host_tong() { # prints the path of the tong to ask
+  if [ -n "${TONG_CHECK:-}" ]; then echo "$TONG_CHECK"
+  elif "$RUNTIME" check --format json 2>/dev/null | jq -e .checks >/dev/null 2>&1; then echo "$RUNTIME"
+  elif [ -n "${TONG_VM:-}" ]; then echo "$PWD/target/release/tong"
+  else bash hack/build-static.sh
+  fi
+}
+# Reads the report, through RUNNER when given (a function called with the
+# tong's path, that runs `PATH check --format json` as someone else). Its
+# exit status only says whether tong can run containers: ignored here.
+host_report() { # [RUNNER]
+  local tong err
+  tong=$(host_tong); err=$(mktemp)
+  if [ $# -gt 0 ]; then host_json=$("$1" "$tong" 2>"$err") || true; else host_json=$("$tong" check --format json 2>"$err") || true; fi
+  if ! jq -e .checks >/dev/null 2>&1 <<<"$host_json"; then
+    echo "FAIL tong check --format json ($tong) gave no report: $(tail -3 "$err" | tr '\n' ' ')"
+    rm -f "$err"; fail=$((fail + 1)); summary; exit 1
+  fi
+  rm -f "$err"
+}
+host_c=
+host_check() { # ID: the check's JSON in $host_c; a script asking for one the report lacks is a bug
+  [ -n "$host_json" ] || host_report
+  host_c=$(jq -c --arg id "$1" '.checks[] | select(.id == $id)' <<<"$host_json")
+  if [ -z "$host_c" ]; then
+    echo "FAIL tong check does not report $1 (add it to src/linux/host)"
+    fail=$((fail + 1)); summary; exit 1
+  fi
+}
+why=
+host_lacks() { # ID: succeeds, with tong check's sentence in $why, when this host lacks it (missing or limited)
+  host_check "$1"
+  why=$(jq -r .sentence <<<"$host_c")
+  [ "$(jq -r .status <<<"$host_c")" != present ]
+}
+host_needs() { # NEED ID: sets $why for a step this host's layout does not fit: what it needs, then the sentence of ID
+  host_check "$2"
+  why="$1; tong check: $(jq -r .sentence <<<"$host_c")"
+}
+host_fact() { # ID KEY: sets $fact to a fact of the check (`mode` of cgroups: v1, hybrid, v2)
+  host_check "$1"
+  fact=$(jq -r --arg k "$2" '.facts[$k] // empty' <<<"$host_c")
+}
+# The systemd cgroup driver's steps: systemd as PID 1 with its bus, and
+# cgroup v2 alone (sets $why when the host lacks them).
+host_lacks_systemd_v2() { host_lacks systemd || host_lacks cgroups; }
+
+# The host's cgroup layout for paths (not for skips: those come from the
+# report above), read from the mount table (statfs), never from a file or
+# directory existing: /sys/fs/cgroup may be a tmpfs holding leftovers.
 cgroup_v2_only() { [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; }
-# systemd as PID 1 (sd_booted(3): /run/systemd/system) on a cgroup v2 host.
-systemd_on_cgroup_v2() { [ -d /run/systemd/system ] && cgroup_v2_only; }
 
 # /sys/fs/cgroup as the script found it. Engines leave cgroups behind, and on
 # a hybrid host (a tmpfs at /sys/fs/cgroup) plain directories and files too:

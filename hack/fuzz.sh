@@ -31,7 +31,7 @@ trap 'rm -rf "$cfgs"' EXIT
 cp /work/shared/oci-runtime-spec/schema/test/config/*/*.json "$cfgs/" 2>/dev/null || true
 cp src/cli/spec_template.json "$cfgs/template.json"
 if [ ! -e "$seeds/.conformance" ]; then
-  cargo build --locked -q -p conformance
+  cargo build --locked -q -p conformance -p tong
   cat > "$cfgs/capture" <<CAP
 #!/bin/bash
 b=; prev=
@@ -40,7 +40,7 @@ for a in "\$@"; do case "\$prev" in --bundle|-b) b=\$a ;; esac; prev=\$a; done
 exit 1
 CAP
   chmod +x "$cfgs/capture"
-  target/debug/conformance --runtime "$cfgs/capture" --run-skipped --workdir "$cfgs/work" >/dev/null 2>&1 || true
+  target/debug/conformance --runtime "$cfgs/capture" --tong target/debug/tong --run-skipped --workdir "$cfgs/work" >/dev/null 2>&1 || true
   rm -rf "$cfgs/work"
   touch "$seeds/.conformance"
 fi

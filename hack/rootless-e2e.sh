@@ -14,7 +14,8 @@
 # /run/user/<uid> (or its logind session), its processes (by pid), its
 # cgroups, its entry on /dev/net/tun's ACL.
 # Cgroups: on v1 (this host) podman and dockerd run without any (limits,
-# pause, top are SKIP); containerd, whose ctr always sets a cgroups path, gets
+# pause, top are SKIP, with the reason the user's own `tong check` gives);
+# containerd, whose ctr always sets a cgroups path, gets
 # a v1 subtree chowned to the user. On v2 with systemd (the VM test bed:
 # hack/vm/run.sh bash hack/rootless-e2e.sh) the user's session delegates one
 # and podman uses the systemd cgroup manager, then the cgroupfs one for a
@@ -109,7 +110,14 @@ as_user() {
 img=localhost/tong-busybox:latest
 python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 chmod 644 "$work/busybox.tar"
-v1=1; cgroup_v2_only && v1=0
+# The user's own `tong check` (its subordinate ids, its delegated cgroup),
+# run where its engines run: in a scope of its systemd when it has one. The
+# steps below skip by it.
+user_check() { # tong's path
+  cp "$1" "$work/bin/tong-check"; chmod 755 "$work/bin/tong-check"
+  as_user "$([ $systemd -eq 1 ] && echo 'systemd-run --user --scope -q ')$work/bin/tong-check check --format json"
+}
+host_report user_check
 ucheck() { local name=$1; shift; check "$name" as_user "$*"; }
 
 podman_tests() {
@@ -147,9 +155,9 @@ CONF
   ucheck "podman: exec -t" "script -qec '$P exec -t d1 tty' /dev/null | grep -q /dev/pts/"
   ucheck "podman: exec sees init's pid namespace" "$P exec d1 ps -o pid,args | grep -q '^ *1 sleep 1000'"
   ucheck "podman: top" "$P top d1 | grep -q 'sleep 1000'"
-  if [ $v1 -eq 1 ]; then
-    skip "podman: memory limit" "cgroup v1: rootless cgroups are skipped (needs v2 with delegation)"
-    skip "podman: pause/unpause" "cgroup v1: no rootless freezer"
+  if host_lacks cgroup-delegation; then
+    skip "podman: memory limit" "$why"
+    skip "podman: pause/unpause" "$why"
   else
     ucheck "podman: memory limit" "$P run -d --name m1 --memory 64m $img sleep 1000 && $P exec m1 cat /sys/fs/cgroup/memory.max | grep -qx 67108864 && $P rm -f -t 0 m1"
     ucheck "podman: pause/unpause" "$P pause d1 && $P unpause d1"
@@ -157,7 +165,9 @@ CONF
   ucheck "podman: stop" "$P stop -t 1 d1 && [ \"\$($P container inspect -f '{{.State.Status}}' d1)\" = exited ]"
   ucheck "podman: start again" "$P start d1 && [ \"\$($P container inspect -f '{{.State.Status}}' d1)\" = running ]"
   ucheck "podman: rm -f" "$P rm -f -t 0 d1 && ! $P container exists d1"
-  if [ $v1 -eq 0 ] && [ $systemd -eq 1 ]; then
+  if host_lacks cgroup-delegation || host_lacks systemd; then
+    skip "podman (cgroupfs manager) in the user's delegated subtree" "$why"
+  else
     # The cgroupfs manager on v2: podman gives no cgroups path, the runtime
     # makes the container's cgroup next to its own, in the user's delegated
     # subtree (podman runs in a scope of the user's systemd).
@@ -173,11 +183,13 @@ CONF
 
 containerd_tests() {
   echo "== rootless containerd under rootlesskit ($RT)"
-  if [ $v1 -eq 0 ]; then
+  host_fact cgroups mode
+  if [ "$fact" = v2 ]; then
     # ctr always sets a cgroups path; on v2 a user may enter only cgroups
     # under its own delegated subtree, which needs containerd itself in a
     # delegated systemd scope (containerd-rootless-setuptool.sh). Not set up.
-    skip "containerd" "cgroup v2: rootless containerd needs its own delegated scope (not set up by this script)"
+    host_needs "needs cgroup v1, where this script gives the user a chowned subtree (on cgroup v2 rootless containerd needs a delegated scope of its own, which this script does not set up)" cgroups
+    skip "containerd" "$why"
     return
   fi
   local d=$work/ctrd
@@ -269,7 +281,7 @@ JSON
   ucheck "docker: detached container" "$D run -d --name d1 $R $img sleep 1000"
   ucheck "docker: exec" "[ \"\$($D exec d1 sh -c 'echo in-exec')\" = in-exec ]"
   ucheck "docker: exec -t" "script -qec '$D exec -t d1 tty' /dev/null | grep -q /dev/pts/"
-  if [ $v1 -eq 1 ]; then skip "docker: top" "cgroup v1: no rootless cgroup to list (runc ps reads it)"; else ucheck "docker: top" "$D top d1 | grep -q 'sleep 1000'"; fi
+  if host_lacks cgroup-delegation; then skip "docker: top" "$why"; else ucheck "docker: top" "$D top d1 | grep -q 'sleep 1000'"; fi
   ucheck "docker: stop" "$D stop -t 1 d1 && [ \"\$($D container inspect -f '{{.State.Status}}' d1)\" = exited ]"
   ucheck "docker: rm -f" "$D rm -f d1"
   engine_cleanup

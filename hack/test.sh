@@ -17,13 +17,25 @@ dev_before=$(ls -A /dev)
 bash hack/deps.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Every part ends with "N passed, M failed, K skipped"; the totals of the
+# parts on tong (not the oracle runs on runc) are the last line. A skip is
+# counted as skipped, never as passed.
+total_p=0 total_f=0 total_s=0
+tally() { # a part's log: adds its last "N passed, M failed, K skipped" (none: 1 failed)
+  local p f s
+  read -r p f s < <(awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3; s = ($5 ~ /^[0-9]+$/) ? $5 : 0; seen = 1 }
+    END { if (seen) print p, f, s; else print 0, 1, 0 }' "$1")
+  total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+}
 # libtest counts a test that reported "SKIP name: reason" (tests/common's
 # skip) as passed: here it is counted as skipped.
 log=$(mktemp)
 rc=0; cargo test --workspace --locked 2>&1 | tee "$log" || rc=$?
 awk '/^test result:/ { p += $4; f += $6 } /SKIP [A-Za-z0-9_:]+: / { k++ }
-  END { printf "cargo test: %d passed, %d failed, %d skipped\n", p - k, f, k }' "$log"
-rm -f "$log"
+  END { printf "%d passed, %d failed, %d skipped\n", p - k, f, k }' "$log" > "$log.n"
+echo "cargo test: $(cat "$log.n")"
+tally "$log.n"
+rm -f "$log" "$log.n"
 [ "$rc" -eq 0 ] || exit "$rc"
 
 RUNTIME=$(bash hack/build-static.sh)
@@ -34,27 +46,34 @@ cargo build --locked -q -p conformance
 for rt in /usr/sbin/runc "$RUNTIME"; do
   echo "== conformance: $rt"
   log=$(mktemp)
-  if target/debug/conformance --runtime "$rt" > "$log"; then :; else failed+=("conformance on $rt"); fi
+  if target/debug/conformance --runtime "$rt" --tong "$RUNTIME" > "$log"; then :; else failed+=("conformance on $rt"); fi
   grep -A1 '^not ok' "$log" || true
   tail -1 "$log"
+  [ "$rt" = /usr/sbin/runc ] || tally "$log"
   rm -f "$log"
 done
+log=$(mktemp)
 for engine in containerd podman docker; do
   echo "== $engine drives tong"
-  bash "hack/$engine-e2e.sh" || failed+=("$engine")
+  bash "hack/$engine-e2e.sh" | tee "$log" || failed+=("$engine")
+  tally "$log"
 done
 echo "== containerd's CRI (kubelet's path) drives tong, and runc alongside"
-bash hack/cri-e2e.sh || failed+=("cri")
+bash hack/cri-e2e.sh | tee "$log" || failed+=("cri")
+tally "$log"
 # Rootless podman and containerd (rootlesskit) as a test user: on runc
 # first (the oracle proves the script), then on tong.
 for rt in /usr/sbin/runc "$RUNTIME"; do
   echo "== rootless engines drive $rt"
-  RUNTIME=$rt bash hack/rootless-e2e.sh || failed+=("rootless on $rt")
+  RUNTIME=$rt bash hack/rootless-e2e.sh | tee "$log" || failed+=("rootless on $rt")
+  [ "$rt" = /usr/sbin/runc ] || tally "$log"
 done
 echo "== soak (short): lifecycles, SIGKILL at every stage, concurrency"
-SOAK_SHORT=1 bash hack/soak.sh || failed+=("soak")
+SOAK_SHORT=1 bash hack/soak.sh | tee "$log" || failed+=("soak")
+tally "$log"
 echo "== the Debian package: build, install with dpkg, man, completions, demo, remove"
-bash hack/package-test.sh || failed+=("package")
+bash hack/package-test.sh | tee "$log" || failed+=("package")
+tally "$log"
 # The same on a modern host: VMs with systemd, cgroup v2 only and AppArmor
 # (hack/vm/test.sh installs qemu and mmdebstrap and builds each image
 # once). CI runs the full VM suite in Debian 12: the Debian 13 guest's
@@ -67,11 +86,13 @@ bash hack/package-test.sh || failed+=("package")
 if [ -z "${TONG_SKIP_VM:-}" ]; then
   if [ -z "${TONG_VM_DISTROS:-}" ]; then
     echo "== VM bookworm: systemd + cgroup v2 + AppArmor (the full suite)"
-    VM_DISTRO=bookworm VM_SUITE=full bash hack/vm/test.sh || failed+=("vm bookworm")
+    VM_DISTRO=bookworm VM_SUITE=full bash hack/vm/test.sh | tee "$log" || failed+=("vm bookworm")
+    tally "$log"
   else
     for d in $TONG_VM_DISTROS; do
       echo "== VM $d: systemd + cgroup v2 + AppArmor"
-      VM_DISTRO=$d bash hack/vm/test.sh || failed+=("vm $d")
+      VM_DISTRO=$d bash hack/vm/test.sh | tee "$log" || failed+=("vm $d")
+      tally "$log"
     done
   fi
   bash hack/vm/hosts-table.sh
@@ -83,4 +104,6 @@ fi
 if [ "$(ls -A /dev)" != "$dev_before" ]; then
   echo "host /dev changed:"; diff <(echo "$dev_before") <(ls -A /dev) || true; failed+=("host /dev")
 fi
+rm -f "$log"
+echo "hack/test.sh (tong's parts; the runc oracle runs not counted): $total_p passed, $total_f failed, $total_s skipped"
 if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi

@@ -201,6 +201,12 @@ fn exec_missing_binary_and_preserved_fds() {
 
 #[test]
 fn exec_into_sub_cgroup() {
+    if let Some(why) = host_lacks_v1(
+        "memory",
+        "needs a cgroup v1 memory hierarchy; v2: modern_host v2_exec_into_sub_cgroup",
+    ) {
+        return skip(why);
+    }
     let b = running("execsubcg");
     let mem = b
         .cgroup_dirs()

@@ -36,23 +36,11 @@ pub fn v2() -> bool {
         .any(|m| m.point == Path::new("/sys/fs/cgroup") && m.fs == "cgroup2")
 }
 
-/// Whether `/sys/fs/cgroup/<ctl>` is a cgroup v1 mount carrying the
-/// controller (a leftover directory, or a controller bound to the cgroup2
-/// hierarchy, is not something a runtime can write to).
-pub fn v1_controller_mounted(ctl: &str) -> bool {
-    let want = fs::canonicalize(Path::new("/sys/fs/cgroup").join(ctl)).unwrap_or_default();
-    cgroup_mounts()
-        .iter()
-        .any(|m| m.point == want && m.fs == "cgroup" && m.options.split(',').any(|o| o == ctl))
-}
-
 /// A cgroup filesystem in the mount table.
 struct CgroupMount {
     point: PathBuf,
     /// `cgroup` (a v1 hierarchy) or `cgroup2`.
     fs: String,
-    /// Superblock options: a v1 hierarchy's controllers are among them.
-    options: String,
 }
 
 /// The cgroup filesystems of /proc/self/mountinfo.
@@ -61,15 +49,13 @@ fn cgroup_mounts() -> Vec<CgroupMount> {
     mi.lines()
         .filter_map(|l| {
             let (left, right) = l.split_once(" - ")?;
-            let mut r = right.split(' ');
-            let fs = r.next()?;
+            let fs = right.split(' ').next()?;
             if fs != "cgroup" && fs != "cgroup2" {
                 return None;
             }
             Some(CgroupMount {
                 point: PathBuf::from(left.split(' ').nth(4)?),
                 fs: fs.to_owned(),
-                options: r.nth(1).unwrap_or_default().to_owned(),
             })
         })
         .collect()

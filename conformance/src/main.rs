@@ -4,10 +4,13 @@
 //! reason` for each case it does not run (the format of every skip in the
 //! repository, which hack/test.sh and hack/vm/test.sh count), then TAP for
 //! the cases it runs, and a final `N passed, M failed, K skipped` line;
-//! exits 1 when a case failed.
+//! exits 1 when a case failed. What this host lacks comes from `tong check
+//! --format json` (host.rs), so a host skip's reason is `tong check`'s
+//! sentence.
 
 mod cases;
 mod harness;
+mod host;
 
 use clap::Parser;
 use harness::{Ctx, Env};
@@ -41,6 +44,11 @@ struct Args {
     /// cgroupsPath `conformance.slice:cf:<id>` (needs systemd as PID 1).
     #[arg(long)]
     systemd_cgroup: bool,
+    /// The tong whose `tong check --format json` says what this host lacks
+    /// (the cases' host skips). Default: the runtime, which must then be
+    /// tong; give it when the runtime is another (runc, the oracle).
+    #[arg(long)]
+    tong: Option<PathBuf>,
     /// Where bundles and the runtime's state go (a fresh temp dir if unset).
     #[arg(long)]
     workdir: Option<PathBuf>,
@@ -81,7 +89,19 @@ fn run_case(env: &Env, case: &cases::Case) -> Outcome {
 
 fn main() {
     let args = Args::parse();
-    let all = cases::all();
+    let host = if args.list {
+        host::Host::none()
+    } else {
+        let tong = args.tong.as_ref().unwrap_or(&args.runtime);
+        match host::Host::read(tong) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("conformance: the host's skips come from `tong check`: {e}; pass --tong PATH when the runtime is not tong");
+                std::process::exit(2);
+            }
+        }
+    };
+    let all = cases::all(&host);
     let selected: Vec<&cases::Case> = all
         .iter()
         .filter(|c| {
@@ -127,7 +147,7 @@ fn main() {
         .into_iter()
         .partition(|c| c.skip.is_some() && !args.run_skipped);
     for c in &skipped {
-        print_skip(&c.name, c.skip.unwrap_or_default());
+        print_skip(&c.name, c.skip.as_deref().unwrap_or_default());
     }
     println!("1..{}", selected.len());
     let next = AtomicUsize::new(0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # podman and containerd checkpoint and restore a container through tong, in
-# the VM test bed (criu must work there: `criu check`):
+# the VM test bed (criu must work there: `tong check --probe` runs `criu check`):
 #   bash hack/vm/run.sh bash hack/vm/checkpoint-e2e.sh
 #   bash hack/vm/run.sh env RUNTIME=/usr/sbin/runc bash hack/vm/checkpoint-e2e.sh
 # The container counts into /tmp/n; a restore must go on from where the
@@ -20,7 +20,13 @@ check() { # name, then a command whose success means PASS; prints its time
   if [ "$rc" -eq 0 ]; then echo "PASS $name (${ms} ms)"; pass=$((pass + 1))
   else echo "FAIL $name (${ms} ms): $(echo "$out" | tail -4 | tr '\n' ' ')"; fail=$((fail + 1)); fi
 }
-if ! why=$(criu check 2>&1); then echo "criu check fails here: $why"; echo "0 passed, 1 failed, 0 skipped"; exit 1; fi
+# criu must work here, as `tong check --probe` (which runs `criu check`)
+# says; where it does not, its sentence is the failure's reason.
+crit=$("${TONG_CHECK:-$PWD/target/release/tong}" check --probe --format json 2>/dev/null | jq -c '.checks[] | select(.id == "criu")')
+if [ "$(jq -r .status <<<"${crit:-null}")" != present ]; then
+  echo "FAIL criu: $(jq -r '.sentence // "tong check --probe gave no criu line"' <<<"${crit:-null}")"
+  echo "0 passed, 1 failed, 0 skipped"; exit 1
+fi
 echo "runtime: $RUNTIME ($("$RUNTIME" --version | head -1))"
 work=$(mktemp -d /tmp/ck-e2e.XXXXXX)
 ours=(); for p in /var/lib/containers /run/containers /run/tong; do [ -e "$p" ] || ours+=("$p"); done

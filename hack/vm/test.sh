@@ -72,6 +72,25 @@ if ! (vm_boot); then
 fi
 cp "$jobs/ready" "$logs/ready"
 stamp "VM up"
+tong=$repo/target/release/tong
+# The guest's `tong check` (its text and JSON stay in the logs): the parts
+# below take their host skips from it, so a SKIP's reason is its sentence.
+vm_job "$tong" check < /dev/null > "$logs/check.txt" 2>&1 || true
+vm_job "$tong" check --format json < /dev/null > "$logs/check.json" 2>/dev/null || true
+if ! jq -e .checks "$logs/check.json" >/dev/null 2>&1; then
+  echo "check: FAILED, tong check --format json gave no report in the guest" >> "$logs/summary"
+  echo "vm-test: tong check --format json gave no report in the guest"; cat "$logs/check.txt"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+head -1 "$logs/check.txt"
+guest_lacks() { # ID: succeeds, with the guest's tong check sentence in $why, when the guest lacks it
+  local c
+  c=$(jq -c --arg id "$1" '.checks[] | select(.id == $id)' "$logs/check.json")
+  [ -n "$c" ] || { echo "vm-test: tong check does not report $1" >&2; exit 1; }
+  why=$(jq -r .sentence <<<"$c")
+  [ "$(jq -r .status <<<"$c")" != present ]
+}
 passed=0 failed=0 skipped=0 failed_parts=()
 add() { # name, passed, failed, skipped, exit status of the part
   passed=$(($passed + $2)); failed=$(($failed + $3)); skipped=$(($skipped + $4))
@@ -97,18 +116,9 @@ run_part() { # log name, then the command for the guest; leaves the status in $r
 counts() { awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3; s = ($5 ~ /^[0-9]+$/) ? $5 : 0; seen = 1 }
   END { if (seen) print p, f, s; else print 0, 1, 0 }' "$1"; }
 
-# 1. Integration tests. Tests that assert cgroup v1 facts are left out here,
-# each with its reason (and its v2 counterpart in tests/modern_host.rs).
-declare -A v1_only=(
-  [resources_land_in_the_files]="v1 file names; v2: modern_host v2_resources_land_in_the_files"
-  [pause_freezes_and_resume_thaws]="v1 freezer.state; v2: modern_host v2_freezer_pauses_and_resumes"
-  [setting_for_an_absent_controller_is_an_error]="on cgroup v2 runc, the oracle, ignores linux.resources.network, and so does tong"
-  [cgroup_mount_shows_container_cgroup]="v1 hierarchy names; v2: modern_host v2_cgroup_namespace_shows_the_container_at_the_root"
-  [exec_into_sub_cgroup]="v1 memory hierarchy; v2: modern_host v2_exec_into_sub_cgroup"
-  [cve_2023_25809_cgroupfs_read_only_without_cgroupns]="v1 memory hierarchy; v2: modern_host v2_without_cgroup_namespace_binds_own_cgroup_read_only"
-  [update_takes_minus_one_for_unlimited]="v1 file names; v2: modern_host v2_update_takes_minus_one_for_unlimited"
-)
-# The tests this VM exists for (cgroup v2 alone, systemd, AppArmor, criu):
+# 1. Integration tests. Tests that assert cgroup v1 facts skip themselves
+# here by the guest's tong check (each names its v2 counterpart in
+# tests/modern_host.rs). The tests this VM exists for (cgroup v2 alone, systemd, AppArmor, criu):
 # one that skips here is a failure. A file stands for all its tests but
 # those in may_skip.
 must_run_files=(systemd modern_host checkpoint)
@@ -121,12 +131,10 @@ may_skip=(
   v2_rdma_limit # the VM has no RDMA device either
 )
 echo "== integration tests"
-for t in "${!v1_only[@]}"; do echo "SKIP $t: ${v1_only[$t]}"; done
 t0=$SECONDS
 run_part integration bash -c '
-  skips=(); while [ "$1" != -- ]; do skips+=(--skip "$1"); shift; done; shift
-  rc=0; for b; do echo "-- ${b##*/}"; "$b" --exact "${skips[@]}" 2>&1 || rc=1; done; exit $rc' \
-  _ "${!v1_only[@]}" -- "${bins[@]}"
+  rc=0; for b; do echo "-- ${b##*/}"; "$b" 2>&1 || rc=1; done; exit $rc' \
+  _ "${bins[@]}"
 # libtest: "test result: ok. N passed; M failed; …"; a test that reported
 # "SKIP name: reason" passed in libtest's eyes and counts as skipped here,
 # or as failed when it is one the VM must run ("-- <binary>" lines say
@@ -142,23 +150,21 @@ read -r p f s bad < <(awk -v files="${must_run_files[*]}" -v tests="${must_run_t
   }
   END { if (!seen) { p = 0; f = 1 } print p - k, f + n, k - n, (bad == "" ? "-" : bad) }' "$logs/integration.log")
 [ "$bad" = - ] || echo "vm-test: these must run in the VM and skipped: $bad"
-s=$((s + ${#v1_only[@]}))
 add "integration tests" "$p" "$f" "$s" "$rc"
 stamp "integration tests: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 
 # 2. Conformance. runc is the oracle: a case runc fails on this host as well
 # (the suite's host-side checks read cgroup v1 files) proves nothing about
 # tong and is counted as skipped, like the suite's own "no oracle" cases.
-tong=$repo/target/release/tong
 echo "== conformance on runc (the oracle)"
 t0=$SECONDS
-run_part conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc
+run_part conformance-runc "$dbg/conformance" --tong "$tong" --runtime /usr/sbin/runc
 read -r rp rf rs < <(counts "$logs/conformance-runc.log")
 echo "conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
 stamp "conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
 echo "== conformance on tong"
 t0=$SECONDS
-run_part conformance-tong "$dbg/conformance" --runtime "$tong"
+run_part conformance-tong "$dbg/conformance" --tong "$tong" --runtime "$tong"
 read -r p f s < <(counts "$logs/conformance-tong.log")
 cases() { sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$1" | sort; }
 # Cases runc fails here as well prove nothing about tong: they move from
@@ -210,13 +216,13 @@ done
 if full; then
   echo "== conformance with --systemd-cgroup on runc (the oracle)"
   t0=$SECONDS
-  run_part sd-conformance-runc "$dbg/conformance" --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
+  run_part sd-conformance-runc "$dbg/conformance" --tong "$tong" --runtime /usr/sbin/runc --systemd-cgroup --filter cgroup
   read -r rp rf rs < <(counts "$logs/sd-conformance-runc.log")
   echo "systemd conformance on runc (oracle, not counted): $rp passed, $rf failed, $rs skipped, $((SECONDS - t0)) s" >> "$logs/summary"
   stamp "systemd conformance on runc: $rp passed, $rf failed, $rs skipped (not counted), $((SECONDS - t0)) s"
   echo "== conformance with --systemd-cgroup on tong"
   t0=$SECONDS
-  run_part sd-conformance-tong "$dbg/conformance" --runtime "$tong" --systemd-cgroup --filter cgroup
+  run_part sd-conformance-tong "$dbg/conformance" --tong "$tong" --runtime "$tong" --systemd-cgroup --filter cgroup
   read -r p f s < <(counts "$logs/sd-conformance-tong.log")
   discount_no_oracle "$logs/sd-conformance-tong.log" "$logs/sd-conformance-runc.log"
   add "systemd conformance on tong" "$p" "$f" "$s" "$rc"
@@ -231,11 +237,11 @@ if full; then
 fi
 
 # 5. podman and containerd checkpoint and restore through criu, where the
-# guest has it (bullseye has no criu package): on runc first in the full
-# suite (the oracle proves the script), then on tong.
+# guest's tong check finds it (bullseye has no criu package): on runc first
+# in the full suite (the oracle proves the script), then on tong.
 oracle_runtimes=("$tong")
 if full; then oracle_runtimes=(/usr/sbin/runc "$tong"); fi
-if grep -q '^criu [0-9]' "$logs/versions"; then
+if ! guest_lacks criu; then
   for rt in "${oracle_runtimes[@]}"; do
     name=${rt##*/}
     echo "== checkpoint/restore e2e on $name"
@@ -246,8 +252,8 @@ if grep -q '^criu [0-9]' "$logs/versions"; then
     stamp "checkpoint e2e on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
   done
 else
-  echo "SKIP checkpoint/restore e2e: $VM_DISTRO has no criu package"
-  echo "checkpoint e2e: SKIP, $VM_DISTRO has no criu package" >> "$logs/summary"
+  echo "SKIP checkpoint/restore e2e: $why"
+  echo "checkpoint e2e: SKIP, $why" >> "$logs/summary"
   skipped=$((skipped + 1))
 fi
 

@@ -462,6 +462,21 @@ pub fn host_fact(id: &str, key: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// For a test of cgroup v1 files: unless `ctl` is on a cgroup v1 hierarchy,
+/// the reason to skip (what it needs, then `tong check`'s sentence for the
+/// controller, or for the layout where cgroup v2 has no such controller).
+pub fn host_lacks_v1(ctl: &str, need: &str) -> Option<String> {
+    let id = format!("cgroup.{ctl}");
+    if host_fact(&id, "version").as_deref() == Some("v1") {
+        return None;
+    }
+    let listed = host_report(false)["checks"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|c| c["id"] == id.as_str()));
+    let shown = if listed { id.as_str() } else { "cgroups" };
+    Some(format!("{need}; tong check: {}", host_sentence(shown)))
+}
+
 /// The reason to skip a test that needs systemd as PID 1 with its bus and
 /// cgroup v2 alone, from `tong check`.
 pub fn host_lacks_systemd_v2() -> Option<String> {

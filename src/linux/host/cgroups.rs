@@ -176,6 +176,14 @@ impl Cgroups {
                 ("freezer", "freezer (pause and resume)"),
                 ("hugetlb", HUGETLB),
                 ("rdma", RDMA),
+                (
+                    "net_cls",
+                    "network class ids (linux.resources.network.classID)",
+                ),
+                (
+                    "net_prio",
+                    "network priorities (linux.resources.network.priorities)",
+                ),
             ]
         };
         let delegated = caller.rootless.then(|| self.delegation(caller.euid));

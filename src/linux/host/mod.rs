@@ -154,6 +154,9 @@ pub fn report(o: &Options) -> Report {
     checks.extend(namespaces(&caller));
     checks.extend(syscalls());
     checks.push(idmapped_mounts(&caller));
+    checks.push(root_propagation(
+        &sys::read_text("/proc/self/mountinfo").unwrap_or_default(),
+    ));
     checks.push(cg.mode_check());
     checks.extend(cg.controller_checks(&caller));
     checks.extend(cg.resource_checks());
@@ -556,6 +559,11 @@ mod tests {
             .unwrap();
         assert_eq!(cpu.status, Status::Limited);
         assert_eq!(cpu.facts["version"], "v1");
+        // net_cls and net_prio are v1 lines only: v2 has no such controller
+        // (tong ignores linux.resources.network there, as runc does).
+        let has = |c: &Cgroups, id: &str| c.controller_checks(&root).iter().any(|c| c.id == id);
+        assert!(has(&v1, "cgroup.net_cls") && has(&v1, "cgroup.net_prio"));
+        assert!(!has(&v2, "cgroup.net_cls"));
     }
 
     #[test]

@@ -261,7 +261,55 @@ pub(super) fn sched_deadline(euid: u32) -> Check {
     }
 }
 
-/// Hardware a few resources need: CPUs, NUMA, RDMA devices, Intel RDT.
+/// The propagation of `/` in tong's mount namespace (`mountinfo`: the text
+/// of /proc/self/mountinfo). A container's rootfsPropagation `slave` makes
+/// its `/` follow the host's, which needs a peer group there to follow:
+/// on a private host `/` it stays private.
+pub(super) fn root_propagation(mountinfo: &str) -> Check {
+    // The last mount at / is the one on top.
+    let root = mountinfo
+        .lines()
+        .filter_map(|l| l.split_once(" - ").map(|(left, _)| left))
+        .rfind(|left| left.split(' ').nth(4) == Some("/"));
+    let Some(left) = root else {
+        return Check::short(
+            "root-propagation",
+            Status::Missing,
+            "no mount at / in /proc/self/mountinfo",
+            "linux.rootfsPropagation slave has no peer group to follow",
+            "",
+        );
+    };
+    let tags: Vec<&str> = left
+        .split(' ')
+        .skip(6)
+        .filter(|t| t.starts_with("shared:") || t.starts_with("master:"))
+        .collect();
+    if tags.is_empty() {
+        Check::short(
+            "root-propagation",
+            Status::Limited,
+            "/ is a private mount (no shared: or master: in /proc/self/mountinfo)",
+            "a container with linux.rootfsPropagation slave gets a private / that follows nothing",
+            "mount --make-rshared / (systemd makes / shared at boot)",
+        )
+        .fact("propagation", "private")
+    } else {
+        let kind = if tags.iter().any(|t| t.starts_with("shared:")) {
+            "shared"
+        } else {
+            "slave"
+        };
+        Check::present(
+            "root-propagation",
+            format!("/ is a {kind} mount ({})", tags.join(" ")),
+        )
+        .fact("propagation", kind)
+    }
+}
+
+/// Hardware a few resources need: CPUs, NUMA, block and RDMA devices,
+/// Intel RDT.
 pub(super) fn hardware() -> Vec<Check> {
     let mut out = Vec::new();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -290,6 +338,30 @@ pub(super) fn hardware() -> Vec<Check> {
             "use a kernel built with CONFIG_NUMA, or leave it out",
         )
     });
+    // Loop devices come and go: they are no device to limit.
+    let mut disks: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with("loop"))
+                .collect()
+        })
+        .unwrap_or_default();
+    disks.sort();
+    out.push(if disks.is_empty() {
+        Check::short(
+            "block-devices",
+            Status::Missing,
+            "no block device (/sys/block has none but loop devices)",
+            "linux.resources.blockIO weightDevice and throttle limits name a device, so none can be set",
+            "",
+        )
+    } else {
+        Check::present(
+            "block-devices",
+            format!("{} in /sys/block", disks.join(" ")),
+        )
+    });
     let rdma = std::fs::read_dir("/sys/class/infiniband")
         .map(|d| d.count())
         .unwrap_or(0);
@@ -316,4 +388,33 @@ pub(super) fn hardware() -> Vec<Check> {
         )
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_propagation_reads_the_top_mount_at_slash() {
+        let private = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+                       30 27 0:5 / /dev rw shared:2 - devtmpfs udev rw\n";
+        let c = root_propagation(private).seal();
+        assert_eq!(c.status, Status::Limited);
+        assert_eq!(c.facts["propagation"], "private");
+        assert!(
+            c.sentence
+                .starts_with("root-propagation: limited: / is a private mount"),
+            "{}",
+            c.sentence
+        );
+        // systemd's /: shared; a later mount over / is the one that counts.
+        let shared = "25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n";
+        let c = root_propagation(shared).seal();
+        assert_eq!(c.status, Status::Present);
+        assert_eq!(c.found, "/ is a shared mount (shared:1)");
+        let over = format!("{shared}90 25 0:50 / / rw master:7 - overlay o rw\n");
+        assert_eq!(root_propagation(&over).facts["propagation"], "slave");
+        let none = root_propagation("30 27 0:5 / /dev rw - devtmpfs udev rw\n");
+        assert_eq!(none.status, Status::Missing);
+    }
 }
