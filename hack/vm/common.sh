@@ -3,6 +3,10 @@
 # VM_DISTRO (trixie, the default: Debian 13; bookworm; bullseye) picks the
 # guest; each has its own image and run directory (target/vm/DISTRO/), so
 # the three can be built and booted one after another, or side by side.
+# A guest kernel that oopses panics (oops=panic) and a panic reboots at once
+# (panic=-1), which -no-reboot turns into qemu exiting: a job in a crashed
+# guest fails within a second ("the VM died") with the whole trace printed
+# (vm_crash), instead of sitting out its timeout.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 VM_DISTRO=${VM_DISTRO:-trixie}
@@ -33,6 +37,9 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
   vm_stop
   local img accel t0=$SECONDS
   img=$(bash "$here/build.sh")
+  # qemu truncates the console file at boot: keep the last guest's (a panic
+  # trace) as console.prev.log.
+  if [ -s "$console" ]; then mv -f "$console" "$run_dir/console.prev.log"; fi
   rm -rf "$jobs"; mkdir -p "$jobs"
   # KVM only when the CPU can do it: on some machines /dev/kvm exists but the
   # CPU has no vmx/svm and -accel kvm hangs.
@@ -44,7 +51,8 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
   echo "vm: booting $VM_DISTRO (${accel[1]}, image $img)" >&2
   qemu-system-x86_64 "${accel[@]}" -smp "${VM_CPUS:-2}" -m "${VM_MEM:-2048}" \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-    -append "console=ttyS0 rw quiet systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all apparmor=1 security=apparmor tong.tree=$repo" \
+    -append "console=ttyS0 rw quiet panic=-1 oops=panic systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all apparmor=1 security=apparmor tong.tree=$repo" \
+    -no-reboot \
     -drive "file=$img/root.img,if=virtio,format=raw,cache=unsafe" -snapshot \
     -virtfs "local,path=$jobs,mount_tag=jobs,security_model=none" \
     -virtfs "local,path=$repo,mount_tag=tree,security_model=none,readonly=on" \
@@ -63,6 +71,12 @@ vm_boot() { # boots unless a VM of this tree is already up; waits until it takes
   done
   echo "vm: $VM_DISTRO up in $((SECONDS - t0)) s: $(tr '\n' ';' < "$jobs/ready")" >&2
   flock -u 9
+}
+
+vm_crash() { # the console from the guest kernel's first oops or panic on (or its last lines)
+  local from
+  from=$(grep -a -n -m1 -E 'cut here|BUG:|Oops|general protection|Kernel panic' "$console" | cut -d: -f1 || true)
+  if [ -n "$from" ]; then tail -n "+$((from > 10 ? from - 10 : 1))" "$console" | head -300; else tail -30 "$console"; fi
 }
 
 vm_job() { # runs "$@" as root in the guest, in the tree; streams output; returns its status
@@ -101,10 +115,10 @@ vm_job() { # runs "$@" as root in the guest, in the tree; streams output; return
   if wait "$waiter"; then
     rc=$(cat "$n.rc")
   elif [ -z "$(vm_pid)" ]; then
-    echo "vm: the VM died while running: $*" >&2; tail -20 "$console" >&2; rc=125
+    echo "vm: the VM died while running: $*" >&2; vm_crash >&2; rc=125
   else
     echo "vm: timeout: '$*' did not finish within ${limit} s; killing the stuck VM" >&2
-    tail -20 "$console" >&2; vm_stop; rc=124
+    vm_crash >&2; vm_stop; rc=124
   fi
   rm -f "$n".*
   return "$rc"

@@ -111,6 +111,9 @@ run_part() { # log name, then the command for the guest; leaves the status in $r
   fi
   { VM_TIMEOUT=${VM_PART_TIMEOUT:-2400} vm_job "$@" </dev/null 2>&1 && echo 0 > "$log.rc" || echo $? > "$log.rc"; } | tee "$log"
   rc=$(cat "$log.rc")
+  # A guest that died (a kernel panic) or was killed: its console, with the
+  # trace, stays beside the part's log.
+  if [ -z "$(vm_pid)" ] && [ -f "$console" ]; then cp "$console" "${log%.log}.console.log"; fi
 }
 # "N passed, M failed, K skipped" (conformance, e2e scripts) of a log.
 counts() { awk '/^[0-9]+ passed, [0-9]+ failed/ { p = $1; f = $3; s = ($5 ~ /^[0-9]+$/) ? $5 : 0; seen = 1 }
