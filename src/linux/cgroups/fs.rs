@@ -407,6 +407,26 @@ pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
         .map(|d| d.as_path())
 }
 
+/// Whether the container is paused, as `state` and `list` report it: by
+/// the freezer `pause` uses, v1's where the host has that hierarchy (as
+/// runc's v1 manager reads it), so a hybrid host costs one read per
+/// container, not one per freezer.
+pub fn paused(dirs: &[PathBuf]) -> bool {
+    let hier = match dirs.len() {
+        0 | 1 => Vec::new(),
+        _ => hierarchies().unwrap_or_default(),
+    };
+    let v1 = dirs.iter().find(|d| {
+        hierarchy_of(&hier, d)
+            .is_some_and(|h| !h.is_v2 && h.options.split(',').any(|o| o == "freezer"))
+    });
+    match v1 {
+        Some(d) => crate::linux::sys::read_text(d.join("freezer.state"))
+            .is_ok_and(|s| s.trim() != "THAWED"),
+        None => frozen_dir(dirs).is_some(),
+    }
+}
+
 pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
     check_dirs(dirs)?;
     let hier = hierarchies()?;

@@ -350,9 +350,9 @@ impl Manager {
         fs::frozen_dir(self.dirs())
     }
 
-    /// Whether the container's processes are frozen.
+    /// Whether the container is paused (by the freezer `pause` uses).
     pub fn is_frozen(&self) -> bool {
-        self.frozen_dir().is_some()
+        fs::paused(self.dirs())
     }
 
     /// The pids in the container's cgroup.
