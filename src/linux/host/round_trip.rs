@@ -1,6 +1,7 @@
 //! `--probe`'s one real container round trip.
 
 use super::*;
+use crate::linux::cgroups;
 
 /// `--probe`: one real container, created, started and deleted with the
 /// `tong` binary at `tong`, in a private temporary state root and bundle
@@ -116,12 +117,16 @@ fn trip(
             .map(|m| m.point.join(p.trim_start_matches('/')))
             .filter(|d| d.exists())
             .collect(),
-        (Some(_), true) => cg
-            .v2()
-            .map(|m| m.point.join(format!("system.slice/tong-check-{id}.scope")))
-            .filter(|d| d.exists())
-            .into_iter()
-            .collect(),
+        (Some(p), true) => {
+            let unit = cgroups::systemd::parse_path(Some(p), id, false)
+                .and_then(|u| cgroups::systemd::cgroup_path(&u))
+                .map_err(|e| e.to_string())?;
+            cg.v2()
+                .map(|m| m.point.join(unit.trim_start_matches('/')))
+                .filter(|d| d.exists())
+                .into_iter()
+                .collect()
+        }
         _ => Vec::new(),
     };
     if let Some(d) = left.first() {
