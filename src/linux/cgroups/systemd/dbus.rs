@@ -72,15 +72,16 @@ pub fn session_addr_path(addr: &str) -> Option<std::path::PathBuf> {
 /// credentials, the user's host uid (runc asks `busctl` for that uid).
 ///
 /// Anyone on the bus may send us a signal (issue 27 S6/S7/S9): only the
-/// `JobRemoved` signals of the name owning `org.freedesktop.systemd1`, on
+/// `JobRemoved` signals of the connection owning `org.freedesktop.systemd1`, on
 /// its manager's path and interface, are believed, and of those only a
 /// bounded number is kept while a reply is awaited; the rest is dropped as
 /// it is read, an oversized message without being held.
 struct Conn {
     stream: std::os::unix::net::UnixStream,
     serial: u32,
-    /// The unique name owning `org.freedesktop.systemd1` (empty until
-    /// asked): the only sender whose job signals count.
+    /// The unique name owning `org.freedesktop.systemd1`, the sender of
+    /// its reply to `Subscribe` (empty until then): the only sender whose
+    /// job signals count.
     systemd: String,
     /// systemd's job ends read while waiting for a reply, by job path.
     jobs: std::collections::VecDeque<(String, JobEnd)>,
@@ -302,24 +303,12 @@ impl DBus {
         }
         let conn = Conn::connect(&bus_path(rootless)?)?;
         let mut bus = DBus { conn };
-        let mut m = rustbus::MessageBuilder::new()
-            .call("GetNameOwner")
-            .with_interface("org.freedesktop.DBus")
-            .on("/org/freedesktop/DBus")
-            .at("org.freedesktop.DBus")
-            .build();
-        m.body
-            .push_param("org.freedesktop.systemd1")
-            .map_err(|e| bus_err("GetNameOwner", e))?;
-        let owner = bus.send_and_wait(&mut m, "find systemd on the bus")?;
-        bus.conn.systemd = owner
-            .body
-            .parser()
-            .get::<&str>()
-            .map_err(|e| bus_err("GetNameOwner reply", e))?
-            .to_owned();
-        // Job signals are only sent to subscribers.
-        bus.call("Subscribe", |_| Ok(()))?;
+        // Job signals are only sent to subscribers. The bus names the sender
+        // of every message: the reply's is the connection owning
+        // org.freedesktop.systemd1, started for the call if it had to be (a
+        // user's systemd may own it on the user bus only once asked).
+        let reply = bus.call("Subscribe", |_| Ok(()))?;
+        bus.conn.systemd = reply.dynheader.sender.clone().unwrap_or_default();
         let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'";
         let mut m = rustbus::standard_messages::add_match(rule);
         bus.send_and_wait(&mut m, "AddMatch")?;
