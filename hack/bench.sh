@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Side-by-side speed of OCI runtimes on the same busybox bundle.
-#   hack/bench.sh [RUNTIME...]     (default: tong /usr/sbin/runc crun)
+#   hack/bench.sh [RUNTIME...]     (default: tong, Debian 12's runc and crun,
+#                                  then Debian 13's from hack/peers.sh)
 # Runs every runtime inside one private mount namespace whose
 # /sys/fs/cgroup/unified is unmounted (crun refuses hybrid cgroups), so all
 # do the same cgroup v1 work; also reports tong on the untouched hybrid host.
 # Interleaved runs, medians in milliseconds, ratios to the first runtime.
 # Env: N (iterations, default 30), COLD_N (default 5), OUT (markdown file),
-#   BENCH_STATE=tmpfs|disk (state roots on a tmpfs, the default, as /run is).
+#   BENCH_STATE=tmpfs|disk (state roots on a tmpfs, the default, as /run is),
+#   BENCH_PEERS=0 (without hack/peers.sh's runc and crun of Debian 13; the
+#   default when BENCH_TONG is set, as in the VM test bed).
+# Columns of runc and crun are labelled with their versions ("runc 1.1.5").
 #   hack/bench.sh --cri            pod start latency through containerd's CRI
 #                                  (RunPodSandbox -> both containers of a pod
 #                                  running), tong and runc handlers side by
@@ -51,7 +55,18 @@ p = sys.argv[1]; c = json.load(open(p))
 c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"), indent=2)
 PY
-  rts=("$@"); [ ${#rts[@]} -gt 0 ] || rts=("$tong" /usr/sbin/runc "$(command -v crun)")
+  rts=("$@")
+  if [ ${#rts[@]} -eq 0 ]; then
+    rts=("$tong" /usr/sbin/runc "$(command -v crun)")
+    # Today's peers (Debian 13's runc and crun, run from a trixie root):
+    # hack/peers.sh prints none, with one line on stderr, when it cannot
+    # make them, and the bench goes on without them.
+    peers_default=1; [ -z "${BENCH_TONG:-}" ] || peers_default=0
+    if [ "${BENCH_PEERS:-$peers_default}" != 0 ]; then
+      mapfile -t peers < <(bash hack/peers.sh || true)
+      rts+=("${peers[@]}")
+    fi
+  fi
   if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
     echo "# all runtimes, cgroup v2 ($(uname -r))"
     TONG_BENCH_INNER=v2 bash "$0" "${rts[@]}"
@@ -88,12 +103,27 @@ use_cfg() { cp "$1" "$cfg"; }
 
 # Timestamps are read from $EPOCHREALTIME in place: a $(…) would fork.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'; }
-name() { basename "$1"; }
-root_of() { echo "$work/state/root-$(name "$1")"; }
-# State roots computed once: a $(…) inside a timed command would add a fork
-# of bash (about a millisecond here) to every runtime's numbers.
-declare -A ROOT
-for rt in "${rts[@]}"; do ROOT[$rt]=$(root_of "$rt"); done
+# A column's label: the binary's name, with the version for runc and crun
+# (two of each may be benched: Debian 12's and hack/peers.sh's).
+label_of() {
+  local n v
+  n=$(basename "$1")
+  case "$n" in
+    runc*|crun*)
+      v=$("$1" --version 2>/dev/null | awk 'NR == 1 && $2 == "version" {print $3}')
+      v=${v%%+*}
+      [ -z "$v" ] || n="${n%%-*} $v" ;;
+  esac
+  echo "$n"
+}
+# Labels and state roots computed once: a $(…) inside a timed command would
+# add a fork of bash (about a millisecond here) to every runtime's numbers.
+declare -A ROOT LABEL
+for rt in "${rts[@]}"; do
+  LABEL[$rt]=$(label_of "$rt")
+  ROOT[$rt]="$work/state/root-${LABEL[$rt]// /-}"
+done
+name() { echo "${LABEL[$1]}"; }
 rt_cmd() { local rt=$1; shift; "$rt" --root "${ROOT[$rt]}" "$@"; }
 declare -A R
 
@@ -165,7 +195,7 @@ bench_rss() {
     # GNU time and strace may be missing (the VM test bed): rows of "-".
     rm -f "$work/rss"
     if [ -x /usr/bin/time ]; then
-      /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" create --bundle "$bundle" rss >/dev/null 2>&1 || true
+      /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "${ROOT[$rt]}" create --bundle "$bundle" rss >/dev/null 2>&1 || true
     else
       rt_cmd "$rt" create --bundle "$bundle" rss >/dev/null 2>&1 || true
     fi
@@ -176,16 +206,17 @@ bench_rss() {
     R["waiting init VmHWM (KB)|$rt"]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo -)
     rm -f "$work/rss"
     if [ -x /usr/bin/time ]; then
-      /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "$(root_of "$rt")" delete -f rss >/dev/null 2>&1 || true
+      /usr/bin/time -o "$work/rss" -f '%M' "$rt" --root "${ROOT[$rt]}" delete -f rss >/dev/null 2>&1 || true
     else
       rt_cmd "$rt" delete -f rss >/dev/null 2>&1 || true
     fi
     R["peak RSS delete (KB)|$rt"]=$(tail -1 "$work/rss" 2>/dev/null || echo -)
     R["binary size (KB)|$rt"]=$(( $(stat -L -c %s "$rt") / 1024 ))
-    R["shared libraries|$rt"]=$(ldd "$rt" 2>/dev/null | grep -c '=>' || true)
+    # Not the loader's own line, which has a "=>" when it is hack/peers.sh's.
+    R["shared libraries|$rt"]=$(ldd "$rt" 2>/dev/null | grep '=>' | grep -vc '^[[:space:]]*/' || true)
     use_cfg "$truecfg"
     if command -v strace >/dev/null; then
-      R["syscalls per run|$rt"]=$(strace -f -c -o /dev/stdout "$rt" --root "$(root_of "$rt")" run --bundle "$bundle" sc 2>/dev/null | awk '/total/ {print $4}' | tail -1)
+      R["syscalls per run|$rt"]=$(strace -f -c -o /dev/stdout "$rt" --root "${ROOT[$rt]}" run --bundle "$bundle" sc 2>/dev/null | awk '/total/ {print $4}' | tail -1)
     fi
     rt_cmd "$rt" delete -f sc >/dev/null 2>&1 || true
     use_cfg "$sleepcfg"
