@@ -21,18 +21,12 @@ pub(super) fn systemd(caller: &Caller) -> Check {
             "",
         );
     }
-    let bus = if caller.rootless {
-        match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
-            Ok(a) => crate::linux::cgroups::systemd::session_addr_path(&a),
-            Err(_) => std::env::var_os("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("bus")),
-        }
-    } else {
-        Some(PathBuf::from("/run/dbus/system_bus_socket"))
-    };
+    // The bus the driver would use (DBUS_SYSTEM_BUS_ADDRESS included).
+    let bus = crate::linux::cgroups::systemd::bus_path(caller.rootless);
     let which = if caller.rootless { "user" } else { "system" };
     match bus.map(|b| reachable(&b).map(|()| b)) {
-        Some(Ok(b)) => Check::present("systemd", format!("PID 1, {which} bus at {}", b.display())),
-        Some(Err(e)) => Check::short(
+        Ok(Ok(b)) => Check::present("systemd", format!("PID 1, {which} bus at {}", b.display())),
+        Ok(Err(e)) => Check::short(
             "systemd",
             Status::Limited,
             format!("PID 1, but the {which} bus is not reachable ({e})"),
@@ -43,12 +37,16 @@ pub(super) fn systemd(caller: &Caller) -> Check {
                 "apt-get install dbus (the system bus)"
             },
         ),
-        None => Check::short(
+        Err(e) => Check::short(
             "systemd",
             Status::Limited,
-            "PID 1, but no user bus address (neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR)",
+            format!("PID 1, but {}", e.msg.trim_start_matches("systemd: ")),
             "--systemd-cgroup fails",
-            "log in through a session that sets XDG_RUNTIME_DIR",
+            if caller.rootless {
+                "log in through a session that sets XDG_RUNTIME_DIR"
+            } else {
+                "set DBUS_SYSTEM_BUS_ADDRESS to unix:path=SOCKET, or unset it"
+            },
         ),
     }
 }

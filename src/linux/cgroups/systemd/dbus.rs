@@ -27,7 +27,7 @@ fn bus_err(what: &str, e: impl std::fmt::Display) -> Error {
 /// The bus socket: the system bus (`DBUS_SYSTEM_BUS_ADDRESS` when set, as
 /// libdbus and runc's godbus read it), or the user's bus when rootless
 /// (`DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`, as runc).
-fn bus_path(rootless: bool) -> Result<std::path::PathBuf> {
+pub fn bus_path(rootless: bool) -> Result<std::path::PathBuf> {
     if !rootless {
         return match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
             Ok(addr) => session_addr_path(&addr).ok_or_else(|| {

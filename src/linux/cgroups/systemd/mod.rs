@@ -13,7 +13,7 @@ mod dbus;
 mod props;
 mod unit;
 
-pub use dbus::{running, session_addr_path, DBus};
+pub use dbus::{bus_path, running, session_addr_path, DBus};
 pub use props::{annotation_properties, cpuset_mask, properties, unit_properties, Value};
 pub use unit::{cgroup_path, expand_slice, parse_path, UnitPath};
 
