@@ -626,12 +626,12 @@ fn s6_s7_job_signals_from_others_than_systemd_are_not_believed() {
 
 /// S9: while tong waited for systemd's answer, every signal sent to it was
 /// kept: an unprivileged flood grew it without bound (899 MB for 4 KiB
-/// signals). Here ~120 MiB of them arrive before the answer, and tong's
-/// heap is bounded to 64 MiB: only what it awaits may be kept.
+/// signals). Here ~32 MiB of them arrive before the answer, and tong's
+/// heap is bounded to 16 MiB: only what it awaits may be kept.
 #[test]
 fn s9_a_flood_of_signals_while_tong_waits_is_dropped() {
     let script = Script {
-        flood: 30_000,
+        flood: 8_000,
         ..Default::default()
     };
     let Some(bus) = Bus::start("s9", script) else {
@@ -639,10 +639,10 @@ fn s9_a_flood_of_signals_while_tong_waits_is_dropped() {
     };
     let slice = &bus.slice;
     let b = bundle("sds9", &format!("{slice}:tong:"));
-    let out = bus.create(&b, Some(64 * 1024));
+    let out = bus.create(&b, Some(16 * 1024));
     assert!(
         out.status.success(),
-        "create with a 64 MiB heap under a flood: {:?} {}",
+        "create with a 16 MiB heap under a flood: {:?} {}",
         out.status,
         stderr(&out)
     );
