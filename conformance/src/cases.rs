@@ -439,10 +439,13 @@ fn lifecycle(v: &mut Vec<Case>) {
             c.args(&[
                 "sh",
                 "-c",
-                "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+                "trap 'exit 0' TERM; echo trapped; while :; do sleep 0.05; done",
             ]);
             c.create()?;
             c.start()?;
+            // The shell is the pid namespace's init: a TERM before its trap
+            // is set is ignored by the kernel, and it would never stop.
+            c.wait_output("trapped")?;
             c.kill("TERM")?;
             c.wait_stopped()
         },

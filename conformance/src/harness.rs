@@ -264,6 +264,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Polls the container's stdout until it holds `needle`: a workload
+    /// says when it is ready (e.g. its signal trap is set), so a test acts
+    /// on it only then.
+    pub fn wait_output(&self, needle: &str) -> Res {
+        let start = Instant::now();
+        loop {
+            if self.output().contains(needle) {
+                return Ok(());
+            }
+            if start.elapsed() > LIMIT {
+                return Err(format!("no {needle:?} on stdout after {LIMIT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// What the container's process wrote to its stdout (create's stdout).
     pub fn output(&self) -> String {
         fs::read_to_string(self.bundle.join("create.stdout")).unwrap_or_default()
