@@ -78,24 +78,27 @@ pub fn check_dirs(dirs: &[PathBuf]) -> Result<()> {
 /// Another runtime may remove an empty shared parent (its last container
 /// went away) between our mkdir of it and our writes into it; the leaf then
 /// does not exist yet, and creating the whole path again is safe.
-pub fn create(dirs: &[PathBuf]) -> Result<()> {
+/// Says whether any of them existed before: only such a cgroup can hold
+/// processes already.
+pub fn create(dirs: &[PathBuf]) -> Result<bool> {
+    let mut existed = false;
     for d in dirs {
         let mut attempt = 0;
-        loop {
+        existed |= loop {
             match create_one(d) {
                 Err(_) if attempt < 8 && !d.exists() => attempt += 1,
                 r => break r?,
             }
-        }
+        };
     }
-    Ok(())
+    Ok(existed)
 }
 
 /// Creates `d` and any missing parents one name at a time, each with
 /// mkdirat in a directory already opened and checked to be on a cgroup
 /// filesystem, and opened again without following symlinks: nothing is
 /// made or entered outside the hierarchy, whatever the path says.
-fn create_one(d: &Path) -> Result<()> {
+fn create_one(d: &Path) -> Result<bool> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::Mode;
     if !is_plain(d) {
@@ -115,7 +118,7 @@ fn create_one(d: &Path) -> Result<()> {
             };
             if base == d {
                 // An existing cgroup (a shared parent, or joined on purpose).
-                return check_dir(d);
+                return check_dir(d).map(|()| true);
             }
             let fd = nix::fcntl::open(base, dir_flags, Mode::empty())
                 .ctx(format!("open {}", base.display()))?;
@@ -145,7 +148,10 @@ fn create_one(d: &Path) -> Result<()> {
             // runc fills it, or joining it fails with ENOSPC.
             Err(Errno::EEXIST) if is_leaf => {
                 check_dir(d)?;
-                return if cpuset { fill_cpuset(d) } else { Ok(()) };
+                if cpuset {
+                    fill_cpuset(d)?;
+                }
+                return Ok(true);
             }
             Err(Errno::EEXIST) => false,
             Err(e) => return Err(Error::sys(format!("mkdir {}", cur.display()), e)),
@@ -170,7 +176,7 @@ fn create_one(d: &Path) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 fn is_cgroup_magic(t: nix::sys::statfs::FsType) -> bool {

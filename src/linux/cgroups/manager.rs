@@ -195,16 +195,19 @@ impl Manager {
         if !matches!(self.driver, Driver::Fs) {
             return Ok(());
         }
-        if let Err(e) = fs::create(&self.dirs) {
-            if !self.rootless {
-                return Err(e.at("/linux/cgroupsPath"));
+        let existed = match fs::create(&self.dirs) {
+            Ok(existed) => existed,
+            Err(e) => {
+                if !self.rootless {
+                    return Err(e.at("/linux/cgroupsPath"));
+                }
+                crate::logging::warn(&format!("rootless: not using cgroups: {e}"));
+                let _ = fs::destroy(&self.dirs);
+                self.dirs.clear();
+                self.driver = Driver::Disabled;
+                return Ok(());
             }
-            crate::logging::warn(&format!("rootless: not using cgroups: {e}"));
-            let _ = fs::destroy(&self.dirs);
-            self.dirs.clear();
-            self.driver = Driver::Disabled;
-            return Ok(());
-        }
+        };
         self.write_placed()?;
         // A process born into a frozen cgroup never runs: set-up would hang.
         if let Some(d) = fs::frozen_dir(&self.dirs) {
@@ -217,14 +220,17 @@ impl Manager {
             ));
         }
         // Allowed, as runc allows it, but those processes share the
-        // container's limits and die with it on delete.
-        if let Ok(p) = fs::procs(&self.dirs) {
-            if !p.is_empty() {
-                crate::logging::warn(&format!(
-                    "container's cgroup is not empty: {} process(es) found",
-                    p.len()
-                ));
-            }
+        // container's limits and die with it on delete. A cgroup made just
+        // now is empty: nothing to look at.
+        let found = match existed {
+            true => fs::procs(&self.dirs).unwrap_or_default(),
+            false => Vec::new(),
+        };
+        if !found.is_empty() {
+            crate::logging::warn(&format!(
+                "container's cgroup is not empty: {} process(es) found",
+                found.len()
+            ));
         }
         Ok(())
     }
