@@ -62,8 +62,11 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         })?;
     // The rootfs's own bind (below) must not join a shared peer group:
     // its mounts would reach the host, and pivot_root refuses a root
-    // whose parent is shared.
-    mountinfo::parent_mount_private(s.rootfs)?;
+    // whose parent is shared. After a recursive slave, private or
+    // unbindable no mount is shared: nothing to look up.
+    if !initial.contains(MsFlags::MS_REC) || initial.contains(MsFlags::MS_SHARED) {
+        mountinfo::parent_mount_private(s.rootfs)?;
+    }
     mount(
         Some(s.rootfs),
         s.rootfs,
