@@ -22,4 +22,6 @@ fn main() {
         }
         None => println!("cargo:rerun-if-changed=build.rs"),
     }
+    // hack/build-static.sh links in this order: a new list must relink.
+    println!("cargo:rerun-if-changed=hack/init-order.txt");
 }
