@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 bin=$(CARGO_TARGET_DIR="$repo/target/init-order" STRIP=0 bash hack/build-static.sh)
-pages=$(mktemp); trap 'rm -f "$pages"' EXIT
+pages=$(mktemp); trap 'rm -f "$pages"; bash hack/vm/stop.sh >/dev/null 2>&1 || true' EXIT
 bash hack/vm/run.sh env BIN="$bin" REPO="$repo" bash -s > "$pages" <<'GUEST'
 set -euo pipefail
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
