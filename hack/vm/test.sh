@@ -12,7 +12,8 @@
 #   --systemd-cgroup on runc and on tong, containerd's CRI with the systemd
 #   cgroup driver (tong and runc in one containerd), the engines' systemd
 #   driver checks, checkpoint/restore and rootless podman on runc too (the
-#   oracle that proves each script in that guest).
+#   oracle that proves each script in that guest), and today's engine paths
+#   on tong (hack/vm/today-e2e.sh: buildah bud, kube play, healthchecks).
 # Streams the guest's output and ends with "N passed, M failed, K skipped";
 # exits non-zero on any failure or when the VM does not come up. Each part's
 # log stays in target/vm/DISTRO/run/logs/, with `summary` (one line a part:
@@ -272,6 +273,24 @@ for rt in "${oracle_runtimes[@]}"; do
   add "rootless podman on $name" "$p" "$f" "$s" "$rc"
   stamp "rootless podman on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
 done
+
+# 7. Today's engines' new paths (issue 28): buildah bud --runtime, podman 5's
+# kube play, healthchecks, --rootfs; in the full suite (Debian 13's engines),
+# on tong. The oracle proved the script (runc 1.1.15: 15 passed, 2026-12-06);
+# VM_TODAY_ORACLE=1 runs it on runc first again.
+if full; then
+  today_runtimes=("$tong")
+  [ -z "${VM_TODAY_ORACLE:-}" ] || today_runtimes=(/usr/sbin/runc "$tong")
+  for rt in "${today_runtimes[@]}"; do
+    name=${rt##*/}
+    echo "== today's engine paths (buildah, kube play, healthcheck, --rootfs) on $name"
+    t0=$SECONDS
+    run_part "today-$name" env RUNTIME="$rt" bash hack/vm/today-e2e.sh
+    read -r p f s < <(counts "$logs/today-$name.log")
+    add "today-e2e on $name" "$p" "$f" "$s" "$rc"
+    stamp "today-e2e on $name: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s"
+  done
+fi
 
 stamp "done"
 echo "total: $((SECONDS - t_start)) s" >> "$logs/summary"

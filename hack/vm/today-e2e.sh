@@ -23,7 +23,8 @@ events_logger = "file"
 cgroup_manager = "cgroupfs"
 # kube play's pods need an infra container: Debian's podman would build one
 # from catatonit (not installed); a busybox image with the static pause
-# hack/vm/test.sh builds (target/vm/pause) instead.
+# hack/vm/test.sh builds (target/vm/pause) instead. podman 5's kube play
+# runs the image's CMD, not infra_command: the image says /pause too.
 infra_image = "localhost/tong-pause:latest"
 infra_command = "/pause"
 [network]
@@ -47,7 +48,7 @@ img=localhost/tong-busybox:latest
 python3 hack/mkimage.py "$work/busybox.tar" "$img" >/dev/null
 check "podman: load the image" $P load -i "$work/busybox.tar"
 mkdir -p "$work/pctx" && cp target/vm/pause "$work/pctx/pause"
-printf 'FROM %s\nCOPY pause /pause\n' "$img" > "$work/pctx/Containerfile"
+printf 'FROM %s\nCOPY pause /pause\nCMD ["/pause"]\n' "$img" > "$work/pctx/Containerfile"
 check "podman: build the infra image (COPY only)" $P build --pull=never -t localhost/tong-pause:latest "$work/pctx"
 pv=$(podman version -f '{{.Client.Version}}' 2>/dev/null || echo 0)
 
