@@ -308,8 +308,9 @@ bench_rss() {
         strace -f -c -o "$work/strace" "$rt" --root "${ROOT[$rt]}" run --bundle "$bundle" sc >/dev/null 2>&1 || true
         R["$c|syscalls per run|$rt"]=$(awk '/total/ {print $4}' "$work/strace" | tail -1)
         # Where the time goes, by the syscalls: the top 5 by time under
-        # strace, those that wait (for a child, a lock, a sleep) left out.
-        R["$c|top syscalls|$rt"]=$(awk '$1 ~ /^[0-9.]+$/ && $NF !~ /^(total|wait4|waitid|futex|nanosleep|clock_nanosleep|epoll_.*|sched_yield|poll|ppoll|select|pselect6)$/ {
+        # strace, those that wait (for a child, a lock, a sleep) left out
+        # (and any line of the table that is not a syscall's).
+        R["$c|top syscalls|$rt"]=$(awk '$1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $NF ~ /^[a-z_0-9]+$/ && $NF !~ /^(total|wait4|waitid|futex|nanosleep|clock_nanosleep|epoll_.*|sched_yield|poll|ppoll|select|pselect6)$/ {
             printf "%s%s %s%%", sep, $NF, $1; sep = ", "; if (++n == 5) exit }' "$work/strace")
       fi
       rt_cmd "$rt" delete -f sc >/dev/null 2>&1 || true
