@@ -151,6 +151,21 @@ fn exec_cpu_affinity_initial_is_applied_before_the_cgroup() {
     assert!(stdout(&out).trim().ends_with("\t0"), "{}", stdout(&out));
 }
 
+/// The init of a container limited to CPU 0 runs on CPU 0 alone: born
+/// into its cgroup v2 (CLONE_INTO_CGROUP), it kept the runtime's CPUs on
+/// kernels before 6.3 (Debian 11's 5.10), whose cpuset_fork ignores the
+/// flag; runc, joining through cgroup.procs, got CPU 0.
+#[test]
+fn init_runs_on_its_cpuset_cpus() {
+    if let Some(why) = host_lacks("cpus") {
+        return skip(why);
+    }
+    let b = Bundle::new("cpuset-init", "grep Cpus_allowed_list /proc/self/status");
+    b.edit(|v| v["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"}));
+    let out = b.run_ok();
+    assert!(out.trim().ends_with("\t0"), "{out}");
+}
+
 #[test]
 fn new_network_namespace_has_loopback_up() {
     let b = Bundle::new("lo", "ip addr show lo");
