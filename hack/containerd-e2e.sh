@@ -19,7 +19,7 @@ e2e_cgroups_snapshot default
 work=$(mktemp -d /tmp/tong-ctrd.XXXXXX)
 sock=$work/containerd.sock
 cleanup() {
-  for t in $(ctr -a "$sock" task ls -q 2>/dev/null); do ctr -a "$sock" task kill -s KILL "$t" >/dev/null 2>&1; ctr -a "$sock" task delete -f "$t" >/dev/null 2>&1; done
+  for t in $(ctr -a "$sock" task ls -q 2>/dev/null); do ctr -a "$sock" task kill -s SIGKILL "$t" >/dev/null 2>&1; ctr -a "$sock" task delete -f "$t" >/dev/null 2>&1; done
   for c in $(ctr -a "$sock" container ls -q 2>/dev/null); do ctr -a "$sock" container delete "$c" >/dev/null 2>&1; done
   [ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
   mount | awk -v w="$work" '$3 ~ "^"w {print $3}' | sort -r | xargs -r umount -l
@@ -77,7 +77,7 @@ check "task ps" bash -c "$C task ps d1 | awk 'NR>1' | grep -q ."
 check "pause" bash -c "$C task pause d1 && $C task ls | grep -q 'd1.*PAUSED'"
 check "resume" bash -c "$C task resume d1 && $C task ls | grep -q 'd1.*RUNNING'"
 check "metrics from the shim" bash -c "$C task metrics d1 | grep -q memory"
-check "kill" bash -c "$C task kill -s KILL d1 && for i in \$(seq 50); do $C task ls | grep -q 'd1.*STOPPED' && exit 0; sleep 0.1; done; exit 1"
+check "kill" bash -c "$C task kill -s SIGKILL d1 && for i in \$(seq 50); do $C task ls | grep -q 'd1.*STOPPED' && exit 0; sleep 0.1; done; exit 1"
 check "delete" bash -c "$C task delete d1 && $C container delete d1"
 if [ -n "$sd" ]; then
   check "no unit and no cgroup left after delete" bash -c "[ -z \"\$(systemctl list-units --all --no-legend --plain $unit)\" ] && [ ! -e /sys/fs/cgroup/system.slice/$unit ]"

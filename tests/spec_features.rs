@@ -151,6 +151,21 @@ fn exec_cpu_affinity_initial_is_applied_before_the_cgroup() {
     assert!(stdout(&out).trim().ends_with("\t0"), "{}", stdout(&out));
 }
 
+/// The init of a container limited to CPU 0 runs on CPU 0 alone: born
+/// into its cgroup v2 (CLONE_INTO_CGROUP), it kept the runtime's CPUs on
+/// kernels before 6.3 (Debian 11's 5.10), whose cpuset_fork ignores the
+/// flag; runc, joining through cgroup.procs, got CPU 0.
+#[test]
+fn init_runs_on_its_cpuset_cpus() {
+    if let Some(why) = host_lacks("cpus") {
+        return skip(why);
+    }
+    let b = Bundle::new("cpuset-init", "grep Cpus_allowed_list /proc/self/status");
+    b.edit(|v| v["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"}));
+    let out = b.run_ok();
+    assert!(out.trim().ends_with("\t0"), "{out}");
+}
+
 #[test]
 fn new_network_namespace_has_loopback_up() {
     let b = Bundle::new("lo", "ip addr show lo");
@@ -195,6 +210,9 @@ fn uid_of(p: &Path) -> u32 {
 
 #[test]
 fn idmapped_mount_without_userns() {
+    if let Some(why) = host_lacks("idmapped-mounts") {
+        return skip(why);
+    }
     let b = Bundle::new(
         "idmap",
         "stat -c %u /vol/owned; touch /vol/made; stat -c %u /vol/made",
@@ -217,6 +235,9 @@ fn idmapped_mount_without_userns() {
 
 #[test]
 fn idmapped_mount_takes_the_container_userns_mapping() {
+    if let Some(why) = host_lacks("idmapped-mounts") {
+        return skip(why);
+    }
     let b = Bundle::new("idmapns", "stat -c %u /vol/owned; touch /vol/made");
     b.with_userns(100000);
     std::fs::create_dir(b.rootfs().join("vol")).unwrap();
@@ -234,6 +255,9 @@ fn idmapped_mount_takes_the_container_userns_mapping() {
 
 #[test]
 fn ridmap_maps_submounts_idmap_does_not() {
+    if let Some(why) = host_lacks("idmapped-mounts") {
+        return skip(why);
+    }
     let b = Bundle::new("ridmap", "stat -c %u /r/sub/f /i/sub/f");
     let vol = b.dir.join("vol");
     let sub = vol.join("sub");
@@ -271,6 +295,70 @@ fn ridmap_maps_submounts_idmap_does_not() {
     // The submount through ridmap is mapped (0); through idmap it is not,
     // and its 1234 has no mapping on the top mount's terms: shown as is.
     assert_eq!(b.run_ok(), "0\n1234\n");
+}
+
+/// On a kernel without mount_setattr(2) (Linux 5.10, the Debian 11 guest) a
+/// mount asking for an idmap or a recursive attribute is refused by create,
+/// naming its field and the missing call, and nothing is left behind.
+#[test]
+fn mount_setattr_options_are_refused_where_the_kernel_lacks_it() {
+    if let Some(why) = host_has(
+        "syscall.mount_api",
+        "needs a kernel without mount_setattr (before Linux 5.12)",
+    ) {
+        return skip(why);
+    }
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    for (opts, maps, field, what) in [
+        (
+            &["rbind", "rro"][..],
+            false,
+            "/mounts/",
+            "option \"rro\": a recursive mount attribute",
+        ),
+        (
+            &["bind", "rnoexec"],
+            false,
+            "/mounts/",
+            "option \"rnoexec\": a recursive mount attribute",
+        ),
+        (
+            &["bind", "idmap"],
+            true,
+            "/mounts/",
+            "option \"idmap\": an idmapped mount",
+        ),
+        (
+            &["rbind", "ridmap"],
+            true,
+            "/mounts/",
+            "option \"ridmap\": an idmapped mount",
+        ),
+        (&["bind"], true, "/uidMappings", "an idmapped mount"),
+    ] {
+        let b = Bundle::new("nosetattr", "true");
+        let vol = b.dir.join("vol");
+        std::fs::create_dir(&vol).unwrap();
+        b.edit(|c| {
+            let mut m =
+                json!({"destination": "/vol", "type": "bind", "source": vol, "options": opts});
+            if maps {
+                m["uidMappings"] = map.clone();
+                m["gidMappings"] = map.clone();
+            }
+            c["mounts"].as_array_mut().unwrap().push(m)
+        });
+        let out = b.create();
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{opts:?}: {e}");
+        assert!(
+            e.contains(field)
+                && e.contains(what)
+                && e.contains("needs mount_setattr(2) (Linux 5.12)"),
+            "{opts:?}: {e}"
+        );
+        b.assert_nothing_left();
+    }
 }
 
 #[test]

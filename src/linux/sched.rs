@@ -216,6 +216,52 @@ pub fn set_affinity(s: &str, at: &str) -> Result<()> {
         .map_err(|e| Error::sys(format!("sched_setaffinity({s})"), e).at(at))
 }
 
+/// After a clone3 with CLONE_INTO_CGROUP: gives `pid` its cgroup v2's
+/// `cpuset.cpus.effective` (the directory `cgroup`) as its CPU affinity.
+/// Joining a cpuset through `cgroup.procs` does that in the kernel (runc's
+/// way), but cpuset_fork before Linux 6.3 ignores CLONE_INTO_CGROUP: on
+/// Debian 11's 5.10 a container limited to CPU 0 ran its init and exec'd
+/// processes on every CPU. A no-op where the kernel already did it, or
+/// where the cgroup has no cpuset.
+pub fn cpuset_after_clone_into(
+    pid: nix::unistd::Pid,
+    cgroup: std::os::fd::BorrowedFd,
+) -> Result<()> {
+    use nix::fcntl::{openat, OFlag};
+    use std::io::Read;
+    let Ok(fd) = openat(
+        cgroup,
+        "cpuset.cpus.effective",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::from(e).context("read cpuset.cpus.effective"))?;
+    let want = match cpu_list(text.trim()) {
+        Ok(cpus) if !cpus.is_empty() => cpus,
+        _ => return Ok(()),
+    };
+    let mut set = nix::sched::CpuSet::new();
+    for c in want {
+        if set.set(c).is_err() {
+            return Ok(()); // beyond what this build can set: leave the kernel's
+        }
+    }
+    match nix::sched::sched_getaffinity(pid) {
+        Ok(now) if now == set => Ok(()),
+        _ => nix::sched::sched_setaffinity(pid, &set).map_err(|e| {
+            Error::sys(
+                format!("sched_setaffinity({}) to its cgroup's cpuset", text.trim()),
+                e,
+            )
+        }),
+    }
+}
+
 /// The `initial` and `final` lists of `execCPUAffinity`, when set.
 pub fn exec_affinity(p: &Process) -> (Option<&str>, Option<&str>) {
     match p.exec_cpu_affinity() {

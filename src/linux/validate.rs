@@ -17,6 +17,11 @@ pub fn check_host(spec: &Spec) -> Result<()> {
     }
     // Parses every mount's options too (errors at `/mounts/<i>/options`).
     super::rootfs::idmap::wanted(spec)?;
+    if super::sys::probe_mount_setattr() == Some(nix::errno::Errno::ENOSYS) {
+        if let Some((at, msg)) = needs_mount_setattr(spec, &kernel_release()) {
+            return Err(Error::field(at, msg));
+        }
+    }
     if let Some(linux) = spec.linux() {
         if let Some(m) = linux.memory_policy() {
             super::sched::mempolicy(m, "/linux/memoryPolicy")?;
@@ -53,6 +58,55 @@ pub fn check_host(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// On a kernel without mount_setattr(2) (before Linux 5.12, e.g. 5.10):
+/// the first mount asking for what only that call does — an idmapped mount
+/// (`idmap`, `ridmap`, uidMappings) or a recursive attribute (`rro`,
+/// `rnosuid`, …) — as its field and a message naming the missing call, so
+/// the config is refused before anything is made rather than failing with
+/// ENOSYS inside the init. The same sentence as `tong check`'s
+/// syscall.mount_api line gives the cause.
+fn needs_mount_setattr(spec: &Spec, kernel: &str) -> Option<(String, String)> {
+    let lacks = format!(
+        "needs mount_setattr(2) (Linux 5.12), which this kernel (Linux {kernel}) does not have: \
+         use Linux 5.12 or later, or leave it out"
+    );
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        if let Some(o) = opts
+            .iter()
+            .find(|o| matches!(o.as_str(), "idmap" | "ridmap"))
+        {
+            return Some((
+                format!("/mounts/{i}/options"),
+                format!("option {o:?}: an idmapped mount {lacks}"),
+            ));
+        }
+        if m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty()) {
+            return Some((
+                format!("/mounts/{i}/uidMappings"),
+                format!("an idmapped mount {lacks}"),
+            ));
+        }
+        if let Some(o) = opts
+            .iter()
+            .find(|o| super::rootfs::options::is_recursive_attr(o))
+        {
+            return Some((
+                format!("/mounts/{i}/options"),
+                format!("option {o:?}: a recursive mount attribute {lacks}"),
+            ));
+        }
+    }
+    None
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Checks a process (from config.json or `exec`) that
@@ -110,5 +164,73 @@ mod tests {
         v["linux"]["namespaces"][1]["path"] = "/etc/hostname".into();
         let e = check(v).unwrap_err();
         assert_eq!(e.pointer.as_deref(), Some("/linux/namespaces/1/path"));
+    }
+
+    fn spec_of(v: serde_json::Value) -> Spec {
+        crate::spec::from_json(v.to_string().as_bytes(), "config.json").unwrap()
+    }
+
+    /// On a kernel without mount_setattr each option that needs it is named
+    /// with its field and the missing call; plain mounts pass.
+    #[test]
+    fn mounts_needing_mount_setattr_are_named() {
+        let mut v = base();
+        v["mounts"] = serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/a", "type": "bind", "source": "/tmp", "options": ["rbind", "ro", "rprivate"]}
+        ]);
+        assert_eq!(
+            needs_mount_setattr(&spec_of(v.clone()), "5.10.0-46-amd64"),
+            None
+        );
+        for (opts, maps, field, word) in [
+            (
+                vec!["rbind", "rro"],
+                false,
+                "/mounts/1/options",
+                "\"rro\": a recursive mount attribute",
+            ),
+            (
+                vec!["bind", "rnosuid"],
+                false,
+                "/mounts/1/options",
+                "\"rnosuid\": a recursive",
+            ),
+            (
+                vec!["bind", "idmap"],
+                false,
+                "/mounts/1/options",
+                "\"idmap\": an idmapped mount",
+            ),
+            (
+                vec!["rbind", "ridmap"],
+                false,
+                "/mounts/1/options",
+                "\"ridmap\": an idmapped mount",
+            ),
+            (
+                vec!["bind"],
+                true,
+                "/mounts/1/uidMappings",
+                "an idmapped mount",
+            ),
+        ] {
+            let mut w = v.clone();
+            w["mounts"][1]["options"] = serde_json::json!(opts);
+            if maps {
+                let m = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                w["mounts"][1]["uidMappings"] = m.clone();
+                w["mounts"][1]["gidMappings"] = m;
+            }
+            let (at, msg) = needs_mount_setattr(&spec_of(w), "5.10.0-46-amd64")
+                .unwrap_or_else(|| panic!("{opts:?} not refused"));
+            assert_eq!(at, field, "{opts:?}");
+            assert!(msg.contains(word), "{opts:?}: {msg}");
+            assert!(
+                msg.contains("mount_setattr(2) (Linux 5.12)")
+                    && msg.contains("Linux 5.10.0-46-amd64"),
+                "{msg}"
+            );
+        }
     }
 }

@@ -182,6 +182,8 @@ pub fn spawn_exec(o: &ExecOptions) -> Result<Spawned> {
     let drive = || -> Result<()> {
         if !into_cgroup {
             cgroups::write_pid(&v2_procs, spawned.pid)?;
+        } else if let Some(fd) = &v2_fd {
+            crate::linux::sched::cpuset_after_clone_into(spawned.pid, fd.as_fd())?;
         }
         parent.send(&Msg::Go)?;
         // The socket is close-on-exec: end of stream means execve succeeded,

@@ -208,6 +208,12 @@ pub fn spawn_init(o: &InitOptions) -> Result<Spawned> {
         pidfd,
         sync: None,
     };
+    if let (true, Some(fd)) = (into_cgroup, &v2_fd) {
+        if let Err(e) = crate::linux::sched::cpuset_after_clone_into(pid, fd.as_fd()) {
+            kill_and_reap(&spawned);
+            return Err(e);
+        }
+    }
     let join: Vec<PathBuf> = v2_dirs
         .iter()
         .filter(|d| !(into_cgroup && Some(*d) == v2_dir))

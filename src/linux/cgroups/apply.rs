@@ -92,8 +92,18 @@ fn write_file_in(
         *last = Some((p.clone(), f));
         Ok(())
     });
-    r.map_err(|e| Error::from(e).context(format!("write {value:?} to {}", p.display())))
-        .map_err(|e| e.at(format!("/linux/resources/{}", section(ctrl))))
+    r.map_err(|e| {
+        // cgroupfs refuses to create a file (EACCES) it does not have:
+        // the kernel lacks it (cpu.idle before 5.15), not a permission.
+        if !p.exists() {
+            return Error::new(format!(
+                "write {value:?} to {}: this kernel's cgroup has no {file} (a newer kernel, or the {ctrl} controller, has it)",
+                p.display()
+            ));
+        }
+        Error::from(e).context(format!("write {value:?} to {}", p.display()))
+    })
+    .map_err(|e| e.at(format!("/linux/resources/{}", section(ctrl))))
 }
 
 /// Kernels whose blkio has only the BFQ scheduler's files take the weights

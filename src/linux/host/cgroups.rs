@@ -389,6 +389,31 @@ impl Cgroups {
                 "use cgroup v1 and a kernel built with CONFIG_RT_GROUP_SCHED, or leave them out",
             ),
         });
+        // cpu.idle (SCHED_IDLE for a whole group): Linux 5.15, so not on
+        // Debian 11's 5.10. Non-root groups only: a child with the cpu
+        // controller shows whether the kernel has it.
+        let cpu_dir = if v2 {
+            self.v2_child_with("cpu.weight")
+        } else {
+            self.v1_mount("cpu").map(|m| m.point.clone())
+        };
+        out.push(match cpu_dir {
+            Some(d) if d.join("cpu.idle").exists() => Check::present("cpu-idle", "cpu.idle"),
+            Some(_) => Check::short(
+                "cpu-idle",
+                Status::Missing,
+                "no cpu.idle in the cpu controller (Linux 5.15 added it)",
+                "linux.resources.cpu.idle cannot be applied: a config that sets it fails",
+                "use Linux 5.15 or later, or leave it out",
+            ),
+            None => Check::short(
+                "cpu-idle",
+                Status::Missing,
+                "no cgroup with the cpu controller to look for cpu.idle in",
+                "linux.resources.cpu.idle cannot be applied: a config that sets it fails",
+                "enable the cpu controller",
+            ),
+        });
         // Block I/O weight: CFQ's blkio.weight, BFQ's, or io.weight.
         let io = if v2 {
             self.v2_child_with("io.stat").map(|d| {

@@ -420,12 +420,17 @@ fn syscalls() -> Vec<Check> {
     out.push(if exists(tree) && exists(setattr) {
         Check::present("syscall.mount_api", "open_tree and mount_setattr available")
     } else {
+        let missing = match (exists(tree), exists(setattr)) {
+            (false, false) => "open_tree and mount_setattr",
+            (false, true) => "open_tree",
+            _ => "mount_setattr",
+        };
         Check::short(
             "syscall.mount_api",
             Status::Limited,
-            "open_tree or mount_setattr: ENOSYS (Linux 5.12 has both)",
-            "idmapped mounts and recursive read-only (rro) mounts fail",
-            "use Linux 5.12 or later",
+            format!("no {missing} in this kernel (ENOSYS; Linux 5.12 has both)"),
+            "a config with an idmapped mount or a recursive mount attribute (rro, rnosuid, …) is refused",
+            "use Linux 5.12 or later, or leave those options out",
         )
     });
     out
@@ -458,7 +463,11 @@ fn idmapped_mounts(caller: &Caller) -> Check {
         Check::short(
             "idmapped-mounts",
             Status::Missing,
-            "mount_setattr(MOUNT_ATTR_IDMAP) is refused",
+            if sys::probe_mount_setattr() == Some(Errno::ENOSYS) {
+                "no mount_setattr in this kernel (ENOSYS; Linux 5.12 added it)"
+            } else {
+                "mount_setattr(MOUNT_ATTR_IDMAP) is refused"
+            },
             "mounts with uidMappings/gidMappings or the idmap option fail",
             "use Linux 5.12 or later (5.19+ for most filesystems)",
         )

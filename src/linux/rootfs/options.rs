@@ -124,6 +124,12 @@ fn rec_attr(opt: &str) -> Option<(bool, u64)> {
     })
 }
 
+/// Whether `opt` is a recursive attribute (`rro`, `rnosuid`, …), which
+/// only mount_setattr(2) applies.
+pub fn is_recursive_attr(opt: &str) -> bool {
+    rec_attr(opt).is_some()
+}
+
 impl MountOptions {
     pub fn parse(opts: &[String]) -> Result<MountOptions> {
         let mut o = MountOptions::default();
