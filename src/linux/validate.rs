@@ -17,8 +17,9 @@ pub fn check_host(spec: &Spec) -> Result<()> {
     }
     // Parses every mount's options too (errors at `/mounts/<i>/options`).
     super::rootfs::idmap::wanted(spec)?;
-    if super::sys::probe_mount_setattr() == Some(nix::errno::Errno::ENOSYS) {
-        if let Some((at, msg)) = needs_mount_setattr(spec, &kernel_release()) {
+    // The kernel is asked only when a mount needs the call.
+    if let Some((at, msg)) = needs_mount_setattr(spec, &kernel_release) {
+        if super::sys::probe_mount_setattr() == Some(nix::errno::Errno::ENOSYS) {
             return Err(Error::field(at, msg));
         }
     }
@@ -67,11 +68,14 @@ pub fn check_host(spec: &Spec) -> Result<()> {
 /// the config is refused before anything is made rather than failing with
 /// ENOSYS inside the init. The same sentence as `tong check`'s
 /// syscall.mount_api line gives the cause.
-fn needs_mount_setattr(spec: &Spec, kernel: &str) -> Option<(String, String)> {
-    let lacks = format!(
-        "needs mount_setattr(2) (Linux 5.12), which this kernel (Linux {kernel}) does not have: \
-         use Linux 5.12 or later, or leave it out"
-    );
+fn needs_mount_setattr(spec: &Spec, kernel: &dyn Fn() -> String) -> Option<(String, String)> {
+    let lacks = || {
+        format!(
+            "needs mount_setattr(2) (Linux 5.12), which this kernel (Linux {}) does not have: \
+             use Linux 5.12 or later, or leave it out",
+            kernel()
+        )
+    };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let opts = m.options().as_deref().unwrap_or(&[]);
         if let Some(o) = opts
@@ -80,13 +84,13 @@ fn needs_mount_setattr(spec: &Spec, kernel: &str) -> Option<(String, String)> {
         {
             return Some((
                 format!("/mounts/{i}/options"),
-                format!("option {o:?}: an idmapped mount {lacks}"),
+                format!("option {o:?}: an idmapped mount {}", lacks()),
             ));
         }
         if m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty()) {
             return Some((
                 format!("/mounts/{i}/uidMappings"),
-                format!("an idmapped mount {lacks}"),
+                format!("an idmapped mount {}", lacks()),
             ));
         }
         if let Some(o) = opts
@@ -95,7 +99,7 @@ fn needs_mount_setattr(spec: &Spec, kernel: &str) -> Option<(String, String)> {
         {
             return Some((
                 format!("/mounts/{i}/options"),
-                format!("option {o:?}: a recursive mount attribute {lacks}"),
+                format!("option {o:?}: a recursive mount attribute {}", lacks()),
             ));
         }
     }
@@ -174,15 +178,13 @@ mod tests {
     /// with its field and the missing call; plain mounts pass.
     #[test]
     fn mounts_needing_mount_setattr_are_named() {
+        let five_ten = || "5.10.0-46-amd64".to_owned();
         let mut v = base();
         v["mounts"] = serde_json::json!([
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/a", "type": "bind", "source": "/tmp", "options": ["rbind", "ro", "rprivate"]}
         ]);
-        assert_eq!(
-            needs_mount_setattr(&spec_of(v.clone()), "5.10.0-46-amd64"),
-            None
-        );
+        assert_eq!(needs_mount_setattr(&spec_of(v.clone()), &five_ten), None);
         for (opts, maps, field, word) in [
             (
                 vec!["rbind", "rro"],
@@ -222,7 +224,7 @@ mod tests {
                 w["mounts"][1]["uidMappings"] = m.clone();
                 w["mounts"][1]["gidMappings"] = m;
             }
-            let (at, msg) = needs_mount_setattr(&spec_of(w), "5.10.0-46-amd64")
+            let (at, msg) = needs_mount_setattr(&spec_of(w), &five_ten)
                 .unwrap_or_else(|| panic!("{opts:?} not refused"));
             assert_eq!(at, field, "{opts:?}");
             assert!(msg.contains(word), "{opts:?}: {msg}");
