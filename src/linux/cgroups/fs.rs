@@ -416,21 +416,18 @@ pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
 /// Whether the container is paused, as `state` and `list` report it: by
 /// the freezer `pause` uses, v1's where the host has that hierarchy (as
 /// runc's v1 manager reads it), so a hybrid host costs one read per
-/// container, not one per freezer.
+/// container, not one per freezer. Only v1's freezer has `freezer.state`:
+/// found by that file, without parsing the host's hierarchies (`list` asks
+/// this of every container). One directory is cgroup v2 alone.
 pub fn paused(dirs: &[PathBuf]) -> bool {
-    let hier = match dirs.len() {
-        0 | 1 => Vec::new(),
-        _ => hierarchies().unwrap_or_default(),
-    };
-    let v1 = dirs.iter().find(|d| {
-        hierarchy_of(&hier, d)
-            .is_some_and(|h| !h.is_v2 && h.options.split(',').any(|o| o == "freezer"))
-    });
-    match v1 {
-        Some(d) => crate::linux::sys::read_text(d.join("freezer.state"))
-            .is_ok_and(|s| s.trim() != "THAWED"),
-        None => frozen_dir(dirs).is_some(),
+    if dirs.len() > 1 {
+        for d in dirs {
+            if let Ok(s) = crate::linux::sys::read_text(d.join("freezer.state")) {
+                return s.trim() != "THAWED";
+            }
+        }
     }
+    frozen_dir(dirs).is_some()
 }
 
 pub fn freeze(dirs: &[PathBuf], frozen: bool) -> Result<()> {
