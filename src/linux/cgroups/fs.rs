@@ -421,7 +421,17 @@ pub fn frozen_dir(dirs: &[PathBuf]) -> Option<&Path> {
 /// this of every container). One directory is cgroup v2 alone.
 pub fn paused(dirs: &[PathBuf]) -> bool {
     if dirs.len() > 1 {
-        for d in dirs {
+        // The freezer hierarchy's directory first (its mount is named for
+        // it): trying each hierarchy in turn cost 5 failed lookups a
+        // container, 1 ms of a 50-container `list`.
+        let named = |d: &&PathBuf| {
+            d.iter().any(|c| {
+                c.to_str()
+                    .is_some_and(|s| s.split(',').any(|x| x == "freezer"))
+            })
+        };
+        let others = |d: &&PathBuf| !named(d);
+        for d in dirs.iter().filter(named).chain(dirs.iter().filter(others)) {
             if let Ok(s) = crate::linux::sys::read_text(d.join("freezer.state")) {
                 return s.trim() != "THAWED";
             }
