@@ -4,13 +4,34 @@ mod common;
 use common::*;
 use serde_json::json;
 
+/// `tong features`' seccomp flags: (known, supported by this kernel).
+fn features_flags() -> &'static (Vec<String>, Vec<String>) {
+    static F: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let out = std::process::Command::new(TONG)
+            .arg("features")
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let list = |k: &str| -> Vec<String> {
+            v["linux"]["seccomp"][k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_owned())
+                .collect()
+        };
+        (list("knownFlags"), list("supportedFlags"))
+    })
+}
+
 fn with_profile(name: &str, script: &str, syscalls: serde_json::Value) -> Bundle {
     let b = Bundle::new(name, script);
     b.edit(|c| {
         c["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
-            // Every flag tong knows, on every test profile: each must load.
-            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            // Every flag this kernel takes, on every test profile: each must load.
+            "flags": features_flags().1,
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
             "syscalls": syscalls
         });
@@ -257,5 +278,43 @@ fn notify_on_write_is_refused_with_the_reason() {
         "{}",
         stderr(&out)
     );
+    b.assert_nothing_left();
+}
+
+/// A flag the kernel lacks (Debian 11's 5.10 has no WAIT_KILLABLE_RECV) is
+/// refused at create, naming the field, the flag and the release that added
+/// it, and leaves nothing; `tong features` does not offer it.
+#[test]
+fn a_seccomp_flag_the_kernel_lacks_is_refused_naming_it() {
+    if let Some(why) = host_has(
+        "seccomp-flags",
+        "needs a kernel that refuses a seccomp flag",
+    ) {
+        return skip(why);
+    }
+    let (known, supported) = features_flags();
+    let lacking: Vec<&String> = known.iter().filter(|f| !supported.contains(f)).collect();
+    assert!(!lacking.is_empty(), "tong check and features disagree");
+    let b = with_profile(
+        "scflag",
+        "echo ran",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]),
+    );
+    let sock = b.dir.join("agent.sock");
+    b.edit(|c| {
+        c["linux"]["seccomp"]["flags"] = json!(lacking);
+        c["linux"]["seccomp"]["listenerPath"] = sock.to_str().unwrap().into();
+    });
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let out = b.run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/linux/seccomp/flags")
+            && err.contains(lacking[0].as_str())
+            && err.contains("this kernel does not support it (Linux "),
+        "{err}"
+    );
+    assert!(!stdout(&out).contains("ran"));
     b.assert_nothing_left();
 }

@@ -15,6 +15,12 @@ pub fn features() -> serde_json::Value {
     let libseccomp = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
+    // As runc's: the flags this kernel accepts, not only those tong knows
+    // (Debian 11's 5.10 refuses WAIT_KILLABLE_RECV).
+    let lacking = crate::linux::seccomp::unsupported_flags();
+    let supported_flags: Vec<&str> = crate::linux::seccomp::known_flags()
+        .filter(|f| !lacking.iter().any(|(l, _)| l == f))
+        .collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION_MAX,
@@ -34,10 +40,8 @@ pub fn features() -> serde_json::Value {
                           "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
                           "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
                           "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
-                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                               "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC",
-                                   "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+                "knownFlags": crate::linux::seccomp::known_flags().collect::<Vec<_>>(),
+                "supportedFlags": supported_flags
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},

@@ -155,6 +155,33 @@ pub struct Program {
     pub flags: u32,
 }
 
+/// The filter flags tong knows: name, seccomp(2) bits (with what the
+/// kernel needs beside it to accept it), and the Linux release that added it.
+const FLAGS: [(&str, u32, &str); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", 1, "3.17"),
+    ("SECCOMP_FILTER_FLAG_LOG", 2, "4.14"),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4, "4.17"),
+    // Only valid with a listener (NEW_LISTENER, 8).
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32 | 8, "5.19"),
+];
+
+/// The known flags this kernel refuses, with the release that added each
+/// (`tong features` leaves them out of supportedFlags; `tong check` names them).
+pub fn unsupported_flags() -> Vec<(&'static str, &'static str)> {
+    FLAGS
+        .iter()
+        .filter(|(_, bits, _)| !crate::linux::sys::seccomp_flags_supported(*bits))
+        .map(|(name, _, since)| (*name, *since))
+        .collect()
+}
+
+/// The names of [`FLAGS`], sorted as `features` lists them.
+pub fn known_flags() -> impl Iterator<Item = &'static str> {
+    let mut names: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
+    names.sort_unstable();
+    names.into_iter()
+}
+
 fn flag_bit(name: &str) -> Option<u32> {
     Some(match name {
         "SECCOMP_FILTER_FLAG_TSYNC" => 1,
@@ -420,8 +447,25 @@ fn trim(dir: &std::os::fd::OwnedFd) {
 /// Installs a compiled filter in this process; returns the notify fd when
 /// the profile has a listener.
 pub fn load(p: &Program) -> Result<Option<std::os::fd::OwnedFd>> {
-    crate::linux::sys::seccomp_set_filter(p.flags, &p.bytes)
-        .map_err(|e| Error::sys("seccomp: load filter", e).at(AT))
+    crate::linux::sys::seccomp_set_filter(p.flags, &p.bytes).map_err(|e| {
+        // A flag this kernel lacks is EINVAL too: name it, and its release.
+        let lacking = (e == nix::errno::Errno::EINVAL)
+            .then(|| {
+                FLAGS.iter().find(|(_, bits, _)| {
+                    p.flags & bits & !8 != 0 && !crate::linux::sys::seccomp_flags_supported(*bits)
+                })
+            })
+            .flatten();
+        match lacking {
+            Some((name, _, since)) => Error::field(
+                format!("{AT}/flags"),
+                format!(
+                    "seccomp: {name}: this kernel does not support it (Linux {since} added it)"
+                ),
+            ),
+            None => Error::sys("seccomp: load filter", e).at(AT),
+        }
+    })
 }
 
 /// Hands the notify fd to the agent at `listenerPath`: one connection, one
@@ -464,6 +508,25 @@ pub fn send_to_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The probe tells a flag no kernel has from none at all, and installs
+    /// nothing (this test process goes on unfiltered).
+    #[test]
+    fn flag_probe_tells_unknown_flags() {
+        let mode = || {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("Seccomp:"))
+                .map(String::from)
+        };
+        let before = mode();
+        assert!(crate::linux::sys::seccomp_flags_supported(0));
+        assert!(!crate::linux::sys::seccomp_flags_supported(1 << 30));
+        assert!(crate::linux::sys::seccomp_flags_supported(2)); // LOG, Linux 4.14
+        assert_eq!(mode(), before);
+        assert_eq!(known_flags().count(), FLAGS.len());
+    }
 
     #[test]
     fn cache_entries_are_verified() {

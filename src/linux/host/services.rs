@@ -144,6 +144,28 @@ pub(super) fn seccomp() -> Vec<Check> {
                 "use libseccomp 2.5 or later",
             ),
         });
+        let lacking = crate::linux::seccomp::unsupported_flags();
+        out.push(if lacking.is_empty() {
+            Check::present(
+                "seccomp-flags",
+                format!(
+                    "the kernel takes every filter flag tong knows ({})",
+                    crate::linux::seccomp::known_flags().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        } else {
+            let names: Vec<String> = lacking
+                .iter()
+                .map(|(n, since)| format!("{n} (Linux {since})"))
+                .collect();
+            Check::short(
+                "seccomp-flags",
+                Status::Limited,
+                format!("the kernel refuses {}", names.join(", ")),
+                "a config with it in linux.seccomp.flags is refused; `tong features` leaves it out of supportedFlags",
+                "use a newer kernel, or leave the flag out",
+            )
+        });
     }
     out
 }
