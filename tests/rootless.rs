@@ -357,6 +357,9 @@ fn a_cgroup_subtree_owned_by_the_user_is_used_from_its_user_namespace() {
 struct UserSession {
     name: String,
     uid: u32,
+    /// Its group, which useradd numbers apart from the uid when that number
+    /// is a group already (Debian 11's guest).
+    gid: u32,
 }
 
 impl UserSession {
@@ -374,7 +377,9 @@ impl UserSession {
         assert!(ok, "useradd {name}");
         let out = Command::new("id").args(["-u", &name]).output().unwrap();
         let uid: u32 = stdout(&out).trim().parse().unwrap();
-        let s = UserSession { name, uid };
+        let out = Command::new("id").args(["-g", &name]).output().unwrap();
+        let gid: u32 = stdout(&out).trim().parse().unwrap();
+        let s = UserSession { name, uid, gid };
         let ok = Command::new("loginctl")
             .args(["enable-linger", &s.name])
             .status()
@@ -440,15 +445,14 @@ impl UserSession {
     /// limit and no cgroups path; and the user's copy of tong.
     fn bundle(&self, name: &str, script: &str) -> (Bundle, PathBuf) {
         let b = Bundle::new(name, script);
-        let uid = self.uid;
+        let (uid, gid) = (self.uid, self.gid);
         b.edit(|c| {
             c["linux"]["namespaces"]
                 .as_array_mut()
                 .unwrap()
                 .push(json!({"type": "user"}));
-            let map = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-            c["linux"]["uidMappings"] = map.clone();
-            c["linux"]["gidMappings"] = map;
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
             c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
             c["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
             for m in c["mounts"].as_array_mut().unwrap() {
