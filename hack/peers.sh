@@ -7,6 +7,9 @@
 # own dependencies) pointed into that root, so they run on trixie's glibc
 # and libraries, not the host's. A static one (runc is Go) is left alone.
 #   hack/peers.sh      prints the peer binaries' paths, one a line
+#   hack/peers.sh criu prints a directory whose `criu` is trixie's (4.1.x,
+#                      which passes `criu check` on kernels Debian 12's 3.17
+#                      fails on), for the host's checkpoint tests
 # When the root cannot be made (no network, no mirror), says so in one line
 # on stderr, prints nothing and exits 0: the bench carries on without them.
 set -euo pipefail
@@ -15,7 +18,9 @@ dir=$PWD/target/peers
 root=$dir/trixie
 bin=$dir/bin
 log=$dir/mmdebstrap.log
-skip() { echo "peers: $*; benching without trixie's crun and runc" >&2; exit 0; }
+want=(runc crun)
+[ "${1:-}" != criu ] || want=(criu)
+skip() { echo "peers: $*; going on without trixie's ${want[*]}" >&2; exit 0; }
 
 need() {
   command -v "$1" >/dev/null && return
@@ -30,7 +35,7 @@ mkdir -p "$dir"
 if [ ! -d "$root" ]; then
   # Made aside and renamed: a root that exists is a complete one.
   rm -rf "$root.new"
-  if ! mmdebstrap --variant=apt --include=crun,runc trixie "$root.new" >"$log" 2>&1; then
+  if ! mmdebstrap --variant=apt --include=crun,runc,criu trixie "$root.new" >"$log" 2>&1; then
     rm -rf "$root.new"
     skip "cannot make the Debian 13 root (mmdebstrap failed, see $log)"
   fi
@@ -38,10 +43,10 @@ if [ ! -d "$root" ]; then
 fi
 
 mkdir -p "$bin"
-for pkg in runc crun; do
+for pkg in "${want[@]}"; do
   src=
   for d in usr/sbin usr/bin; do [ -x "$root/$d/$pkg" ] && { src=$root/$d/$pkg; break; }; done
-  [ -n "$src" ] || { echo "peers: no $pkg in $root (remove the root to make it again); benching without it" >&2; continue; }
+  [ -n "$src" ] || { echo "peers: no $pkg in $root (remove the root to make it again); going on without it" >&2; continue; }
   # Debian's version without its revision and repack suffix: 1.1.15+ds1-2 -> 1.1.15.
   ver=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' "$pkg")
   ver=${ver#*:}; ver=${ver%%-*}; ver=${ver%%+*}
@@ -53,6 +58,12 @@ for pkg in runc crun; do
   fi
   mv "$out.new" "$out"
   "$out" --version >/dev/null 2>&1 ||
-    { echo "peers: $out does not run ($("$out" --version 2>&1 | head -1)); benching without it" >&2; continue; }
-  echo "$out"
+    { echo "peers: $out does not run ($("$out" --version 2>&1 | head -1)); going on without it" >&2; continue; }
+  if [ "$pkg" = criu ]; then
+    # Callers find criu by name on PATH: a directory of its own.
+    mkdir -p "$bin/criu-$ver.d"; ln -sf "$out" "$bin/criu-$ver.d/criu"
+    echo "$bin/criu-$ver.d"
+  else
+    echo "$out"
+  fi
 done
