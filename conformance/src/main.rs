@@ -30,6 +30,10 @@ struct Args {
     /// Only cases whose name contains this.
     #[arg(long)]
     filter: Option<String>,
+    /// Only the case of this exact name (repeatable): the oracle is asked
+    /// about the cases the runtime under test failed, not all of them.
+    #[arg(long = "case")]
+    cases: Vec<String>,
     /// Cases run at once.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -108,6 +112,7 @@ fn main() {
             args.filter
                 .as_ref()
                 .is_none_or(|f| c.name.contains(f.as_str()))
+                && (args.cases.is_empty() || args.cases.contains(&c.name))
         })
         .collect();
     if args.list {
