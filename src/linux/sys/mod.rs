@@ -691,21 +691,3 @@ pub fn seccomp_action_avail(action: u32) -> Result<(), Errno> {
     };
     probe_errno(ret).map_or(Ok(()), Err)
 }
-
-/// Whether the kernel accepts seccomp filter `flags`: SECCOMP_SET_MODE_FILTER
-/// with no program checks the flags first (EINVAL for one it does not know)
-/// and then fails to read the program (EFAULT), so nothing is installed.
-pub fn seccomp_flags_supported(flags: u32) -> bool {
-    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
-    // SAFETY: a null program: the kernel refuses the call (EINVAL or
-    // EFAULT) before any filter exists.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            flags,
-            std::ptr::null::<u8>(),
-        )
-    };
-    probe_errno(ret) == Some(Errno::EFAULT)
-}
