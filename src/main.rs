@@ -7,8 +7,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     // The re-exec from an unwritable copy comes first, so that the work
     // before it (parsing) is not done twice; its error waits for the log.
+    // A kernel without the calls every container process needs is refused
+    // first, by name.
     let reexec = if may_make_container_processes(&args) {
-        tong::linux::selfclone::ensure()
+        tong::linux::validate::require_kernel().and_then(|()| tong::linux::selfclone::ensure())
     } else {
         Ok(())
     };

@@ -236,3 +236,87 @@ mod tests {
         }
     }
 }
+
+/// A probe of one syscall: ENOSYS where the kernel lacks it.
+type Probe = fn() -> Option<nix::errno::Errno>;
+
+/// The calls every container process needs, each with the Linux release
+/// that added it; close_range, the newest, first.
+const NEEDED_CALLS: [(&str, Probe, &str); 3] = [
+    ("close_range(2)", super::sys::probe_close_range, "5.9"),
+    ("clone3(2)", super::sys::probe_clone3, "5.3"),
+    ("pidfd_open(2)", super::sys::probe_pidfd_open, "5.3"),
+];
+
+/// Refuses, before anything is made, a kernel (or a seccomp filter around
+/// tong) without the calls tong makes no fallback for: the error names each
+/// missing call and the release that added it, not the first syscall's bare
+/// "function not implemented" halfway through a create.
+pub fn require_kernel() -> Result<()> {
+    use nix::errno::Errno;
+    // One syscall on every kernel that has them all.
+    if NEEDED_CALLS[0].1() != Some(Errno::ENOSYS) {
+        return Ok(());
+    }
+    let missing: Vec<String> = NEEDED_CALLS
+        .iter()
+        .filter(|(_, probe, _)| probe() == Some(Errno::ENOSYS))
+        .map(|(call, _, since)| format!("{call} (Linux {since})"))
+        .collect();
+    Err(Error::new(missing_calls_message(
+        &missing,
+        &kernel_release(),
+        seccomp_filtered(),
+    )))
+}
+
+/// Whether this process runs under a seccomp filter (`Seccomp: 2`), which
+/// can make a call the kernel has fail with ENOSYS (Docker's older default
+/// profile does this to clone3).
+fn seccomp_filtered() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.strip_prefix("Seccomp:").is_some_and(|m| m.trim() == "2"))
+    })
+}
+
+fn missing_calls_message(missing: &[String], release: &str, filtered: bool) -> String {
+    let who = if filtered {
+        format!("this kernel (Linux {release}) or the seccomp filter tong runs under")
+    } else {
+        format!("this kernel (Linux {release})")
+    };
+    format!(
+        "{who} does not have {}: tong needs Linux 5.9 or later (the oldest it is tested on is 5.10)",
+        missing.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    #[test]
+    fn names_each_missing_call_its_release_and_a_filter() {
+        let m = missing_calls_message(
+            &[
+                "close_range(2) (Linux 5.9)".into(),
+                "clone3(2) (Linux 5.3)".into(),
+            ],
+            "4.19.0-27-amd64",
+            false,
+        );
+        assert_eq!(
+            m,
+            "this kernel (Linux 4.19.0-27-amd64) does not have close_range(2) (Linux 5.9), \
+             clone3(2) (Linux 5.3): tong needs Linux 5.9 or later (the oldest it is tested on is 5.10)"
+        );
+        let f = missing_calls_message(&["clone3(2) (Linux 5.3)".into()], "6.1.0", true);
+        assert!(f.contains("or the seccomp filter tong runs under"), "{f}");
+    }
+
+    #[test]
+    fn this_kernel_has_every_call() {
+        require_kernel().unwrap();
+    }
+}
