@@ -292,6 +292,7 @@ pub(super) fn create_in(
         cgroup_dirs: cg.join_dirs(),
         on_pid_places: cg.adds_first_process(),
         on_mounts_ready: &on_mounts_ready,
+        runtime_is_root: nix::unistd::geteuid().is_root(),
     })?;
     let finish = || -> Result<()> {
         let mut s = saved.borrow_mut();

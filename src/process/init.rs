@@ -142,7 +142,9 @@ fn setup(
     // (CVE-2019-5736, CVE-2016-9962); execve resets this for the user's binary.
     // An unprivileged runtime must still write our id maps, which a
     // non-dumpable process's /proc files would refuse: then it waits for Go.
-    let privileged = nix::unistd::geteuid().is_root();
+    // Asking geteuid() here raced with the runtime: a uid_map already
+    // written makes ours 0, and gid_map's open then failed (EACCES).
+    let privileged = o.runtime_is_root;
     if privileged {
         nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE)")?;
     }

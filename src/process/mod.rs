@@ -58,6 +58,10 @@ pub struct InitOptions<'a> {
     pub on_mounts_ready: &'a dyn Fn(Pid) -> Result<()>,
     /// Passes a seccomp notify fd from the child on to the profile's listener.
     pub on_seccomp_fd: &'a dyn Fn(Pid, BorrowedFd) -> Result<()>,
+    /// Whether the runtime, which writes init's id maps, is root. Init
+    /// cannot tell by itself: once its uid_map is written its own euid
+    /// reads 0.
+    pub runtime_is_root: bool,
 }
 
 /// Which of fds 3.. the caller really passed (`--preserve-fds`, LISTEN_FDS).
