@@ -288,6 +288,24 @@ fn devices_default_and_configured() {
     assert_eq!(lines[10].trim(), "4");
 }
 
+/// `process.oomScoreAdj` with a new user namespace, as containerd 1.7 sends
+/// a `hostUsers: false` pod's sandbox: init, root of that namespace and
+/// non-dumpable, could not open its own /proc/self/oom_score_adj (still
+/// the host root's), so the pod failed; the runtime writes it now.
+#[test]
+fn oom_score_adj_with_a_user_namespace() {
+    let b = Bundle::new("oomuserns", "cat /proc/self/oom_score_adj; id -u");
+    b.with_userns(200000);
+    b.edit(|c| c["process"]["oomScoreAdj"] = 502.into());
+    let out = b.run_ok();
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["502", "0"],
+        "{out}"
+    );
+    b.assert_nothing_left();
+}
+
 #[test]
 fn user_namespace_with_mappings() {
     let b = Bundle::new("userns", "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; touch /tmp/f && stat -c %u /tmp/f");

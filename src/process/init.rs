@@ -246,10 +246,6 @@ fn setup(
         None
     };
     write_sysctls(spec)?;
-    if let Some(adj) = process.oom_score_adj() {
-        write_proc_self("oom_score_adj", &adj.to_string())
-            .map_err(|e| e.at("/process/oomScoreAdj"))?;
-    }
     let t = Instant::now();
     rootfs::pivot(root, o.no_pivot)?;
     rootfs::finish(spec)?;
@@ -389,7 +385,7 @@ fn set_domainname(name: &str) -> Result<()> {
 
 /// Opens a file under the host's /proc (still visible before the pivot) and
 /// checks that it really is procfs before writing (CVE-2019-16884 family).
-fn write_proc(path: &str, value: &str) -> Result<()> {
+pub(super) fn write_proc(path: &str, value: &str) -> Result<()> {
     use nix::fcntl::{open, OFlag};
     let fd = open(
         path,

@@ -269,6 +269,14 @@ fn release(o: &InitOptions, ch: &Channel, s: &Spawned, cgroup_dirs: &[PathBuf]) 
     if !cgroup_dirs.is_empty() {
         cgroups::add(cgroup_dirs, s.pid).map_err(|e| e.at("/linux/cgroupsPath"))?;
     }
+    // Written from here, the host's user namespace: init, once root of a
+    // new user namespace, may not write its own (its /proc files stay the
+    // host root's while it is non-dumpable), and lowering the score takes
+    // CAP_SYS_RESOURCE in the initial namespace.
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        init::write_proc(&format!("/proc/{}/oom_score_adj", s.pid), &adj.to_string())
+            .map_err(|e| e.at("/process/oomScoreAdj"))?;
+    }
     if let Some(l) = spec.linux() {
         crate::linux::netdev::move_all(spec, s.pid)?;
         if let Some(rdt) = l.intel_rdt() {
