@@ -58,6 +58,9 @@ fi
 if cgroup_v2_only; then ctl_dirs=(/sys/fs/cgroup); else ctl_dirs=(/sys/fs/cgroup/{pids,memory,cpu}); fi
 
 work=$(mktemp -d /tmp/tong-cri.XXXXXX)
+# Searchable, as /run/containerd is: a user-namespaced pod's root (the
+# pod's first host id) walks this path to its rootfs.
+chmod 0711 "$work"
 sock=$work/containerd.sock
 cg=tong-cri-e2e-$$
 # The daemon, its shims and the pods are all below $cg.

@@ -27,6 +27,8 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+mod userns;
+
 const BUSYBOX: &str = "localhost/tong-busybox:latest";
 /// Masked and read-only paths as kubelet sends them (procMount: Default).
 const MASKED: &[&str] = &[
@@ -1620,6 +1622,11 @@ fn main() {
             systemd_e2e(&o, &mut c, &mut r).await
         } else {
             e2e(&o, &mut c, &mut r).await
+        };
+        // kubelet's hostUsers: false, with either cgroup driver.
+        let run = match run {
+            Ok(()) => userns::userns_pod(&o, &mut c, &mut r).await,
+            e => e,
         };
         if let Err(e) = run {
             r.check("the run went to its end", Err(e));
