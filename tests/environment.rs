@@ -367,6 +367,49 @@ fn join_namespaces_by_path() {
     assert_eq!(lines[2], a_uts.to_str().unwrap());
 }
 
+/// A container joining another's user namespace by path, as containerd 1.7
+/// puts a `hostUsers: false` pod's containers into their sandbox's, with a
+/// bind mount from a directory only the host's root may enter (containerd's
+/// sandbox files, `/etc/hostname` and the like, under its 0700 root): the
+/// runtime opens the source while still root on the host, as it does for a
+/// new user namespace; init, root of the joined namespace, cannot.
+#[test]
+fn joined_user_namespace_binds_from_a_root_only_directory() {
+    let a = Bundle::new("joinusra", "sleep 1000");
+    a.with_userns(200000);
+    let out = a.tong(&["run", "-d", "--bundle", a.dir.to_str().unwrap(), &a.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = a.state()["pid"].as_i64().unwrap();
+    let b = Bundle::new("joinusrb", "cat /data/f; id -u; cat /proc/self/uid_map");
+    let private = b.dir.join("private");
+    std::fs::create_dir_all(private.join("d")).unwrap();
+    std::fs::write(private.join("d/f"), "sandbox file\n").unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::create_dir_all(b.rootfs().join("data")).unwrap();
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind",
+            "source": private.join("d").to_str().unwrap(), "options": ["rbind", "ro"]}));
+    });
+    let out = b.run_ok();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["sandbox", "file"], "{out}");
+    assert_eq!(lines[1], ["0"], "{out}");
+    assert_eq!(lines[2], ["0", "200000", "65536"], "{out}");
+    b.assert_nothing_left();
+}
+
 #[test]
 fn time_namespace_offsets() {
     let b = Bundle::new(

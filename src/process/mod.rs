@@ -309,10 +309,11 @@ fn drive(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
 /// namespace exists, and passes them to init (see rootfs/idmap.rs).
 fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()> {
     let spec = &o.bundle.spec;
-    // A new user namespace, made by a privileged runtime: its binds are
-    // cloned here too (see idmap::prepare_userns_binds).
+    // A user namespace (new, or joined as a CRI pod's containers join their
+    // sandbox's), with a privileged runtime: its binds are cloned here too
+    // (see idmap::prepare_userns_binds).
     let userns_binds =
-        crate::spec::new_ns(spec, LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
+        crate::spec::has_ns(spec, LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
     if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() && !userns_binds {
         return Ok(());
     }
