@@ -312,8 +312,7 @@ fn send_idmapped_mounts(o: &InitOptions, ch: &Channel, s: &Spawned) -> Result<()
     // A user namespace (new, or joined as a CRI pod's containers join their
     // sandbox's), with a privileged runtime: its binds are cloned here too
     // (see idmap::prepare_userns_binds).
-    let userns_binds =
-        crate::spec::has_ns(spec, LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
+    let userns_binds = crate::spec::has_ns(spec, LinuxNamespaceType::User) && o.runtime_is_root;
     if crate::linux::rootfs::idmap::wanted(spec)?.is_empty() && !userns_binds {
         return Ok(());
     }
