@@ -879,30 +879,15 @@ fn checkpoint_to_a_page_server() {
     b.assert_nothing_left();
 }
 
-/// Lazy migration: checkpoint `--lazy-pages` serves the memory from a page
-/// server and writes a byte to `--status-fd` once that is ready; a restore
-/// `--lazy-pages` (under a new id: the original is not gone until its last
-/// page is fetched) takes the pages through `criu lazy-pages`.
-#[test]
-fn lazy_pages_with_status_fd() {
-    require_criu!();
-    let b = counter("cklazy");
-    start(&b);
-    let before = wait_count(&b, &b.id, 5);
-    let img = images(&b, "img");
-    let port = free_port();
+/// Runs `cmd` under sh with fd 3 a pipe and stdout /dev/null; returns once
+/// the command closed fd 3 (its status byte, then EOF, or its exit), with
+/// what it wrote there.
+fn with_status_fd(cmd: &str) -> (Vec<u8>, Reaped) {
     let (mut status_r, status_w) = std::io::pipe().unwrap();
-    let ps = format!("127.0.0.1:{port}");
-    // fd 3 of tong is the pipe (the shell moves it there), stdout /dev/null.
-    let mut ck = Reaped(
+    let child = Reaped(
         Command::new("/bin/sh")
             .arg("-c")
-            .arg(format!(
-                "exec 3>&1 1>/dev/null; exec {TONG} --root {} checkpoint --image-path {} --lazy-pages --page-server {ps} --status-fd 3 {}",
-                b.root.display(),
-                img.display(),
-                b.id
-            ))
+            .arg(format!("exec 3>&1 1>/dev/null; exec {cmd}"))
             .stdin(std::process::Stdio::null())
             .stdout(status_w)
             .spawn()
@@ -917,18 +902,42 @@ fn lazy_pages_with_status_fd() {
     });
     let byte = rx
         .recv_timeout(Duration::from_secs(180))
-        .expect("no status byte within 180 s");
-    assert_eq!(byte, [0], "the status fd should get one 0 byte, then EOF");
-    assert!(img.join("inventory.img").exists());
-    let mut lazy = Reaped(
-        Command::new("criu")
-            .args(["lazy-pages", "--page-server", "--address", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "-D", img.to_str().unwrap()])
-            .args(["-o", "lazy-pages.log"])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+        .unwrap_or_else(|_| panic!("no status byte within 180 s from {cmd}"));
+    (byte, child)
+}
+
+/// Lazy migration: checkpoint `--lazy-pages` serves the memory from a page
+/// server and writes a byte to `--status-fd` once that is ready; a restore
+/// `--lazy-pages` (under a new id: the original is not gone until its last
+/// page is fetched) takes the pages through `criu lazy-pages`.
+#[test]
+fn lazy_pages_with_status_fd() {
+    require_criu!();
+    let b = counter("cklazy");
+    start(&b);
+    let before = wait_count(&b, &b.id, 5);
+    let img = images(&b, "img");
+    let port = free_port();
+    let ps = format!("127.0.0.1:{port}");
+    let (ck_status, mut ck) = with_status_fd(&format!(
+        "{TONG} --root {} checkpoint --image-path {} --lazy-pages --page-server {ps} --status-fd 3 {}",
+        b.root.display(),
+        img.display(),
+        b.id
+    ));
+    assert_eq!(
+        ck_status,
+        [0],
+        "the status fd should get one 0 byte, then EOF"
     );
+    assert!(img.join("inventory.img").exists());
+    // criu lazy-pages listens on lazy-pages.socket before it writes its
+    // status byte; a restore started earlier finds no socket.
+    let (lazy_status, mut lazy) = with_status_fd(&format!(
+        "criu lazy-pages --page-server --address 127.0.0.1 --port {port} -D {} -o lazy-pages.log --status-fd 3",
+        img.display()
+    ));
+    assert_eq!(lazy_status, [0], "criu lazy-pages: status byte");
     let new = format!("{}-lazy", b.id);
     b.edit(|c| c["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{new}").into());
     restore_with(&b, &[], &new, &img, &["--lazy-pages"]);
