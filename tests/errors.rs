@@ -279,60 +279,10 @@ fn lsm_labels_without_the_lsm_are_refused_clearly() {
 /// bare "function not implemented" from the first call that needs it.
 #[test]
 fn a_kernel_without_the_needed_calls_is_refused_naming_them() {
-    #[cfg(target_arch = "x86_64")]
-    const ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
-    #[cfg(target_arch = "aarch64")]
-    const ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
     require_root();
     let b = Bundle::new("oldkernel", "echo ran");
-    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let ret = libc::BPF_RET | libc::BPF_K;
-    // Built before the fork: the child only points the kernel at it.
-    let prog = [
-        stmt(ld, 4), // seccomp_data.arch
-        jeq(ARCH, 1, 0),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-        stmt(ld, 0), // seccomp_data.nr
-        jeq(libc::SYS_close_range as u32, 2, 0),
-        jeq(libc::SYS_clone3 as u32, 1, 0),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-        stmt(ret, enosys),
-    ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    let fprog_addr = &fprog as *const libc::sock_fprog as usize;
     let mut cmd = b.cmd(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
-    // SAFETY: prctl only, async-signal-safe; `fprog` and `prog` outlive the
-    // spawn. Root has CAP_SYS_ADMIN, so no no_new_privs is needed.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            let r = libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-                fprog_addr,
-            );
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    without_syscalls(&mut cmd, &[libc::SYS_close_range, libc::SYS_clone3]);
     let out = cmd.output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}{}", stdout(&out));

@@ -115,11 +115,16 @@ impl Bundle {
     /// `tong --root <state> ARGS…`. Output goes through files, not pipes: a
     /// created container inherits tong's stdio and would hold a pipe open.
     pub fn tong(&self, args: &[&str]) -> Output {
+        self.output(self.cmd(args))
+    }
+
+    /// `cmd`'s output, through files: a container `create` leaves running
+    /// holds its stdio, so pipes would never reach EOF.
+    pub fn output(&self, mut cmd: Command) -> Output {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let out_path = self.dir.join(format!(".out-{n}"));
         let err_path = self.dir.join(format!(".err-{n}"));
-        let status = self
-            .cmd(args)
+        let status = cmd
             .stdout(std::fs::File::create(&out_path).unwrap())
             .stderr(std::fs::File::create(&err_path).unwrap())
             .status()
@@ -481,4 +486,59 @@ pub fn host_lacks_v1(ctl: &str, need: &str) -> Option<String> {
 /// cgroup v2 alone, from `tong check`.
 pub fn host_lacks_systemd_v2() -> Option<String> {
     host_lacks("systemd").or_else(|| host_lacks("cgroups"))
+}
+
+/// Has `cmd` run under a seccomp filter that answers ENOSYS for `calls`, as
+/// a kernel older than they are would (root needs no no_new_privs for it).
+pub fn without_syscalls(cmd: &mut Command, calls: &[libc::c_long]) {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf: 0,
+        k,
+    };
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let n = calls.len() as u8;
+    // Built before the fork: the child only points the kernel at it.
+    let mut prog = vec![
+        stmt(ld, 4),
+        jeq(ARCH, 1),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ];
+    prog.push(stmt(ld, 0)); // seccomp_data.nr
+    for (i, c) in calls.iter().enumerate() {
+        prog.push(jeq(*c as u32, n - i as u8));
+    }
+    prog.push(stmt(ret, libc::SECCOMP_RET_ALLOW));
+    prog.push(stmt(ret, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+    // SAFETY: prctl only, async-signal-safe; the closure owns `prog`.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_mut_ptr(),
+            };
+            let r = libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &fprog as *const libc::sock_fprog,
+            );
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
 }
