@@ -8,8 +8,10 @@
 //! and, once the runtime exits, reopen it for writing through the magic link.
 //! So the commands that make container processes first re-exec themselves
 //! from a copy that cannot be written: the same file through a read-only,
-//! detached bind mount (no copy, page cache shared), or a sealed memfd where
-//! mounts are not ours to make (rootless).
+//! detached bind mount (no copy, page cache shared), made here or, where
+//! mount_setattr(2) is missing (Linux < 5.12) or the host's mounts are not
+//! ours (rootless), by a child in mount and user namespaces of its own; a
+//! sealed memfd copy only where neither can be made.
 
 use crate::error::{Error, Result};
 use nix::errno::Errno;
@@ -61,7 +63,7 @@ pub fn ensure() -> Result<()> {
             "the runtime binary is still writable after re-exec from a sealed copy",
         ));
     }
-    let copy = match read_only_bind() {
+    let copy = match read_only_bind().or_else(|_| read_only_bind_in_child(&exe)) {
         Ok(fd) => fd,
         Err(_) => sealed_memfd(&exe)?,
     };
@@ -104,6 +106,83 @@ fn read_only_bind() -> std::result::Result<OwnedFd, Errno> {
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     super::sys::mount_setattr(tree.as_fd(), false, MOUNT_ATTR_RDONLY, 0)?;
     Ok(tree)
+}
+
+/// The same read-only bind, made by a child that clones into a mount
+/// namespace of its own (and a user namespace when not root, so that mounts
+/// are its to make): it binds the binary's path over itself, remounts that
+/// read-only and sends back an fd of it. Its namespace dies with it, leaving
+/// the fd's mount detached, as [`read_only_bind`]'s is. The fd must be the
+/// file we run (device and inode), or it is not used.
+fn read_only_bind_in_child(exe: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let path = std::fs::read_link("/proc/self/exe").map_err(|_| Errno::ENOENT)?;
+    let want = nix::sys::stat::fstat(exe)?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let mut flags = libc::CLONE_NEWNS as u64;
+    if !nix::unistd::geteuid().is_root() {
+        flags |= libc::CLONE_NEWUSER as u64;
+    }
+    let pid = match super::sys::clone3_fork(flags, None)? {
+        super::sys::Forked::Child => {
+            drop(ours);
+            let code = i32::from(bind_and_send(&path, theirs.as_fd()).is_err());
+            super::sys::exit_now(code)
+        }
+        super::sys::Forked::Parent { pid, .. } => pid,
+    };
+    drop(theirs);
+    let got = super::sys::recv_with_fd(ours.as_fd(), &mut [0u8; 1]);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    let fd = got?.1.ok_or(Errno::EIO)?;
+    let st = nix::sys::stat::fstat(&fd)?;
+    if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino) || !unwritable(&fd) {
+        return Err(Errno::EXDEV);
+    }
+    Ok(fd)
+}
+
+/// The child's half of [`read_only_bind_in_child`]. Its copy of the mounts
+/// is made slaves first, so that the bind does not propagate to the host's.
+fn bind_and_send(path: &std::path::Path, sock: std::os::fd::BorrowedFd) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    const NONE: Option<&str> = None;
+    mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_SLAVE, NONE)
+        .map_err(|e| Error::sys("make mounts slaves", e))?;
+    mount(Some(path), path, NONE, MsFlags::MS_BIND, NONE)
+        .map_err(|e| Error::sys("bind the runtime binary", e))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open the runtime binary", e))?;
+    // A user namespace may not clear the flags the mount was locked with.
+    let locked = super::rootfs::locked_flags(fd.as_fd())?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(NONE, path, NONE, ro | locked, NONE).map_err(|e| Error::sys("remount read-only", e))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open the runtime binary", e))?;
+    let raw = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&raw)];
+    nix::sys::socket::sendmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&sock),
+        &[std::io::IoSlice::new(&[1])],
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::sys("send the runtime binary's fd", e))?;
+    Ok(())
 }
 
 /// A memfd holding a copy of the binary, sealed against every change.

@@ -266,7 +266,6 @@ pub fn recv_with_fd(sock: BorrowedFd, buf: &mut [u8]) -> Result<(usize, Option<O
     Ok((msg.bytes, fd))
 }
 
-/// _exit(2): leaves a forked child without running the parent's exit handlers.
 /// Has `cmd`'s child run `f` between fork and exec (a hook's seccomp filter).
 pub fn pre_exec(
     cmd: &mut std::process::Command,
@@ -281,6 +280,7 @@ pub fn pre_exec(
     }
 }
 
+/// _exit(2): leaves a forked child without running the parent's exit handlers.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
