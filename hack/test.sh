@@ -6,8 +6,8 @@
 # kubelet drives it, the short soak and crash loop (hack/soak.sh), the Debian
 # package built, installed, used and removed (hack/package-test.sh); then the
 # whole VM suite in a systemd + cgroup v2 + AppArmor Debian 13 guest and
-# its core in Debian 11 (hack/vm/test.sh; others when TONG_VM_DISTROS names
-# them).
+# its core in Debian 12 and Debian 11 (hack/vm/test.sh; TONG_VM_DISTROS
+# names others).
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,18 @@ tally "$log.n"
 rm -f "$log" "$log.n"
 [ "$rc" -eq 0 ] || exit "$rc"
 
+# The guests' images (below) are built in the background while the host's
+# engines run (mmdebstrap is mostly downloads and dpkg, ~90 s a guest):
+# hack/vm/build.sh takes a lock a distro, so a guest's test.sh waits for
+# its image, and builds it itself if the background build failed. Its tools
+# are installed first, in the foreground, beside this script's own apt runs.
+read -r -a guests <<< "${TONG_VM_DISTROS:-trixie bookworm bullseye}"
+images=
+if [ -z "${TONG_SKIP_VM:-}" ]; then
+  bash hack/vm/build.sh --tools
+  (for d in "${guests[@]}"; do VM_DISTRO=$d bash hack/vm/build.sh > /dev/null 2>&1 || true; done) &
+  images=$!
+fi
 RUNTIME=$(bash hack/build-static.sh)
 export RUNTIME
 failed=()
@@ -75,37 +87,27 @@ tally "$log"
 echo "== the Debian package: build, install with dpkg, man, completions, demo, remove"
 bash hack/package-test.sh | tee "$log" || failed+=("package")
 tally "$log"
-# The same on a modern host: VMs with systemd, cgroup v2 only and AppArmor
+# The same on modern hosts: VMs with systemd, cgroup v2 only and AppArmor
 # (hack/vm/test.sh installs qemu and mmdebstrap and builds each image
 # once). CI runs the full VM suite in Debian 13, today's Debian stable
 # (its 6.12 guest once died under TCG on a live-patched jump in __schedule:
 # the guest now holds perf_sched_events on, and a guest kernel that oopses
 # panics and fails its part in seconds, never the part's whole timeout),
-# then the core in Debian 11, the oldest kernel tong supports (5.10: no
-# mount_setattr, no cpu.idle, no WAIT_KILLABLE_RECV): its engines with both
-# cgroup drivers, the conformance suite, rootless podman, and the
-# integration files where the fallbacks live (VM_TESTS below; all of them
-# take ~25 min of TCG there, more than CI's hour holds beside the rest).
-# TONG_VM_DISTROS names the guests instead ("trixie bookworm bullseye"),
-# each with its own default suite (full in 13, core in 12 and 11, every
-# integration file). docs/hosts.md is regenerated from the guests' logs
+# then the core in Debian 12 and in Debian 11, the oldest kernel tong
+# supports (5.10: no mount_setattr, no cpu.idle, no WAIT_KILLABLE_RECV):
+# every integration file, the conformance suite, the engines with both
+# cgroup drivers, checkpoint/restore where the guest has criu, rootless
+# podman. TONG_VM_DISTROS names other guests ("trixie bullseye"), each
+# with its own default suite (full in 13, core in 12 and 11).
+# docs/hosts.md is regenerated from the guests' logs
 # (hack/vm/hosts-table.sh). TONG_SKIP_VM=1 leaves them out.
-oldest_tests="security seccomp spec_features check rootless"
 if [ -z "${TONG_SKIP_VM:-}" ]; then
-  if [ -z "${TONG_VM_DISTROS:-}" ]; then
-    echo "== VM trixie: systemd + cgroup v2 + AppArmor (the full suite)"
-    VM_DISTRO=trixie VM_SUITE=full bash hack/vm/test.sh | tee "$log" || failed+=("vm trixie")
+  for d in "${guests[@]}"; do
+    echo "== VM $d: systemd + cgroup v2 + AppArmor"
+    VM_DISTRO=$d bash hack/vm/test.sh | tee "$log" || failed+=("vm $d")
     tally "$log"
-    echo "== VM bullseye: the oldest kernel, 5.10 (the core; integration files: $oldest_tests)"
-    VM_DISTRO=bullseye VM_SUITE=core VM_TESTS=$oldest_tests bash hack/vm/test.sh | tee "$log" || failed+=("vm bullseye")
-    tally "$log"
-  else
-    for d in $TONG_VM_DISTROS; do
-      echo "== VM $d: systemd + cgroup v2 + AppArmor"
-      VM_DISTRO=$d bash hack/vm/test.sh | tee "$log" || failed+=("vm $d")
-      tally "$log"
-    done
-  fi
+  done
+  [ -z "$images" ] || wait "$images" || true
   bash hack/vm/hosts-table.sh
 fi
 echo "== the host's /dev is as the suite found it"

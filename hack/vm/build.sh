@@ -33,9 +33,7 @@ pkgs+=,$(grep -v '^#' "$list" | tr -d ' \n')
 key=$(cat "$here/build.sh" "$here"/guest/* "$list" | sha256sum | cut -c1-12)
 base=$repo/target/vm/$distro
 out=$base/cache/$key
-if [ -f "$out/done" ]; then echo "$out"; exit 0; fi
 log() { echo "vm-build[$distro]: $*" >&2; }
-
 need=()
 for p in mmdebstrap qemu-system-x86 busybox-static e2fsprogs cpio jq xz-utils zstd debian-archive-keyring; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
@@ -45,6 +43,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# --tools: only the host's tools (hack/test.sh installs them before it
+# builds images in the background, beside apt runs of its own).
+[ "${1:-}" != --tools ] || exit 0
+# One build a distro at a time: hack/test.sh builds the guests' images while
+# the host's suite runs, and a guest's test.sh waits here for its image.
+mkdir -p "$base"
+exec 8> "$base/build.lock"
+flock 8
+if [ -f "$out/done" ]; then echo "$out"; exit 0; fi
 
 rm -rf "$out"
 tmp=$base/build.$$
