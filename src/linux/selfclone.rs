@@ -156,9 +156,11 @@ fn bind_and_send(path: &std::path::Path, sock: std::os::fd::BorrowedFd) -> Resul
         .map_err(|e| Error::sys("make mounts slaves", e))?;
     mount(Some(path), path, NONE, MsFlags::MS_BIND, NONE)
         .map_err(|e| Error::sys("bind the runtime binary", e))?;
+    // Opened before the remount: the fd is of the bind, which the remount
+    // makes read-only.
     let fd = nix::fcntl::open(
         path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys("open the runtime binary", e))?;
@@ -166,23 +168,8 @@ fn bind_and_send(path: &std::path::Path, sock: std::os::fd::BorrowedFd) -> Resul
     let locked = super::rootfs::locked_flags(fd.as_fd())?;
     let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     mount(NONE, path, NONE, ro | locked, NONE).map_err(|e| Error::sys("remount read-only", e))?;
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open the runtime binary", e))?;
-    let raw = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
-    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&raw)];
-    nix::sys::socket::sendmsg::<()>(
-        std::os::fd::AsRawFd::as_raw_fd(&sock),
-        &[std::io::IoSlice::new(&[1])],
-        &cmsg,
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| Error::sys("send the runtime binary's fd", e))?;
-    Ok(())
+    super::sys::send_with_fd(sock, &[1], fd.as_fd())
+        .map_err(|e| Error::sys("send the runtime binary's fd", e))
 }
 
 /// A memfd holding a copy of the binary, sealed against every change.

@@ -6,9 +6,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::linux::sys;
-use nix::sys::socket::{
-    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -87,22 +85,11 @@ impl Channel {
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<BorrowedFd>) -> Result<()> {
         let bytes = serde_json::to_vec(msg).map_err(|e| Error::new(e.to_string()))?;
-        let iov = [std::io::IoSlice::new(&bytes)];
-        let raw = fd.map(|f| [f.as_raw_fd()]);
-        let cmsgs: Vec<ControlMessage> = raw
-            .as_ref()
-            .map(|r| ControlMessage::ScmRights(r))
-            .into_iter()
-            .collect();
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .ctx("send to sync socket")?;
-        Ok(())
+        match fd {
+            Some(fd) => sys::send_with_fd(self.fd.as_fd(), &bytes, fd),
+            None => send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).map(|_| ()),
+        }
+        .ctx("send to sync socket")
     }
 
     /// The next message, or `None` when the other side is gone.
