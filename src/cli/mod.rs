@@ -25,7 +25,7 @@ pub fn command() -> clap::Command {
 pub fn parse(args: Vec<String>) -> std::result::Result<Cli, clap::Error> {
     use clap::FromArgMatches;
     let mut cmd = command();
-    let args = normalize_args(&cmd, args);
+    let args = normalize_args(&mut cmd, args);
     let mut m = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd))
 }
@@ -42,12 +42,14 @@ pub fn may_make_container_processes(args: &[String]) -> bool {
 
 /// Go's flag package lets engines write `-flag` and `-flag=value`; clap wants
 /// `--flag`. Rewrites single-dash long flags that name a known option.
-fn normalize_args(cmd: &clap::Command, args: Vec<String>) -> Vec<String> {
+fn normalize_args(cmd: &mut clap::Command, args: Vec<String>) -> Vec<String> {
     let go_style =
         |i: usize, a: &str| i > 0 && a.len() > 2 && a.starts_with('-') && !a.starts_with("--");
     if !args.iter().enumerate().any(|(i, a)| go_style(i, a)) {
         return args;
     }
+    // The commands' flags are deferred (see Cmd): only now are all needed.
+    cmd.build();
     let mut longs = Vec::new();
     fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
         for a in cmd.get_arguments() {
@@ -481,7 +483,7 @@ mod tests {
     #[test]
     fn go_style_flags() {
         let a = normalize_args(
-            &Cli::command(),
+            &mut Cli::command(),
             [
                 "tong",
                 "-root",
