@@ -120,16 +120,29 @@ pub fn parse_hierarchies(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
 /// process: a clone's child (another pid, maybe another cgroup namespace)
 /// reads its own.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    static CACHE: std::sync::Mutex<Option<(u32, Vec<Hierarchy>)>> = std::sync::Mutex::new(None);
-    let me = std::process::id();
+    cached(|pid| pid == std::process::id())
+}
+
+/// The hierarchies' mount points and options only: a clone's child shares
+/// those with its parent (its mount namespace starts as a copy), so the
+/// parent's list serves it and init need not read mountinfo again. Their
+/// `own_path` may be the parent's.
+pub fn hierarchy_mounts() -> Result<Vec<Hierarchy>> {
+    cached(|_| true)
+}
+
+static CACHE: std::sync::Mutex<Option<(u32, Vec<Hierarchy>)>> = std::sync::Mutex::new(None);
+
+/// The list read by a process that `usable` accepts, or read now.
+fn cached(usable: impl Fn(u32) -> bool) -> Result<Vec<Hierarchy>> {
     if let Ok(c) = CACHE.lock() {
-        if let Some((_, h)) = c.as_ref().filter(|(pid, _)| *pid == me) {
+        if let Some((_, h)) = c.as_ref().filter(|(pid, _)| usable(*pid)) {
             return Ok(h.clone());
         }
     }
     let h = read_hierarchies()?;
     if let Ok(mut c) = CACHE.lock() {
-        *c = Some((me, h.clone()));
+        *c = Some((std::process::id(), h.clone()));
     }
     Ok(h)
 }

@@ -359,7 +359,12 @@ pub(super) fn locked_flags(fd: BorrowedFd) -> Result<MsFlags> {
 /// own cgroup directories are bound in, so the host's tree stays out of sight.
 fn mount_cgroup(s: &Setup, root: BorrowedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
     let own_ns = crate::spec::has_ns(s.spec, LinuxNamespaceType::Cgroup);
-    let hier = cgroups::hierarchies()?;
+    // Mounted afresh, a hierarchy needs no own_path (read again otherwise).
+    let hier = if own_ns {
+        cgroups::hierarchy_mounts()?
+    } else {
+        cgroups::hierarchies()?
+    };
     let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     if !own_ns {
         // Without a cgroup namespace the container sees real host cgroups:
