@@ -206,6 +206,7 @@ bench_run() {
       use_cfg "$c" true
       mapfile -t fa < "$work/cfg/$c-floor"
       measure "$c|floor" "$work/floor" "$bundle/rootfs" "${fa[@]}" -- /bin/true
+      measure "$c|floor+" "$work/floor" "$bundle/rootfs" -e -c tong-floor "${fa[@]}" -- /bin/true
       for rt in "${rts[@]}"; do
         measure "$c|run|$rt" rt_cmd "$rt" run --bundle "$bundle" "b$i"
         rt_cmd "$rt" delete -f "b$i" >/dev/null 2>&1 || true
@@ -390,6 +391,13 @@ for c in "${configs[@]}"; do
   echo "| floor: hack/floor.c run of /bin/true (clone, mounts, pivot_root, exec) | $floor |"
   out="| run / floor |"
   for rt in "${rts[@]}"; do out+=" $(ratio "$(cell "$c" run "$rt")" "$floor") |"; done
+  echo "$out"
+  # What every runtime here adds to it in the kernel: a cgroup in each
+  # hierarchy, made, joined and removed, and a second start (the re-exec).
+  floor2=$(echo "${R["$c|floor+"]:-}" | stats)
+  echo "| floor + cgroups + a second exec (floor -e -c) | $floor2 |"
+  out="| run / (floor + cgroups + second exec) |"
+  for rt in "${rts[@]}"; do out+=" $(ratio "$(cell "$c" run "$rt")" "$floor2") |"; done
   echo "$out"
   echo
 done
