@@ -503,7 +503,9 @@ pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
-    let mut buf = vec![0u8; 16 * 1024];
+    // A page first: most are a line or two, and a zeroed buffer touches
+    // every page it spans.
+    let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {
         if len == buf.len() {
