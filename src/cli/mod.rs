@@ -26,8 +26,47 @@ pub fn parse(args: Vec<String>) -> std::result::Result<Cli, clap::Error> {
     use clap::FromArgMatches;
     let mut cmd = command();
     let args = normalize_args(&mut cmd, args);
+    // First with the named command alone: clap copies the global flags
+    // into every command of the tree it builds (~120 KB of heap for ours).
+    // Help and errors come from the whole tree, worded as before.
+    if let Some(mut one) = only_named_command(&cmd, &args) {
+        if let Ok(mut m) = one.try_get_matches_from_mut(&args) {
+            if let Ok(cli) = Cli::from_arg_matches_mut(&mut m) {
+                return Ok(cli);
+            }
+        }
+    }
     let mut m = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd))
+}
+
+/// The root command with its own flags and only the command that `args`
+/// name (the first word that is not a flag or a global flag's value).
+fn only_named_command(cmd: &clap::Command, args: &[String]) -> Option<clap::Command> {
+    let mut words = args.iter().skip(1);
+    let name = loop {
+        let w = words.next()?;
+        if let Some(long) = w.strip_prefix("--") {
+            let takes_value = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .is_some_and(|a| a.get_action().takes_values() && !a.is_require_equals_set());
+            if takes_value {
+                words.next()?;
+            }
+        } else if !w.starts_with('-') {
+            break w;
+        }
+    };
+    let sub = cmd.find_subcommand(name)?.clone();
+    let root = clap::Command::new("tong").disable_version_flag(true);
+    Some(
+        cmd.get_arguments()
+            // (A built tree has its generated --help among them.)
+            .filter(|a| a.get_id() != "help")
+            .fold(root, |c, a| c.arg(a.clone()))
+            .subcommand(sub),
+    )
 }
 
 /// Whether the command line may name a command that makes container
@@ -523,6 +562,46 @@ mod tests {
             }
             c => panic!("{c:?}"),
         }
+    }
+
+    #[test]
+    fn the_named_command_alone_parses_as_the_whole_tree() {
+        use clap::FromArgMatches;
+        for line in [
+            "tong --root /r --log /l --log-format json run -d --pid-file /p x",
+            "tong --root run state x",
+            "tong --debug exec -t --env A=1 x sh -c true",
+            "tong --rootless=true state x",
+            "tong --systemd-cgroup delete -f x",
+            "tong list -q",
+            "tong --criu /c checkpoint --image-path /i x",
+            "tong update --memory 100 x",
+            "tong events --stats x",
+            "tong delete x --root /after",
+        ] {
+            let args: Vec<String> = line.split(' ').map(String::from).collect();
+            let whole = Cli::from_arg_matches_mut(
+                &mut Cli::command().try_get_matches_from_mut(&args).unwrap(),
+            )
+            .unwrap();
+            let mut one = only_named_command(&Cli::command(), &args).expect(line);
+            let alone =
+                Cli::from_arg_matches_mut(&mut one.try_get_matches_from_mut(&args).unwrap())
+                    .unwrap();
+            assert_eq!(format!("{alone:?}"), format!("{whole:?}"), "{line}");
+        }
+        assert_eq!(
+            parse(vec![
+                "tong".into(),
+                "--root".into(),
+                "run".into(),
+                "state".into(),
+                "x".into()
+            ])
+            .unwrap()
+            .root,
+            Some("run".into())
+        );
     }
 
     #[test]
