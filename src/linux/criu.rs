@@ -409,20 +409,14 @@ impl Swrk {
     }
 
     fn recv(&self) -> Result<(Resp, Option<OwnedFd>)> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let (n, fd) = loop {
-            match sys::recv_with_fd(self.sock.as_fd(), &mut buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.ctx("read criu's answer")?,
-            }
-        };
-        if n == 0 {
+        let Some((buf, fd)) = sys::recv_message(self.sock.as_fd()).ctx("read criu's answer")?
+        else {
             return Err(Error::new(format!(
                 "{} exited without an answer",
                 self.criu
             )));
-        }
-        Ok((decode(&buf[..n])?, fd))
+        };
+        Ok((decode(&buf)?, fd))
     }
 
     /// Sends one request and serves criu's notifications until its answer.

@@ -94,33 +94,11 @@ impl Channel {
 
     /// The next message, or `None` when the other side is gone.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        // The message's length first (a peek leaves it and its fd queued):
-        // a zeroed 64 KB buffer for a message of a few bytes touched 16
-        // pages, each a fault and in a fresh clone a copy.
-        let len = loop {
-            match nix::sys::socket::recv(
-                self.fd.as_raw_fd(),
-                &mut [],
-                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.ctx("receive from sync socket")?,
-            }
-        };
-        if len == 0 {
+        let Some((buf, fd)) = sys::recv_message(self.fd.as_fd()).ctx("receive from sync socket")?
+        else {
             return Ok(None);
-        }
-        let mut buf = vec![0u8; len];
-        let (n, fd) = loop {
-            match sys::recv_with_fd(self.fd.as_fd(), &mut buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.ctx("receive from sync socket")?,
-            }
         };
-        if n == 0 {
-            return Ok(None);
-        }
-        let msg = serde_json::from_slice(&buf[..n])
+        let msg = serde_json::from_slice(&buf)
             .map_err(|e| Error::new(format!("bad sync message: {e}")))?;
         Ok(Some((msg, fd)))
     }

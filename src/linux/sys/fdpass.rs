@@ -46,3 +46,37 @@ pub fn recv_with_fd(sock: BorrowedFd, buf: &mut [u8]) -> Result<(usize, Option<O
     }
     Ok((msg.bytes, fd))
 }
+
+/// A datagram's bytes and the fd that came with it.
+pub type Message = (Vec<u8>, Option<OwnedFd>);
+
+/// The next datagram of a SOCK_SEQPACKET socket, whole, with at most one fd;
+/// `None` at end of stream. Its length is peeked first (the peek leaves the
+/// message and its fd queued), so the buffer is the message's size: a
+/// zeroed 64 KB one for a message of a few bytes touched 16 pages, each a
+/// fault and, in a fresh clone, a copy. Interrupted calls are retried.
+pub fn recv_message(sock: BorrowedFd) -> Result<Option<Message>, Errno> {
+    use nix::sys::socket::{recv, MsgFlags};
+    let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+    let len = loop {
+        match recv(sock.as_raw_fd(), &mut [], peek) {
+            Err(Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
+    let (n, fd) = loop {
+        match recv_with_fd(sock, &mut buf) {
+            Err(Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    buf.truncate(n);
+    Ok(Some((buf, fd)))
+}
